@@ -1,0 +1,193 @@
+"""Benchmark: engine time per inbound answer, database commit included, with 100,000 patients stored.
+
+Prints p50/p99 per answer on SQLite and (when a server answers) PostgreSQL, next to a peer measured
+in the same run: the same transaction without the engine (load, insert one measurement, save the
+position, commit), which is the floor the database sets. Then resident memory per active
+conversation, next to the peer the design rejected: one `transitions.Machine` per patient.
+
+Run: `python -m bench.engine_answer [--patients 100000] [--answers 2000]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import gc
+import random
+import statistics
+import tempfile
+import time
+import tracemalloc
+import uuid
+from pathlib import Path
+
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from coachbot.adapters.db import store
+from coachbot.adapters.db.database import make_engine, make_sessionmaker
+from coachbot.adapters.db.migrate import upgrade_async
+from coachbot.adapters.db.models import Conversation, Patient
+from coachbot.engine import Engine, PatientContext, Position, TextMessage
+from coachbot.engine.machine import build_machine
+from coachbot.service import PatientService
+from coachbot.spec import load_library
+
+DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
+POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def seed(sessions: async_sessionmaker[AsyncSession], patients: int, script: str, version: str,
+               state: str) -> None:
+    """Bulk-insert onboarded patients, each waiting at the daily check-in's first question."""
+    chunk = 5000
+    async with sessions() as session, session.begin():
+        for start in range(0, patients, chunk):
+            rows = [dict(id=i + 1, label=f"B-{i:07d}", chat_id=10_000_000 + i, name=None,
+                         timezone="Europe/London", checkin_time=dt.time(9), weekly_review_day=6,
+                         status="active", consent_at=NOW, onboarded_at=NOW - dt.timedelta(days=10),
+                         unreachable=False, created_at=NOW, updated_at=NOW)
+                    for i in range(start, min(start + chunk, patients))]
+            await session.execute(insert(Patient), rows)
+            await session.execute(insert(Conversation), [
+                dict(patient_id=r["id"], script=script, script_version=version, state=state, answers={},
+                     misses=0, started_at=NOW, updated_at=NOW) for r in rows])
+
+
+async def floor_answer(sessions: async_sessionmaker[AsyncSession], chat_id: int) -> None:
+    """The peer: the same reads and writes as one answer, with no engine in between."""
+    async with sessions() as session, session.begin():
+        patient = await store.patient_by_chat(session, chat_id)
+        assert patient is not None
+        position = await store.load_position(session, patient.id)
+        assert position is not None
+        store.add_measurement(session, patient.id, "pain_now", 5, position.script, position.state, NOW)
+        await store.save_position(session, patient.id, position.with_answer("pain_now", 5), NOW)
+        patient.updated_at = NOW
+
+
+async def run_database(label: str, url: str, patients: int, answers: int) -> None:
+    library = load_library(DIALOGS)
+    daily = library.scripts[library.service.daily]
+    await upgrade_async(url)
+    db = make_engine(url)
+    sessions = make_sessionmaker(db)
+    started = time.perf_counter()
+    await seed(sessions, patients, daily.name, daily.version, _first_question(daily.name, library))
+    print(f"[{label}] seeded {patients:,} patients in {time.perf_counter() - started:.1f} s")
+    service = PatientService(sessions, Engine(library), clock=lambda: NOW)
+    chosen = random.Random(7).sample(range(patients), min(patients, 2 * answers + 200))
+    for chat in chosen[:100]:  # warm-up: caches, connections, compiled statements
+        await service.handle(10_000_000 + chat, TextMessage("5"))
+    engine_ms, floor_ms = [], []
+    for i in range(answers):
+        t0 = time.perf_counter()
+        delivery = await service.handle(10_000_000 + chosen[100 + 2 * i], TextMessage("5"))
+        engine_ms.append((time.perf_counter() - t0) * 1000)
+        assert delivery.replies, "every answer gets a reply"
+        t0 = time.perf_counter()
+        await floor_answer(sessions, 10_000_000 + chosen[101 + 2 * i])
+        floor_ms.append((time.perf_counter() - t0) * 1000)
+    await db.dispose()
+    for name, samples in (("engine + commit", engine_ms), ("peer: same I/O, no engine", floor_ms)):
+        print(f"[{label}] {name:28s} p50 {statistics.median(samples):6.2f} ms   "
+              f"p99 {percentile(samples, 0.99):6.2f} ms   ({len(samples)} answers)")
+    print(f"[{label}] ratio engine/peer at p50: "
+          f"{statistics.median(engine_ms) / statistics.median(floor_ms):.2f}")
+
+
+def _first_question(script_name: str, library: object) -> str:
+    from coachbot.spec.library import DialogLibrary
+
+    assert isinstance(library, DialogLibrary)
+    engine = Engine(library)
+    context = PatientContext(status="active", facts={"onboarded": 1, "days_in_care": 10, "open_step": 0})
+    from coachbot.engine import StartDialog
+
+    outcome = engine.handle(context, None, StartDialog(script_name), NOW)
+    assert outcome.position is not None
+    return outcome.position.state
+
+
+def memory_per_conversation(count: int = 20_000) -> None:
+    """Bytes per active conversation as the engine holds it, against a Machine per patient."""
+    library = load_library(DIALOGS)
+    daily = library.scripts[library.service.daily]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    positions = [Position(script=daily.name, version=daily.version, state="mood_now",
+                          answers={"pain_now": i % 11, "mood_now": 5}) for i in range(count)]
+    after = tracemalloc.take_snapshot()
+    per_position = sum(s.size_diff for s in after.compare_to(before, "filename")) / count
+    tracemalloc.stop()
+
+    class Model:
+        pass
+
+    machines = 50
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    kept = [build_machine(daily) for _ in range(machines)]
+    models = [Model() for _ in range(machines)]
+    for machine, model in zip(kept, models, strict=True):
+        machine.machine.add_model(model)
+    after = tracemalloc.take_snapshot()
+    per_machine = sum(s.size_diff for s in after.compare_to(before, "filename")) / machines
+    tracemalloc.stop()
+    print(f"[memory] per active conversation (shared machine, position as data): {per_position:,.0f} B"
+          f"  ({len(positions):,} measured)")
+    print(f"[memory] peer: one transitions.Machine per patient: {per_machine:,.0f} B "
+          f"(ratio {per_machine / per_position:.0f}x)")
+
+
+async def postgres_database(admin_url: str) -> tuple[str, str] | None:
+    name = f"coachbot_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OSError:
+        return None
+    finally:
+        await admin.dispose()
+    return name, admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_postgres(admin_url: str, name: str) -> None:
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--answers", type=int, default=2000)
+    parser.add_argument("--postgres", default=POSTGRES_ADMIN)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        await run_database("sqlite", f"sqlite+aiosqlite:///{folder}/bench.db", args.patients, args.answers)
+    created = await postgres_database(args.postgres)
+    if created is None:
+        print("[postgresql] no server answered; skipped")
+    else:
+        name, url = created
+        try:
+            await run_database("postgresql", url, args.patients, args.answers)
+        finally:
+            await drop_postgres(args.postgres, name)
+    memory_per_conversation()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,230 @@
+"""The relational schema, shared by SQLite and PostgreSQL.
+
+Why each table exists:
+
+- ``coaches``: the people who watch over patients, answer escalations and may administer the bot.
+- ``patients``: one row per person coached, under a pseudonymous label, with their schedule and status.
+- ``conversations``: where each patient is in their current dialog script, so a chat resumes after a restart.
+- ``measurements``: every answer worth charting (pain, mood, sleep, ...) as a time series per patient.
+- ``escalations``: safety and care concerns raised for a coach, tracked until resolved.
+- ``step_suggestions``: the self-help steps suggested to a patient and whether they helped.
+- ``script_versions``: the exact dialog text published under each version, so answers stay interpretable.
+- ``audit_log``: who did what to whom and when, for accountability (pseudonymous actors and subjects).
+
+Conventions: every timestamp is a timezone-aware ``datetime`` passed in by the caller (time is injected,
+so there are no clock defaults); it is stored in UTC and read back as UTC on both databases. Naive
+datetimes are refused. Rows reference each other by foreign key only; there are no ORM relationships,
+so nothing loads lazily behind an ``await``. JSON columns are plain values: assign a new dict rather than
+mutating one in place, or the change is not seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    TypeDecorator,
+    UniqueConstraint,
+    false,
+    text,
+    true,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Stable, dialect-independent constraint and index names, so migrations can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: A 64-bit key that still autoincrements on SQLite (only INTEGER PRIMARY KEY is a rowid alias there).
+BigIntKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """``DateTime(timezone=True)`` that stores UTC and always returns aware UTC datetimes.
+
+    PostgreSQL keeps the instant in a ``timestamptz``; SQLite has no time zones, so the value is
+    converted to UTC before it is written and marked as UTC when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored; pass an aware one")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012
+        dt.datetime: UTCDateTime(),
+        dt.time: Time(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Coach(Base):
+    __tablename__ = "coaches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_backup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[dt.datetime]
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(16), unique=True)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(
+        String(64), default="Europe/London", server_default=text("'Europe/London'")
+    )
+    checkin_time: Mapped[dt.time | None]
+    #: 0 = Monday ... 6 = Sunday.
+    weekly_review_day: Mapped[int] = mapped_column(SmallInteger, default=6, server_default=text("6"))
+    #: "new" | "active" | "paused" | "stopped".
+    status: Mapped[str] = mapped_column(String(16), default="new", server_default=text("'new'"))
+    paused_until: Mapped[dt.datetime | None]
+    consent_at: Mapped[dt.datetime | None]
+    #: When onboarding finished with consent given; days in care count from here.
+    onboarded_at: Mapped[dt.datetime | None]
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    coach_id: Mapped[int | None] = mapped_column(ForeignKey("coaches.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    script: Mapped[str] = mapped_column(String(64))
+    script_version: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(128))
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    misses: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+
+class Measurement(Base):
+    __tablename__ = "measurements"
+    __table_args__ = (
+        Index("ix_measurements_patient_id_code_recorded_at", "patient_id", "code", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    value_num: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime]
+    script: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(128))
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+    __table_args__ = (
+        Index("ix_escalations_status_tier_opened_at", "status", "tier", "opened_at"),
+        Index("ix_escalations_patient_id_rule_status", "patient_id", "rule", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    #: "urgent" | "soon" | "routine".
+    tier: Mapped[str] = mapped_column(String(16))
+    rule: Mapped[str] = mapped_column(String(64))
+    #: "open" | "acknowledged" | "resolved".
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default=text("'open'"))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    opened_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    due_at: Mapped[dt.datetime | None]
+    acknowledged_at: Mapped[dt.datetime | None]
+    # No ON DELETE action: a coach who handled escalations is deactivated, not deleted.
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+
+
+class StepSuggestion(Base):
+    __tablename__ = "step_suggestions"
+    __table_args__ = (Index("ix_step_suggestions_patient_id_suggested_at", "patient_id", "suggested_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    suggested_at: Mapped[dt.datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    #: None until asked; then "helped" | "not_helped" | "not_tried".
+    feedback: Mapped[str | None] = mapped_column(String(16))
+    feedback_at: Mapped[dt.datetime | None]
+
+
+class ScriptVersion(Base):
+    __tablename__ = "script_versions"
+    __table_args__ = (UniqueConstraint("script", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    script: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    #: The YAML text as published.
+    source: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[dt.datetime]
+    published_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime]
+    #: A pseudonymous label such as "coach:3" or "system"; never a real name.
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    #: Usually a patient label.
+    subject: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

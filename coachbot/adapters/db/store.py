@@ -1,0 +1,131 @@
+"""Reading and writing one patient's records inside a caller's transaction.
+
+The service decides what to do (through the engine); these functions only translate between rows and
+the engine's plain data, so the hot path stays a handful of statements.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coachbot.adapters.db.models import (
+    AuditEntry,
+    Conversation,
+    Escalation,
+    Measurement,
+    Patient,
+    StepSuggestion,
+)
+from coachbot.engine import AnswerValue, Position
+
+_LABEL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+"""No 0/O or 1/I, so a coach can read a label aloud without confusion."""
+
+
+def new_label() -> str:
+    return "P-" + "".join(secrets.choice(_LABEL_ALPHABET) for _ in range(6))
+
+
+async def patient_by_chat(session: AsyncSession, chat_id: int) -> Patient | None:
+    result = await session.execute(select(Patient).where(Patient.chat_id == chat_id))
+    return result.scalar_one_or_none()
+
+
+async def create_patient(session: AsyncSession, chat_id: int | None, now: dt.datetime) -> Patient:
+    """A new patient under a fresh pseudonymous label (retried on the rare label collision)."""
+    for _ in range(10):
+        label = new_label()
+        clash = await session.execute(select(Patient.id).where(Patient.label == label))
+        if clash.first() is None:
+            break
+    patient = Patient(label=label, chat_id=chat_id, created_at=now, updated_at=now, status="new")
+    session.add(patient)
+    await session.flush()
+    return patient
+
+
+async def load_position(session: AsyncSession, patient_id: int) -> Position | None:
+    row = await session.get(Conversation, patient_id)
+    if row is None:
+        return None
+    return Position(script=row.script, version=row.script_version, state=row.state,
+                    answers=dict(row.answers or {}), misses=row.misses)
+
+
+async def save_position(session: AsyncSession, patient_id: int, position: Position | None,
+                        now: dt.datetime) -> None:
+    """Persist where the patient now is; no position means no dialog is running."""
+    row = await session.get(Conversation, patient_id)
+    if position is None:
+        if row is not None:
+            await session.delete(row)
+        return
+    if row is None:
+        session.add(Conversation(patient_id=patient_id, script=position.script,
+                                 script_version=position.version, state=position.state,
+                                 answers=dict(position.answers), misses=position.misses,
+                                 started_at=now, updated_at=now))
+        return
+    if row.script != position.script:
+        row.started_at = now
+    row.script, row.script_version, row.state = position.script, position.version, position.state
+    row.answers = dict(position.answers)
+    row.misses = position.misses
+    row.updated_at = now
+
+
+def add_measurement(session: AsyncSession, patient_id: int, code: str, value: AnswerValue,
+                    script: str, state: str, now: dt.datetime) -> None:
+    numeric = isinstance(value, int | float)
+    session.add(Measurement(patient_id=patient_id, code=code,
+                            value_num=float(value) if numeric else None,
+                            value_text=None if numeric else str(value),
+                            recorded_at=now, script=script, state=state))
+
+
+async def open_escalation(session: AsyncSession, patient_id: int, *, tier: str, rule: str, reason: str,
+                          evidence: dict[str, Any], now: dt.datetime) -> tuple[Escalation, bool]:
+    """One open escalation per patient and rule: new evidence updates it. Returns (row, is_new)."""
+    result = await session.execute(
+        select(Escalation).where(Escalation.patient_id == patient_id, Escalation.rule == rule,
+                                 Escalation.status.in_(("open", "acknowledged"))))
+    existing = result.scalars().first()
+    if existing is not None:
+        existing.evidence = {**existing.evidence, **evidence}
+        existing.reason = reason
+        existing.updated_at = now
+        if _more_urgent(tier, existing.tier):
+            existing.tier = tier
+        return existing, False
+    row = Escalation(patient_id=patient_id, tier=tier, rule=rule, reason=reason, evidence=evidence,
+                     status="open", opened_at=now, updated_at=now)
+    session.add(row)
+    await session.flush()
+    return row, True
+
+
+_TIER_ORDER = ("urgent", "soon", "routine")
+
+
+def _more_urgent(tier: str, than: str) -> bool:
+    return _TIER_ORDER.index(tier) < _TIER_ORDER.index(than)
+
+
+async def has_open_step(session: AsyncSession, patient_id: int, since: dt.datetime) -> bool:
+    """A step suggested since `since` that still waits for the patient's feedback."""
+    result = await session.execute(
+        select(StepSuggestion.id).where(StepSuggestion.patient_id == patient_id,
+                                        StepSuggestion.feedback.is_(None),
+                                        StepSuggestion.suggested_at >= since).limit(1))
+    return result.first() is not None
+
+
+def audit(session: AsyncSession, *, actor: str, action: str, subject: str | None,
+          detail: dict[str, Any], now: dt.datetime) -> None:
+    """Record who did what; callers pass labels and codes only, never message text or names."""
+    session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))

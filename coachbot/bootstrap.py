@@ -1,0 +1,42 @@
+"""The one place that wires the pieces together; tests wire their own clock and database here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from coachbot.adapters.db.database import make_engine, make_sessionmaker
+from coachbot.adapters.db.migrate import upgrade_async
+from coachbot.engine import Engine
+from coachbot.service import Clock, PatientService, system_clock
+from coachbot.spec import load_library
+from coachbot.spec.library import DialogLibrary
+
+
+@dataclass(slots=True)
+class App:
+    """Everything a channel (terminal, Telegram) needs to serve patients."""
+
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    library: DialogLibrary
+    engine: Engine
+    patients: PatientService
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = system_clock,
+                    migrate: bool = True) -> App:
+    """Load and validate the dialogs, bring the schema up to date, and build the service."""
+    library = load_library(dialogs_dir)
+    if migrate:
+        await upgrade_async(database_url)
+    db = make_engine(database_url)
+    sessions = make_sessionmaker(db)
+    engine = Engine(library)
+    return App(db=db, sessions=sessions, library=library, engine=engine,
+               patients=PatientService(sessions, engine, clock))

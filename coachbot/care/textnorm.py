@@ -1,0 +1,142 @@
+"""Turn a patient's message into plain lowercase word tokens before trigger matching.
+
+People in distress type fast, misspell, use texting forms and leetspeak, stretch words
+("nooooo") and sometimes disguise words ("su1c1de", "s*icide", "k i l l"). Every one of those
+must reach the matcher in the same form as the trigger phrases, which are run through the very
+same normaliser when the trigger file is compiled. Only linear-time regexes are used, so hostile
+or very long input cannot cause catastrophic backtracking.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+# Cyrillic and Greek letters that look Latin, mapped to the Latin letter they imitate.
+_LOOK_ALIKE = (
+    "\u0430\u0432\u0435\u0451\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0456\u0457"
+    "\u0458\u0455\u0501\u0261\u03b1\u03b5\u03b9\u03ba\u03bf\u03c1\u03c4\u03c5\u03bd\u03c7\u0475"
+)
+_AS_LATIN = "abeekmhopctyxiijsdgaeikoptuvxv"
+# Apostrophes (so "can't" and "cant" are one token) and invisible characters that split words.
+_DROPPED = "\u0027\u2019\u2018\u02bc\u0060\u00b4\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_LOOKALIKES = str.maketrans(_LOOK_ALIKE, _AS_LATIN, _DROPPED)
+# Contractions become whole words ("he'll" must not read as "hell"; "life's" is "life is").
+_CONTRACTION = re.compile("[\u0027\u2019\u02bc](ll|d|ve|re|m|s)\\b")
+_EXPANDED = {"ll": " will", "d": " would", "ve": " have", "re": " are", "m": " am", "s": " is"}
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# A raw token: letters, digits and the symbols that leetspeak or self-censoring put inside words.
+_RAW_TOKEN = re.compile(r"[a-z0-9@$!*]+")
+# Three single letters in a row ("k i l l", "s.u.i.c.i.d.e"); linear: no overlapping repeats.
+_SPELLED_OUT = re.compile(r"(?<![a-z0-9@$!*])[a-z](?:[^a-z0-9@$!*]+[a-z](?![a-z0-9@$!*])){2}")
+_LEADING_NUMBER = re.compile(r"(\d+)([a-z@$].*)")
+_LONG_RUN = re.compile(r"([a-z])\1{2,}")
+_BEFORE_SAME = re.compile(r"(.)(?=\1)")  # a character followed by the same one
+_LETTERS = re.compile(r"[a-z]")
+_LEET_CHARS = frozenset("013457@$!")
+_LEET = str.maketrans("013457@$!", "oieastasi")
+_EDGE_SYMBOLS = "!*@$"
+_MIN_SPELLED_RUN = 3
+_CACHE_LIMIT = 20_000
+
+
+def simplify(text: str) -> str:
+    """Fold case, accents, full-width forms and look-alike letters into plain lowercase ASCII-ish text."""
+    folded = _COMBINING.sub("", unicodedata.normalize("NFKD", text).casefold())
+    return _CONTRACTION.sub(_expand, folded).translate(_LOOKALIKES)
+
+
+def _expand(match: re.Match[str]) -> str:
+    return _EXPANDED[match.group(1)]
+
+
+def skeleton(word: str) -> str:
+    """Collapse every run of a repeated character, so "kil", "kill" and "killl" compare equal."""
+    return _BEFORE_SAME.sub("", word)
+
+
+def deletions(word: str) -> list[str]:
+    """Every string made by deleting one character: the basis of cheap edit-distance-1 lookups."""
+    return [word[:i] + word[i + 1 :] for i in range(len(word))]
+
+
+def _join_spelled_out(raw: list[str]) -> list[str]:
+    """Join runs of single letters ("k i l l", "s.u.i.c.i.d.e") back into one word."""
+    out: list[str] = []
+    run: list[str] = []
+    for token in [*raw, ""]:
+        if len(token) == 1 and token.isalpha():
+            run.append(token)
+            continue
+        if len(run) >= _MIN_SPELLED_RUN:
+            out.append("".join(run))
+        else:
+            out.extend(run)
+        run = []
+        if token:
+            out.append(token)
+    return out
+
+
+class Normaliser:
+    """Turns text into tokens; `aliases` maps texting forms ("cant", "wanna", "2") to words."""
+
+    __slots__ = ("_aliases", "_cache")
+
+    def __init__(self, aliases: Mapping[str, str]) -> None:
+        self._aliases: dict[str, tuple[str, ...]] = {}
+        for key, value in aliases.items():
+            words = tuple(w for raw in _RAW_TOKEN.findall(simplify(value)) for w in self._base(raw))
+            self._aliases[key] = words
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def tokens(self, text: str) -> list[str]:
+        """The message as a list of normalised word tokens (never raises on any string)."""
+        plain = _LONG_RUN.sub(r"\1\1", simplify(text))
+        raw = _RAW_TOKEN.findall(plain)
+        if _SPELLED_OUT.search(plain) is not None:
+            raw = _join_spelled_out(raw)
+        out: list[str] = []
+        aliases = self._aliases
+        cache = self._cache
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        for token in raw:
+            if token.isalpha():  # plain letters: the common case needs no more than an alias look-up
+                alias = aliases.get(token)
+                if alias is None:
+                    out.append(token)
+                else:
+                    out.extend(alias)
+                continue
+            words = cache.get(token)
+            if words is None:
+                words = self._token(token)
+                cache[token] = words
+            out.extend(words)
+        return out
+
+    @staticmethod
+    def _base(token: str) -> tuple[str, ...]:
+        """Normalise one raw token without aliases: trim symbols, split "40degrees", undo leetspeak."""
+        token = token.strip(_EDGE_SYMBOLS) if token[0] != "$" else token.rstrip(_EDGE_SYMBOLS)
+        if not token or token.isdigit():
+            return (token,) if token else ()
+        if token[0].isdigit():
+            lead = _LEADING_NUMBER.fullmatch(token)
+            if lead is not None:
+                return (lead.group(1), *Normaliser._base(lead.group(2)))
+        if not _LEET_CHARS.isdisjoint(token) and _LETTERS.search(token):
+            token = token.translate(_LEET)
+        return (token,)
+
+    def _token(self, token: str) -> tuple[str, ...]:
+        """Normalise one raw token with digits or symbols, then expand known texting forms."""
+        alias = self._aliases.get(token)
+        if alias is not None:
+            return alias
+        out: list[str] = []
+        for word in self._base(token):
+            out.extend(self._aliases.get(word, (word,)))
+        return tuple(out)

@@ -1,0 +1,266 @@
+"""Match normalised tokens against compiled trigger phrases, fast and with bounded work.
+
+Every message is checked, including long or hostile ones, so the work per message is kept
+small and predictable: each token is looked up once in hash indexes (exact word, collapsed
+doubles, prefix, one-edit misspelling), and a phrase is only tried at positions where its first
+word occurs and only when all of its words occur somewhere near. Gaps are a few words at most, so
+trying a phrase at one position is bounded too.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from coachbot.care.textnorm import deletions, skeleton
+from coachbot.care.trigger_rules import KINDS, AtomKey, TriggerSpec, Variant
+
+_NONE: frozenset[int] = frozenset()
+_MIN_SKELETON = 3  # a shorter skeleton would merge real words ("wee" and "we")
+_MIN_CENSORED = 3  # "d*e" may hide "die"; shorter words are too ambiguous
+_PREFIX_KEY = 4  # prefixes are indexed by their first letters (trigger_rules enforces 4+)
+_CACHE_LIMIT = 20_000
+
+# A slot: ids any one of which fills it as a single word, plus multi-word alternatives.
+Slot = tuple[frozenset[int], tuple[tuple[int, ...], ...]]
+Element = int | Slot  # an int is a gap of up to that many words
+
+
+class Lexicon:
+    """Maps one normalised token to the ids of every phrase word it can stand for."""
+
+    def __init__(self, spec: TriggerSpec, atoms: Mapping[AtomKey, int]) -> None:
+        self.exact: dict[str, set[int]] = {}
+        self.doublings: dict[str, set[int]] = {}
+        self.fuzzy: dict[str, set[int]] = {}
+        self.censored: dict[str, set[int]] = {}
+        self.prefixes: dict[str, list[tuple[str, frozenset[int]]]] = {}
+        self.number: int | None = None
+        self.plain = spec.plain_words
+        prefix_atoms: dict[str, set[int]] = {}
+        fuzzy_words: set[str] = set()
+        for (mode, text), atom in atoms.items():
+            if mode == "n":
+                self.number = atom
+            elif mode == "p":
+                prefix_atoms.setdefault(text, set()).add(atom)
+            else:
+                self.exact.setdefault(text, set()).add(atom)
+                if len(text) >= _MIN_CENSORED:
+                    for variant in deletions(text):
+                        self.censored.setdefault(variant, set()).add(atom)
+                if mode == "w" and len(skeleton(text)) >= _MIN_SKELETON:
+                    for variant in _doublings(text):
+                        self.doublings.setdefault(variant, set()).add(atom)
+                if mode == "w" and len(text) >= spec.fuzzy_min_length:
+                    fuzzy_words.add(text)
+                    for variant in [text, *deletions(text)]:
+                        self.fuzzy.setdefault(variant, set()).add(atom)
+        for text, ids in prefix_atoms.items():
+            self.prefixes.setdefault(text[:_PREFIX_KEY], []).append((text, frozenset(ids)))
+        # A one-edit typo of a 6+ letter word keeps its first two letters or its last three, and
+        # also its first three or its last two: a cheap test that skips most tokens.
+        self.heads2 = frozenset(w[:2] for w in fuzzy_words)
+        self.heads3 = frozenset(w[:3] for w in fuzzy_words)
+        self.tails2 = frozenset(w[-2:] for w in fuzzy_words)
+        self.tails3 = frozenset(w[-3:] for w in fuzzy_words)
+        longest = max(map(len, fuzzy_words), default=0)
+        self.fuzzy_lengths = range(spec.fuzzy_min_length - 1, longest + 2)
+        self._cache: dict[str, frozenset[int]] = {}
+
+    def lookup(self, token: str) -> frozenset[int]:
+        """Ids of the phrase words this token matches (empty for almost every token)."""
+        cache = self._cache
+        result = cache.get(token)
+        if result is not None:
+            return result
+        hits: list[set[int] | frozenset[int]] = []
+        found = self.exact.get(token)
+        if found is not None:
+            hits.append(found)
+        if len(token) >= _PREFIX_KEY:
+            prefixes = self.prefixes.get(token[:_PREFIX_KEY])
+            if prefixes is not None:
+                hits.extend(ids for prefix, ids in prefixes if token.startswith(prefix))
+        if self.number is not None and token.isdigit():
+            hits.append({self.number})
+        if "*" in token:
+            censored = self.censored.get(token.replace("*", "")) if token.count("*") == 1 else None
+            if censored is not None:
+                hits.append(censored)
+        elif token not in self.plain:  # a real word is never read as a misspelling of another
+            self._misspelt(token, hits)
+        result = frozenset().union(*hits) if hits else _NONE
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        cache[token] = result
+        return result
+
+    def _misspelt(self, token: str, hits: list[set[int] | frozenset[int]]) -> None:
+        """Add ids for a doubled or undoubled letter ("kil", "myselff") and one-edit typos ("suicde")."""
+        found = self.doublings.get(token)
+        if found is not None:
+            hits.append(found)
+        size = len(token)
+        if (
+            size in self.fuzzy_lengths
+            and (token[:2] in self.heads2 or token[-3:] in self.tails3)
+            and (token[:3] in self.heads3 or token[-2:] in self.tails2)
+        ):
+            fuzzy = self.fuzzy
+            found = fuzzy.get(token)
+            if found is not None:
+                hits.append(found)
+            for i in range(size):
+                found = fuzzy.get(token[:i] + token[i + 1 :])
+                if found is not None:
+                    hits.append(found)
+
+
+def _doublings(word: str) -> set[str]:
+    """The word with one doubled letter written once, or one letter written twice ("kil", "kiill")."""
+    out = set()
+    for i in range(len(word)):
+        if i + 1 < len(word) and word[i] == word[i + 1]:
+            out.add(word[:i] + word[i + 1 :])
+        out.add(word[: i + 1] + word[i:])
+    return {v for v in out if len(skeleton(v)) >= _MIN_SKELETON}
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A phrase variant with words replaced by ids, plus what the cheap pre-checks need."""
+
+    elements: tuple[Element, ...]
+    needs: tuple[frozenset[int], ...]  # per slot: ids, one of which must occur in the message
+    anchors: frozenset[int]  # ids that can start a match
+    last: frozenset[int]  # ids that can start the last slot
+    span: int  # the most tokens a match can cover
+
+
+def compile_variant(variant: Variant, atoms: dict[AtomKey, int]) -> Compiled:
+    """Swap atom keys for small ints (shared across rules) and precompute the pre-checks."""
+    elements: list[Element] = []
+    needs: list[frozenset[int]] = []
+    span = 0
+    for element in variant:
+        if isinstance(element, int):
+            elements.append(element)
+            span += element
+            continue
+        alts = [tuple(atoms.setdefault(a, len(atoms)) for a in alt) for alt in element]
+        singles = frozenset(alt[0] for alt in alts if len(alt) == 1)
+        elements.append((singles, tuple(alt for alt in alts if len(alt) > 1)))
+        needs.append(frozenset(alt[0] for alt in alts))
+        span += max(len(alt) for alt in alts)
+    return Compiled(tuple(elements), tuple(needs), needs[0], needs[-1], span)
+
+
+def _match(elements: tuple[Element, ...], i: int, pos: int, ids: Sequence[frozenset[int]]) -> int:
+    """End of the first match of elements[i:] at pos, or -1; bounded because gaps are short."""
+    if i == len(elements):
+        return pos
+    element = elements[i]
+    if isinstance(element, int):
+        for skip in range(min(element, len(ids) - pos) + 1):
+            end = _match(elements, i + 1, pos + skip, ids)
+            if end >= 0:
+                return end
+        return -1
+    if pos >= len(ids):
+        return -1
+    singles, multis = element
+    if not singles.isdisjoint(ids[pos]):
+        found = _match(elements, i + 1, pos + 1, ids)
+        if found >= 0:
+            return found
+    for alt in multis:
+        end = pos + len(alt)
+        if end <= len(ids) and all(atom in ids[pos + k] for k, atom in enumerate(alt)):
+            found = _match(elements, i + 1, end, ids)
+            if found >= 0:
+                return found
+    return -1
+
+
+class _Message:
+    """One message ready for matching: ids per token, and the sorted positions of each id."""
+
+    __slots__ = ("ids", "positions")
+
+    def __init__(self, ids: list[frozenset[int]]) -> None:
+        self.ids = ids
+        self.positions: dict[int, list[int]] = {}
+        for pos, found in enumerate(ids):
+            for atom in found:
+                self.positions.setdefault(atom, []).append(pos)
+
+    def _near(self, atoms: frozenset[int], start: int, stop: int) -> bool:
+        for atom in atoms:
+            found = self.positions.get(atom)
+            if found is not None:
+                i = bisect.bisect_left(found, start)
+                if i < len(found) and found[i] < stop:
+                    return True
+        return False
+
+    def spans(self, variant: Compiled) -> Iterator[tuple[int, int]]:
+        """Every (start, end) where the variant matches, first match per start."""
+        present = self.positions.keys()
+        if any(need.isdisjoint(present) for need in variant.needs):
+            return
+        starts = sorted({p for a in variant.anchors if a in present for p in self.positions[a]})
+        multi = len(variant.needs) > 1
+        for start in starts:
+            if multi and not self._near(variant.last, start + 1, start + variant.span):
+                continue
+            end = _match(variant.elements, 0, start, self.ids)
+            if end >= 0:
+                yield start, end
+
+
+class Matcher:
+    """All rules compiled and indexed; `scan` yields (kind, rule id) in priority order."""
+
+    def __init__(self, spec: TriggerSpec) -> None:
+        atoms: dict[AtomKey, int] = {}
+        order = {kind: n for n, kind in enumerate(KINDS)}
+        ranked = sorted(spec.rules, key=lambda r: order[r.kind])
+        self._rules = [(r.kind, r.id, tuple(compile_variant(v, atoms) for v in r.variants)) for r in ranked]
+        self._anchors: dict[int, list[tuple[int, int]]] = {}
+        for r, (_, _, variants) in enumerate(self._rules):
+            for v, variant in enumerate(variants):
+                for atom in variant.anchors:
+                    self._anchors.setdefault(atom, []).append((r, v))
+        self._shields: dict[str, list[Compiled]] = {}  # rule id -> idioms that may hide its hits
+        for exc in spec.exceptions:
+            compiled = [compile_variant(v, atoms) for v in exc.variants]
+            for rule_id in exc.suppresses:
+                self._shields.setdefault(rule_id, []).extend(compiled)
+        self.lexicon = Lexicon(spec, atoms)
+
+    def scan(self, tokens: Sequence[str]) -> Iterator[tuple[str, str]]:
+        """(kind, rule id) for every rule with a match no idiom exception covers."""
+        lookup = self.lexicon.lookup
+        message = _Message([lookup(t) for t in tokens])
+        candidates: dict[int, set[int]] = {}
+        for atom in message.positions:
+            for r, v in self._anchors.get(atom, ()):
+                candidates.setdefault(r, set()).add(v)
+        for r in sorted(candidates):
+            kind, rule_id, variants = self._rules[r]
+            if self._fires(message, rule_id, [variants[v] for v in sorted(candidates[r])]):
+                yield kind, rule_id
+
+    def _fires(self, message: _Message, rule_id: str, variants: list[Compiled]) -> bool:
+        """Whether some match of these variants is not wholly inside an idiom exception's span."""
+        shields: list[tuple[int, int]] | None = None
+        for variant in variants:
+            for start, end in message.spans(variant):
+                if shields is None:
+                    idioms = self._shields.get(rule_id, ())
+                    shields = [span for idiom in idioms for span in message.spans(idiom)]
+                if not any(a <= start and end <= b for a, b in shields):
+                    return True
+        return False

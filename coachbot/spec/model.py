@@ -1,0 +1,235 @@
+"""The shape of a dialog file, as pydantic models: the first, structural stage of validation.
+
+Admins write these files; the models say exactly what a file may contain, refuse anything else
+(`extra="forbid"` catches typos such as `nxt:`), and export a JSON Schema for editors.
+Meaning (targets exist, states are reachable...) is checked afterwards in `checks.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Scalar = int | float | str | bool
+QuestionType = Literal["scale", "choice", "yes_no", "number", "time_of_day", "free_text", "timezone"]
+Tier = Literal["urgent", "soon", "routine"]
+ProfileField = Literal["name", "timezone", "checkin_time", "consent", "weekly_review_day"]
+Fact = Literal["days_in_care", "open_step"]
+"""Facts about the patient the service supplies with each event: whole days since onboarding ended,
+and 1 when a suggested step still waits for the patient's feedback (else 0)."""
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+EXIT = "$exit"
+"""Inside a block, the target that leaves the block for the state that used it."""
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=60)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(_Strict):
+    """One answer of a choice list; `value` is what gets stored, `label` what the patient sees."""
+
+    value: Scalar
+    label: str = Field(min_length=1, max_length=64)
+    synonyms: tuple[str, ...] = ()
+
+
+class Question(_Strict):
+    """What a state asks. The type decides the parser and the keyboard."""
+
+    type: QuestionType
+    text: str = Field(min_length=1)
+    options: tuple[Option, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    integer: bool = True
+    max_length: int = Field(default=1000, ge=1, le=4000)
+    skippable: bool = True
+    accepts: str | None = Field(default=None, description="overrides the re-ask sentence for this question")
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Question:
+        if self.type == "choice" and len(self.options) < 2:
+            raise ValueError("a choice question needs at least two options")
+        if self.type != "choice" and self.options:
+            raise ValueError(f"options are only for choice questions, not {self.type}")
+        if self.type == "number" and (self.min is None or self.max is None):
+            raise ValueError("a number question needs both min and max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not be greater than max")
+        return self
+
+
+class Condition(_Strict):
+    """A declarative test on an answer or a score; combinators nest. No code is ever evaluated."""
+
+    answer: Name | None = None
+    score: Name | None = None
+    fact: Fact | None = None
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
+    answered: bool | None = None
+    all: tuple[Condition, ...] | None = None
+    any: tuple[Condition, ...] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Condition:
+        combinators = [c for c in (self.all, self.any, self.not_) if c is not None]
+        subject = [s for s in (self.answer, self.score, self.fact) if s is not None]
+        tests = [t for t in (self.eq, self.ne, self.gt, self.gte, self.lt, self.lte, self.in_,
+                             self.answered) if t is not None]
+        if combinators:
+            if len(combinators) > 1 or subject or tests:
+                raise ValueError("use exactly one of all/any/not, with nothing beside it")
+            return self
+        if len(subject) != 1:
+            raise ValueError("a condition names exactly one of answer:, score: or fact:")
+        if not tests:
+            raise ValueError("a condition needs a test: eq, ne, gt, gte, lt, lte, in or answered")
+        return self
+
+
+class Route(_Strict):
+    """Go to `goto` when `when` holds (or always, when it is left out); the first match wins."""
+
+    when: Condition | None = None
+    goto: str = Field(min_length=1)
+
+
+class Record(_Strict):
+    measure: Name
+    value: Scalar
+
+
+class EscalateAction(_Strict):
+    tier: Tier
+    rule: Name
+    reason: str = Field(min_length=1)
+
+
+class Action(_Strict):
+    """One thing a state does on entry. Exactly one key per action."""
+
+    record: Record | None = None
+    score: Name | None = None
+    suggest_step: bool | None = None
+    escalate: EscalateAction | None = None
+    switch: Name | None = Field(default=None, description="start another script from its beginning")
+    end: bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Action:
+        chosen = [k for k in ("record", "score", "suggest_step", "escalate", "switch", "end")
+                  if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("an action has exactly one of record, score, suggest_step, escalate, "
+                             "switch, end")
+        return self
+
+    @property
+    def kind(self) -> str:
+        for key in ("record", "score", "suggest_step", "escalate", "switch", "end"):
+            if getattr(self, key) is not None:
+                return key
+        raise AssertionError("validated to have one kind")
+
+
+class State(_Strict):
+    """One step of a dialog: say something, maybe ask, store the answer, act, then move on."""
+
+    say: str | None = None
+    ask: Question | None = None
+    store: Name | None = Field(default=None, description="record the answer as this measure")
+    profile: ProfileField | None = Field(default=None, description="save the answer on the patient")
+    actions: tuple[Action, ...] = ()
+    use: Name | None = Field(default=None, description="run this block, then continue with next")
+    next: str | None = None
+    routes: tuple[Route, ...] = Field(default=(), alias="on")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> State:
+        if (self.store or self.profile) and self.ask is None:
+            raise ValueError("store: and profile: need an ask: to take the answer from")
+        if self.store and self.profile:
+            raise ValueError("an answer is either a measure (store:) or a profile field (profile:)")
+        if self.use and (self.ask or self.say or self.actions or self.routes):
+            raise ValueError("a state with use: only runs the block and then goes to next:")
+        if self.next and self.routes:
+            raise ValueError("use next: or on:, not both (add a final route without when: instead)")
+        return self
+
+    @property
+    def ends(self) -> bool:
+        return any(a.end for a in self.actions) or any(a.switch for a in self.actions)
+
+
+class ScriptFile(_Strict):
+    """A whole dialog (`script:`) or a reusable piece of one (`block:`)."""
+
+    script: Name | None = None
+    block: Name | None = None
+    title: str = ""
+    description: str = ""
+    start: Name
+    states: dict[Name, State] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _script_or_block(self) -> ScriptFile:
+        if (self.script is None) == (self.block is None):
+            raise ValueError("a dialog file starts with exactly one of script: NAME or block: NAME")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.script or self.block or ""
+
+    @property
+    def is_block(self) -> bool:
+        return self.block is not None
+
+
+class Messages(_Strict):
+    """Every sentence the engine itself says (outside a script), so admins can change all of it."""
+
+    reask: dict[QuestionType, str] = Field(
+        description="what is accepted, per question type; may use {min}, {max}, {options}, {max_length}")
+    offer_skip: str
+    skipped: str
+    cannot_skip: str
+    help: str
+    paused: str
+    paused_days: str = Field(description="may use {days}")
+    resumed: str
+    stopped: str
+    stopped_reply: str = Field(description="answer to a stopped patient who writes anything but /start")
+    idle: str = Field(description="answer when the patient writes and no dialog is running")
+    stale_button: str = Field(description="answer to a press on a question already answered")
+    yes_label: str = "Yes"
+    no_label: str = "No"
+    name_fallback: str = Field(default="there", description="used for {name} before we know it")
+
+    @model_validator(mode="after")
+    def _every_type_has_a_reask(self) -> Messages:
+        missing = sorted(set(QuestionType.__args__) - set(self.reask))
+        if missing:
+            raise ValueError(f"reask needs a sentence for every question type; missing: {', '.join(missing)}")
+        return self
+
+
+class ServiceFile(_Strict):
+    """`dialogs/service.yaml`: which script does what, and the engine's own sentences."""
+
+    entry: Name = Field(description="the script a new patient starts with")
+    daily: Name
+    weekly: Name
+    preempt: dict[Literal["crisis", "abuse", "red_flag_emergency", "red_flag_urgent"], Name]
+    messages: Messages
