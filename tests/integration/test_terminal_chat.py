@@ -1,0 +1,67 @@
+"""`coachbot chat`: a newcomer onboards, jumps to the next check-in, and sees coach alerts."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+from coachbot.adapters.terminal import SimulatedClock, TerminalChat
+from coachbot.bootstrap import build_app
+
+DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
+
+
+async def test_terminal_chat_onboards_then_runs_a_checkin_on_the_simulated_clock(database_url: str) -> None:
+    clock = SimulatedClock()
+    app = await build_app(database_url, DIALOGS, clock=clock)
+    out = io.StringIO()
+    chat = TerminalChat(app, clock, out=out)
+    try:
+        assert await chat.step(":next")
+        assert "finish onboarding first" in out.getvalue()
+        for line in ["hi", "yes", "Sam", "no", "no", "5", "6", "9am", "UK"]:
+            await chat.step(line)
+        await chat.step(":next")
+        assert "the clock moves on to" in out.getvalue()
+        for line in ["4", "7", "skip"]:
+            await chat.step(line)
+        await chat.step("i feel like ending it all")
+        assert not await chat.step(":quit")
+    finally:
+        await app.close()
+    text = out.getvalue()
+    assert "coachbot> " in text and "[0]  [1]" in text
+    assert "COACH ALERT (URGENT, NEW) patient P-" in text and "rule: crisis" in text
+    assert clock.offset.total_seconds() > 0
+
+
+def test_chat_command_exits_cleanly_at_end_of_input(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coachbot.cli", "chat", "--database-url",
+         f"sqlite+aiosqlite:///{tmp_path}/demo.db", "--dialogs", str(DIALOGS)],
+        input="hello\nyes\n", capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "consent" in result.stdout.lower() or "agree" in result.stdout.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_database_setting_gets_one_clear_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coachbot.cli", "db", "upgrade", "--database-url", "mysql://nope"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "COACHBOT_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dialogs_validate_reports_problems_with_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("script: broken\nstart: a\nstates:\n  a:\n    say: hi\n    next: nowhere\n")
+    result = subprocess.run([sys.executable, "-m", "coachbot.cli", "dialogs", "validate", str(broken)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "broken.yaml:6" in result.stderr and "nowhere" in result.stderr
+    ok = subprocess.run([sys.executable, "-m", "coachbot.cli", "dialogs", "validate", str(DIALOGS)],
+                        capture_output=True, text=True, timeout=60, check=False)
+    assert ok.returncode == 0, ok.stderr
