@@ -1,24 +1,47 @@
 """Questionnaire scoring: PHQ-2, GAD-2, PEG, PHQ-9 and the Keele STarT Back subgroup.
 
-Thresholds are the published ones quoted in shared/DOMAIN.md; a score is only computed when every item
-was answered, because a partial total would understate how someone is doing.
+Every threshold below is the published one quoted in shared/DOMAIN.md ("Measures suitable for
+chat"), named so that a clinical safety officer can find and check it. A score is only computed
+when every item was answered: a partial total would understate how someone is doing. Answers are
+checked strictly (whole numbers in the item's range) because a mis-scored screen could hide a
+positive one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-PHQ2_POSITIVE = 3  # Kroenke 2003: total >= 3, sens 83%, spec 92%
-GAD2_POSITIVE = 3  # total >= 3, sens 86%, spec 83%
-PHQ9_BANDS = ((20, "severe"), (15, "moderately severe"), (10, "moderate"), (5, "mild"), (0, "minimal"))
-STARTBACK_LOW_MAX_TOTAL = 3  # Keele STarT Back: total 0-3 = low risk
-STARTBACK_HIGH_DISTRESS = 4  # distress subscale (items 5-9) >= 4 = high risk
-STARTBACK_BOTHER_SCORES_FROM = 3  # item 9 scores 1 only for "very much" (3) or "extremely" (4)
+# PHQ-2 total 0-6; 3 or more is a positive screen (sens 83%, spec 92%; Kroenke 2003). DOMAIN.md.
+PHQ2_POSITIVE_FROM = 3
+# GAD-2 total 0-6; 3 or more is positive (sens 86%, spec 83%). DOMAIN.md.
+GAD2_POSITIVE_FROM = 3
+# PHQ-9 total 0-27; 5/10/15/20 = mild/moderate/moderately severe/severe. DOMAIN.md.
+PHQ9_BANDS: tuple[tuple[int, str], ...] = (
+    (20, "severe"),
+    (15, "moderately severe"),
+    (10, "moderate"),
+    (5, "mild"),
+    (0, "minimal"),
+)
+# PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow. DOMAIN.md.
+PHQ9_ITEM9_POSITIVE_ABOVE = 0
+# PEG: mean of three 0-10 items, one decimal; no published cut-offs, change is judged against the
+# patient's own baseline (a 30% rise is worsening; Krebs 2009). DOMAIN.md.
+PEG_DECIMALS = 1
+# Keele STarT Back: total 0-3 = low risk; otherwise distress subscale (items 5-9) 4 or more = high,
+# else medium; item 9 (bothersomeness) scores 1 only for "very much" (3) or "extremely" (4). DOMAIN.md.
+STARTBACK_LOW_UP_TO = 3
+STARTBACK_HIGH_DISTRESS_FROM = 4
+STARTBACK_BOTHER_SCORES_FROM = 3
+STARTBACK_DISTRESS_ITEMS = slice(4, 9)  # items 5-9
 
 
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
+    """A scored questionnaire: its total, band, and the measures to record."""
+
     code: str
     total: float
     band: str
@@ -36,81 +59,95 @@ QUESTIONNAIRE_ITEMS: dict[str, tuple[str, ...]] = {
 ITEM_RANGES: dict[str, tuple[int, int]] = {
     **{key: (0, 3) for code in ("phq2", "gad2", "phq9") for key in QUESTIONNAIRE_ITEMS[code]},
     **{key: (0, 10) for key in QUESTIONNAIRE_ITEMS["peg"]},
-    **{f"sbst_{i}": (0, 1) for i in range(1, 9)},
-    "sbst_9": (0, 4),
+    **{f"sbst_{i}": (0, 1) for i in range(1, 9)},  # 0 disagree, 1 agree
+    "sbst_9": (0, 4),  # not at all, slightly, moderately, very much, extremely
 }
 
 
 def known_questionnaires() -> frozenset[str]:
+    """Codes `score` accepts; dialog validation checks `score:` actions against these."""
     return frozenset(QUESTIONNAIRE_ITEMS)
 
 
-def _item(answers: Mapping[str, object], key: str) -> int | None:
-    raw = answers.get(key)
+def score(code: str, answers: Mapping[str, object]) -> ScoreResult | None:
+    """Score one questionnaire; None when any item is missing; ValueError on a bad code or answer."""
+    items = QUESTIONNAIRE_ITEMS.get(code)
+    if items is None:
+        known = ", ".join(sorted(QUESTIONNAIRE_ITEMS))
+        raise ValueError(f"unknown questionnaire {code!r}; known: {known}")
+    values = [_item(key, answers.get(key)) for key in items]
+    complete = [v for v in values if v is not None]
+    if len(complete) < len(values):
+        return None
+    if code == "phq2":
+        return _screen(code, complete, PHQ2_POSITIVE_FROM)
+    if code == "gad2":
+        return _screen(code, complete, GAD2_POSITIVE_FROM)
+    if code == "peg":
+        return _peg(complete)
+    if code == "phq9":
+        return _phq9(complete)
+    return _startback(complete)
+
+
+def _item(key: str, raw: object) -> int | None:
+    """One answer as a whole number in range; None if unanswered. Strings like "3" are accepted."""
     if raw is None:
         return None
-    if isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, int | float):
-        value = float(raw)
+    if isinstance(raw, bool):  # a yes/no is not a score: refuse rather than guess 0 or 1
+        raise ValueError(f"{key}: expected a whole number, got {raw!r}")
+    if isinstance(raw, int):
+        value: float = raw
+    elif isinstance(raw, float):
+        value = raw
     elif isinstance(raw, str):
         try:
             value = float(raw.strip())
-        except ValueError as exc:
-            raise ValueError(f"{key}: expected a whole number, got {raw!r}") from exc
+        except ValueError:
+            raise ValueError(f"{key}: expected a whole number, got {raw!r}") from None
     else:
-        raise ValueError(f"{key}: expected a whole number, got {type(raw).__name__}")
+        raise ValueError(f"{key}: expected a whole number, got a {type(raw).__name__}")
     low, high = ITEM_RANGES[key]
-    if value != int(value) or not low <= value <= high:
+    if not math.isfinite(value) or value != int(value) or not low <= value <= high:
         raise ValueError(f"{key}: expected a whole number from {low} to {high}, got {raw!r}")
     return int(value)
 
 
-def _items(code: str, answers: Mapping[str, object]) -> list[int] | None:
-    values = [_item(answers, key) for key in QUESTIONNAIRE_ITEMS[code]]
-    if any(v is None for v in values):
-        return None
-    return [v for v in values if v is not None]
+def _screen(code: str, items: list[int], positive_from: int) -> ScoreResult:
+    """PHQ-2 and GAD-2: a sum against a published cut-off."""
+    total = sum(items)
+    positive = total >= positive_from
+    measures: dict[str, float | str] = {f"{code}_total": total, f"{code}_positive": int(positive)}
+    return ScoreResult(code, float(total), "positive" if positive else "negative", measures)
 
 
-def score(code: str, answers: Mapping[str, object]) -> ScoreResult | None:
-    """Score one questionnaire from its item answers; None when any item is missing."""
-    if code not in QUESTIONNAIRE_ITEMS:
-        raise ValueError(f"unknown questionnaire {code!r}; known: {', '.join(sorted(QUESTIONNAIRE_ITEMS))}")
-    items = _items(code, answers)
-    if items is None:
-        return None
-    if code in ("phq2", "gad2"):
-        total = sum(items)
-        threshold = PHQ2_POSITIVE if code == "phq2" else GAD2_POSITIVE
-        positive = total >= threshold
-        return ScoreResult(code, float(total), "positive" if positive else "negative",
-                           {f"{code}_total": total, f"{code}_positive": int(positive)})
-    if code == "peg":
-        mean = round(sum(items) / 3, 1)
-        return ScoreResult(code, mean, "score", {"peg_score": mean})
-    if code == "phq9":
-        return _phq9(items)
-    return _startback(items)
+def _peg(items: list[int]) -> ScoreResult:
+    mean = round(sum(items) / len(items), PEG_DECIMALS)  # thirds never tie at the rounding digit
+    return ScoreResult("peg", mean, "score", {"peg_score": mean})
 
 
 def _phq9(items: list[int]) -> ScoreResult:
     total = sum(items)
     band = next(name for floor, name in PHQ9_BANDS if total >= floor)
-    return ScoreResult("phq9", float(total), band,
-                       {"phq9_total": total, "phq9_item9_positive": int(items[8] > 0)})
+    item9 = int(items[8] > PHQ9_ITEM9_POSITIVE_ABOVE)
+    return ScoreResult("phq9", float(total), band, {"phq9_total": total, "phq9_item9_positive": item9})
 
 
 def _startback(items: list[int]) -> ScoreResult:
+    """Keele STarT Back subgroup from the overall score and the distress subscale."""
     bother = 1 if items[8] >= STARTBACK_BOTHER_SCORES_FROM else 0
     scored = [*items[:8], bother]
     total = sum(scored)
-    distress = sum(scored[4:9])
-    if total <= STARTBACK_LOW_MAX_TOTAL:
+    distress = sum(scored[STARTBACK_DISTRESS_ITEMS])
+    if total <= STARTBACK_LOW_UP_TO:
         risk = "low"
-    elif distress >= STARTBACK_HIGH_DISTRESS:
+    elif distress >= STARTBACK_HIGH_DISTRESS_FROM:
         risk = "high"
     else:
         risk = "medium"
-    return ScoreResult("startback", float(total), risk,
-                       {"startback_total": total, "startback_distress": distress, "startback_risk": risk})
+    measures: dict[str, float | str] = {
+        "startback_total": total,
+        "startback_distress": distress,
+        "startback_risk": risk,
+    }
+    return ScoreResult("startback", float(total), risk, measures)

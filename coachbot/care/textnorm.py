@@ -26,10 +26,15 @@ _LOOKALIKES = str.maketrans(_LOOK_ALIKE, _AS_LATIN, _DROPPED)
 _CONTRACTION = re.compile("[\u0027\u2019\u02bc](ll|d|ve|re|m|s)\\b")
 _EXPANDED = {"ll": " will", "d": " would", "ve": " have", "re": " are", "m": " am", "s": " is"}
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-# A raw token: letters, digits and the symbols that leetspeak or self-censoring put inside words.
+# A raw token: letters, digits and the symbols that leetspeak or self-censoring put inside words;
+# or a mark that ends a sentence ("!" ends one when it ends a token: "help!", but not "k!ll").
 _RAW_TOKEN = re.compile(r"[a-z0-9@$!*]+")
-# Three single letters in a row ("k i l l", "s.u.i.c.i.d.e"); linear: no overlapping repeats.
-_SPELLED_OUT = re.compile(r"(?<![a-z0-9@$!*])[a-z](?:[^a-z0-9@$!*]+[a-z](?![a-z0-9@$!*])){2}")
+_PIECE = re.compile(r"[a-z0-9@$!*]+|[.?;:,\n]")
+_SENTENCE_MARKS = frozenset(".?;:,\n")
+# Three or more single letters with the same separator ("k i l l", "s.u.i.c.i.d.e"). Linear: each
+# repeat is one fixed separator and one letter, and a failed end backs off by one repeat at most.
+_SPELLED_OUT = re.compile(r"(?<![a-z0-9@$!*])[a-z]([^a-z0-9@$!*]{1,3})[a-z](?:\1[a-z])+(?![a-z0-9@$!*])")
+_NOT_LETTER = re.compile(r"[^a-z]")
 _LEADING_NUMBER = re.compile(r"(\d+)([a-z@$].*)")
 _LONG_RUN = re.compile(r"([a-z])\1{2,}")
 _BEFORE_SAME = re.compile(r"(.)(?=\1)")  # a character followed by the same one
@@ -37,7 +42,7 @@ _LETTERS = re.compile(r"[a-z]")
 _LEET_CHARS = frozenset("013457@$!")
 _LEET = str.maketrans("013457@$!", "oieastasi")
 _EDGE_SYMBOLS = "!*@$"
-_MIN_SPELLED_RUN = 3
+_STANDALONE = "ia"  # "I" and "a" next to a spelled-out word are kept as words of their own
 _CACHE_LIMIT = 20_000
 
 
@@ -48,6 +53,7 @@ def simplify(text: str) -> str:
 
 
 def _expand(match: re.Match[str]) -> str:
+    """The word a contraction stands for, as its own token."""
     return _EXPANDED[match.group(1)]
 
 
@@ -61,22 +67,12 @@ def deletions(word: str) -> list[str]:
     return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
-def _join_spelled_out(raw: list[str]) -> list[str]:
-    """Join runs of single letters ("k i l l", "s.u.i.c.i.d.e") back into one word."""
-    out: list[str] = []
-    run: list[str] = []
-    for token in [*raw, ""]:
-        if len(token) == 1 and token.isalpha():
-            run.append(token)
-            continue
-        if len(run) >= _MIN_SPELLED_RUN:
-            out.append("".join(run))
-        else:
-            out.extend(run)
-        run = []
-        if token:
-            out.append(token)
-    return out
+def _join_spelled_out(match: re.Match[str]) -> str:
+    """Join single letters back into one word, leaving a leading or trailing "I" or "a" apart."""
+    letters = _NOT_LETTER.sub("", match.group())
+    head = letters[0] if letters[0] in _STANDALONE and len(letters) > 3 else ""
+    tail = letters[-1] if letters[-1] in _STANDALONE and len(letters) - len(head) > 3 else ""
+    return f" {head} {letters[len(head) : len(letters) - len(tail)]} {tail} "
 
 
 class Normaliser:
@@ -93,29 +89,38 @@ class Normaliser:
 
     def tokens(self, text: str) -> list[str]:
         """The message as a list of normalised word tokens (never raises on any string)."""
+        return self.split(text)[0]
+
+    def split(self, text: str) -> tuple[list[str], list[int]]:
+        """Tokens, and the token indexes where a new sentence starts (idiom exceptions stop there)."""
         plain = _LONG_RUN.sub(r"\1\1", simplify(text))
-        raw = _RAW_TOKEN.findall(plain)
         if _SPELLED_OUT.search(plain) is not None:
-            raw = _join_spelled_out(raw)
-        out: list[str] = []
+            plain = _SPELLED_OUT.sub(_join_spelled_out, plain)
         aliases = self._aliases
         cache = self._cache
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
-        for token in raw:
-            if token.isalpha():  # plain letters: the common case needs no more than an alias look-up
-                alias = aliases.get(token)
+        out: list[str] = []
+        breaks: list[int] = []
+        for piece in _PIECE.findall(plain):
+            if piece.isalpha():  # plain letters: the common case needs no more than an alias look-up
+                alias = aliases.get(piece)
                 if alias is None:
-                    out.append(token)
+                    out.append(piece)
                 else:
                     out.extend(alias)
                 continue
-            words = cache.get(token)
-            if words is None:
-                words = self._token(token)
-                cache[token] = words
-            out.extend(words)
-        return out
+            if piece not in _SENTENCE_MARKS:
+                words = cache.get(piece)
+                if words is None:
+                    words = self._token(piece)
+                    cache[piece] = words
+                out.extend(words)
+                if not piece.endswith("!"):
+                    continue
+            if out and (not breaks or breaks[-1] != len(out)):
+                breaks.append(len(out))
+        return out, breaks
 
     @staticmethod
     def _base(token: str) -> tuple[str, ...]:

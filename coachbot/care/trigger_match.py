@@ -14,13 +14,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from coachbot.care.textnorm import deletions, skeleton
-from coachbot.care.trigger_rules import KINDS, AtomKey, TriggerSpec, Variant
+from coachbot.care.trigger_rules import END, KINDS, AtomKey, TriggerSpec, Variant
 
 _NONE: frozenset[int] = frozenset()
 _MIN_SKELETON = 3  # a shorter skeleton would merge real words ("wee" and "we")
 _MIN_CENSORED = 3  # "d*e" may hide "die"; shorter words are too ambiguous
 _PREFIX_KEY = 4  # prefixes are indexed by their first letters (trigger_rules enforces 4+)
 _CACHE_LIMIT = 20_000
+# Words that usually open a new clause in unpunctuated texting ("i cant go on i'm so tired"):
+# a phrase that must end a sentence (`$`) may also end right before one of them.
+_CLAUSE_OPENERS = frozenset({"i", "but", "because", "so", "honestly", "please"})
 
 # A slot: ids any one of which fills it as a single word, plus multi-word alternatives.
 Slot = tuple[frozenset[int], tuple[tuple[int, ...], ...]]
@@ -38,6 +41,7 @@ class Lexicon:
         self.prefixes: dict[str, list[tuple[str, frozenset[int]]]] = {}
         self.number: int | None = None
         self.plain = spec.plain_words
+        self._text_of = {atom: text for (_, text), atom in atoms.items()}
         prefix_atoms: dict[str, set[int]] = {}
         fuzzy_words: set[str] = set()
         for (mode, text), atom in atoms.items():
@@ -117,6 +121,16 @@ class Lexicon:
                 if found is not None:
                     hits.append(found)
 
+    def misreadings(self, word: str) -> set[str]:
+        """Trigger words a real word would be taken for as a misspelling (to curate plain_words).
+
+        Inflections are left out ("testicle" for "testicles"): reading those as the trigger is right.
+        """
+        hits: list[set[int] | frozenset[int]] = []
+        self._misspelt(word, hits)
+        found = {self._text_of[atom] for ids in hits for atom in ids} - {word}
+        return {t for t in found if not (word.startswith(t) or t.startswith(word))}
+
 
 def _doublings(word: str) -> set[str]:
     """The word with one doubled letter written once, or one letter written twice ("kil", "kiill")."""
@@ -137,6 +151,7 @@ class Compiled:
     anchors: frozenset[int]  # ids that can start a match
     last: frozenset[int]  # ids that can start the last slot
     span: int  # the most tokens a match can cover
+    anchored: bool  # the match must end where a sentence or the message ends
 
 
 def compile_variant(variant: Variant, atoms: dict[AtomKey, int]) -> Compiled:
@@ -144,7 +159,8 @@ def compile_variant(variant: Variant, atoms: dict[AtomKey, int]) -> Compiled:
     elements: list[Element] = []
     needs: list[frozenset[int]] = []
     span = 0
-    for element in variant:
+    anchored = variant[-1] == END
+    for element in variant[:-1] if anchored else variant:
         if isinstance(element, int):
             elements.append(element)
             span += element
@@ -154,17 +170,26 @@ def compile_variant(variant: Variant, atoms: dict[AtomKey, int]) -> Compiled:
         elements.append((singles, tuple(alt for alt in alts if len(alt) > 1)))
         needs.append(frozenset(alt[0] for alt in alts))
         span += max(len(alt) for alt in alts)
-    return Compiled(tuple(elements), tuple(needs), needs[0], needs[-1], span)
+    return Compiled(tuple(elements), tuple(needs), needs[0], needs[-1], span, anchored)
 
 
-def _match(elements: tuple[Element, ...], i: int, pos: int, ids: Sequence[frozenset[int]]) -> int:
-    """End of the first match of elements[i:] at pos, or -1; bounded because gaps are short."""
+def _match(
+    elements: tuple[Element, ...],
+    i: int,
+    pos: int,
+    ids: Sequence[frozenset[int]],
+    ends: frozenset[int] | None,
+) -> int:
+    """End of the first match of elements[i:] at pos, or -1; bounded because gaps are short.
+
+    With `ends`, a match must finish at one of those positions (a sentence or the message ends).
+    """
     if i == len(elements):
-        return pos
+        return pos if ends is None or pos in ends else -1
     element = elements[i]
     if isinstance(element, int):
         for skip in range(min(element, len(ids) - pos) + 1):
-            end = _match(elements, i + 1, pos + skip, ids)
+            end = _match(elements, i + 1, pos + skip, ids, ends)
             if end >= 0:
                 return end
         return -1
@@ -172,13 +197,13 @@ def _match(elements: tuple[Element, ...], i: int, pos: int, ids: Sequence[frozen
         return -1
     singles, multis = element
     if not singles.isdisjoint(ids[pos]):
-        found = _match(elements, i + 1, pos + 1, ids)
+        found = _match(elements, i + 1, pos + 1, ids, ends)
         if found >= 0:
             return found
     for alt in multis:
         end = pos + len(alt)
         if end <= len(ids) and all(atom in ids[pos + k] for k, atom in enumerate(alt)):
-            found = _match(elements, i + 1, end, ids)
+            found = _match(elements, i + 1, end, ids, ends)
             if found >= 0:
                 return found
     return -1
@@ -187,16 +212,19 @@ def _match(elements: tuple[Element, ...], i: int, pos: int, ids: Sequence[frozen
 class _Message:
     """One message ready for matching: ids per token, and the sorted positions of each id."""
 
-    __slots__ = ("ids", "positions")
+    __slots__ = ("breaks", "ends", "ids", "positions")
 
-    def __init__(self, ids: list[frozenset[int]]) -> None:
+    def __init__(self, ids: list[frozenset[int]], breaks: Sequence[int], openers: Sequence[int]) -> None:
         self.ids = ids
+        self.breaks = breaks
+        self.ends = frozenset([*breaks, *openers, len(ids)])
         self.positions: dict[int, list[int]] = {}
         for pos, found in enumerate(ids):
             for atom in found:
                 self.positions.setdefault(atom, []).append(pos)
 
     def _near(self, atoms: frozenset[int], start: int, stop: int) -> bool:
+        """Whether one of these ids occurs in [start, stop): skips anchors too far from a phrase end."""
         for atom in atoms:
             found = self.positions.get(atom)
             if found is not None:
@@ -204,6 +232,12 @@ class _Message:
                 if i < len(found) and found[i] < stop:
                     return True
         return False
+
+    def within(self, span: tuple[int, int]) -> bool:
+        """Whether the span stays inside one sentence."""
+        start, end = span
+        i = bisect.bisect_right(self.breaks, start)
+        return i == len(self.breaks) or self.breaks[i] >= end
 
     def spans(self, variant: Compiled) -> Iterator[tuple[int, int]]:
         """Every (start, end) where the variant matches, first match per start."""
@@ -215,7 +249,7 @@ class _Message:
         for start in starts:
             if multi and not self._near(variant.last, start + 1, start + variant.span):
                 continue
-            end = _match(variant.elements, 0, start, self.ids)
+            end = _match(variant.elements, 0, start, self.ids, self.ends if variant.anchored else None)
             if end >= 0:
                 yield start, end
 
@@ -240,10 +274,15 @@ class Matcher:
                 self._shields.setdefault(rule_id, []).extend(compiled)
         self.lexicon = Lexicon(spec, atoms)
 
-    def scan(self, tokens: Sequence[str]) -> Iterator[tuple[str, str]]:
-        """(kind, rule id) for every rule with a match no idiom exception covers."""
+    def scan(self, tokens: Sequence[str], breaks: Sequence[int] = ()) -> Iterator[tuple[str, str]]:
+        """(kind, rule id) for every rule with a match no idiom exception covers.
+
+        `breaks` are token indexes where a sentence starts: an idiom never spans one, so an idiom
+        at the end of one sentence cannot hide a disclosure at the start of the next.
+        """
         lookup = self.lexicon.lookup
-        message = _Message([lookup(t) for t in tokens])
+        openers = [i for i, token in enumerate(tokens) if token in _CLAUSE_OPENERS]
+        message = _Message([lookup(t) for t in tokens], breaks, openers)
         candidates: dict[int, set[int]] = {}
         for atom in message.positions:
             for r, v in self._anchors.get(atom, ()):
@@ -259,8 +298,12 @@ class Matcher:
         for variant in variants:
             for start, end in message.spans(variant):
                 if shields is None:
-                    idioms = self._shields.get(rule_id, ())
-                    shields = [span for idiom in idioms for span in message.spans(idiom)]
+                    shields = self._shielded(message, rule_id)
                 if not any(a <= start and end <= b for a, b in shields):
                     return True
         return False
+
+    def _shielded(self, message: _Message, rule_id: str) -> list[tuple[int, int]]:
+        """Spans of idioms that may hide this rule's hits, each within one sentence."""
+        idioms = self._shields.get(rule_id, ())
+        return [span for idiom in idioms for span in message.spans(idiom) if message.within(span)]

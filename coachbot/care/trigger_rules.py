@@ -7,7 +7,7 @@ Phrase grammar (words are normalised exactly like patient text, so "can't" means
   `a|b|c`   one of several words at this place      `word*`  any word starting with "word"
   `slot?`   the slot may be absent                  `a+b`    a multi-word alternative
   `..N`     up to N other words (`...` means ..3)  `@name`  every alternative of group `name`
-  `#`       any number
+  `#`       any number                             `$`      (last) the sentence or message ends here
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ Kind = Literal["crisis", "abuse", "red_flag_emergency", "red_flag_urgent"]
 AtomKey = tuple[str, str]  # ("w", word) lenient, ("x", word) exact, ("p", prefix), ("n", "") number
 Alternative = tuple[AtomKey, ...]
 Slot = tuple[Alternative, ...]
-Element = int | Slot  # an int is a gap of up to that many words
+Element = int | Slot  # an int is a gap of up to that many words; END marks the end of a sentence
 Variant = tuple[Element, ...]
+END = -1  # last element of a variant that must end where a sentence or the message ends
 
 _ID = r"^[a-z0-9][a-z0-9_.\-]*$"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -78,7 +79,7 @@ class _File(_Strict):
     version: Literal[1]
     settings: _Settings = _Settings()
     aliases: dict[str, str] = {}
-    plain_words: list[str] = []
+    plain_words: list[str] | str = []  # a list, or one string of words separated by spaces
     groups: dict[str, list[str]] = {}
     rules: list[_Rule] = Field(min_length=1)
     exceptions: list[_Exception] = []
@@ -155,7 +156,8 @@ def _compile(parsed: _File, source: str) -> TriggerSpec:
     for key in parsed.aliases:
         if not _WORD.fullmatch(key):
             raise _Problem(f"aliases: key '{key}' must be lowercase letters and digits only")
-    plain = frozenset(simplify(w).strip() for w in parsed.plain_words)
+    words = parsed.plain_words.split() if isinstance(parsed.plain_words, str) else parsed.plain_words
+    plain = frozenset(simplify(w).strip() for w in words)
     for word in plain:
         if not _WORD.fullmatch(word):
             raise _Problem(f"plain_words: '{word}' must be a single lowercase word")
@@ -199,6 +201,7 @@ class _PhraseCompiler:
         self._max_gap = max_gap
 
     def compile(self, phrase: str, lenient: bool, where: str, single_word: bool = False) -> list[Variant]:
+        """Variants of one phrase; a problem is reported with `where` (rule and phrase) in front."""
         try:
             return self._compile(phrase, lenient, single_word)
         except _Problem as exc:
@@ -206,8 +209,13 @@ class _PhraseCompiler:
 
     def _compile(self, phrase: str, lenient: bool, single_word: bool) -> list[Variant]:
         parts = phrase.split()
+        anchored = bool(parts) and parts[-1] == "$" and not single_word
+        if anchored:
+            parts.pop()
         if not parts:
             raise _Problem("is empty")
+        if "$" in parts:
+            raise _Problem("'$' (end of sentence) can only come last")
         if single_word and (len(parts) > 1 or any(c in parts[0] for c in "|+?@#")):
             raise _Problem("a keyword must be one word; put longer patterns under phrases")
         elements: list[tuple[Element, bool]] = []
@@ -231,7 +239,7 @@ class _PhraseCompiler:
             raise _Problem(f"has {optional_count} optional slots; at most {_MAX_OPTIONAL} are allowed")
         if all(opt for element, opt in elements if not isinstance(element, int)):
             raise _Problem("needs at least one slot that is not optional")
-        return _expand(elements)
+        return [(*variant, END) if anchored else variant for variant in _expand(elements)]
 
     def _slot(self, body: str, lenient: bool, in_group: bool = False) -> Slot:
         if not body or body.startswith("|") or body.endswith("|") or "||" in body:

@@ -82,6 +82,7 @@ class TriggerSet:
         return list(self._detections(text))
 
     def _detections(self, text: str) -> Iterator[Detection]:
+        """Detections in priority order, with the fail-safe around the whole scan."""
         try:
             yield from self._scan(text if isinstance(text, str) else str(text))
         except Exception as exc:  # a detector bug must never silence a crisis message
@@ -89,7 +90,7 @@ class TriggerSet:
             yield Detection("crisis", _FAILSAFE_RULE)
 
     def _scan(self, text: str) -> Iterator[Detection]:
-        for kind, rule in self._matcher.scan(self._normaliser.tokens(text)):
+        for kind, rule in self._matcher.scan(*self._normaliser.split(text)):
             yield Detection(kind, rule)
 
 
