@@ -29,10 +29,11 @@ from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Conversation, Patient
-from coachbot.engine import Engine, PatientContext, Position, TextMessage
+from coachbot.engine import Engine, PatientContext, Position, StartDialog, TextMessage
 from coachbot.engine.machine import build_machine
 from coachbot.service import PatientService
 from coachbot.spec import load_library
+from coachbot.spec.library import DialogLibrary
 
 DIALOGS = Path(__file__).resolve().parent.parent / "dialogs"
 POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -103,14 +104,9 @@ async def run_database(label: str, url: str, patients: int, answers: int) -> Non
           f"{statistics.median(engine_ms) / statistics.median(floor_ms):.2f}")
 
 
-def _first_question(script_name: str, library: object) -> str:
-    from coachbot.spec.library import DialogLibrary
-
-    assert isinstance(library, DialogLibrary)
+def _first_question(script_name: str, library: DialogLibrary) -> str:
     engine = Engine(library)
     context = PatientContext(status="active", facts={"onboarded": 1, "days_in_care": 10, "open_step": 0})
-    from coachbot.engine import StartDialog
-
     outcome = engine.handle(context, None, StartDialog(script_name), NOW)
     assert outcome.position is not None
     return outcome.position.state

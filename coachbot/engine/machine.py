@@ -34,7 +34,8 @@ class Cursor:
 
 def _guard(condition: Condition) -> Callable[[EventData], bool]:
     def check(event: EventData) -> bool:
-        cursor: Cursor = event.model
+        cursor = event.model
+        assert isinstance(cursor, Cursor)
         return holds(condition, cursor.answers, cursor.facts)
 
     return check

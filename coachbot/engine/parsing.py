@@ -25,7 +25,7 @@ _NUMBER_WORDS = {
 _KEYCAPS = {f"{d}\ufe0f\u20e3": str(d) for d in range(10)} | {f"{d}\u20e3": str(d) for d in range(10)}
 _KEYCAPS["\U0001f51f"] = "10"
 _FILLER = re.compile(
-    r"^(?:(?:i(?:'|’)?d say|i think|about|around|roughly|maybe|probably|its|it's|it is|a|an|my pain is"
+    r"^(?:(?:i(?:'|\u2019)?d say|i think|about|around|roughly|maybe|probably|its|it's|it is|a|an|my pain is"
     r"|pain is|mood is|today|now)\s+)+"
 )
 _OUT_OF = re.compile(r"\s*(?:/|out of|of)\s*10\s*$")

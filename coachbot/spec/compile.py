@@ -26,8 +26,8 @@ from coachbot.spec.yaml_source import YamlDocument, read_yaml
 if TYPE_CHECKING:
     from coachbot.care.triggers import TriggerSet
 
-NON_SCRIPT_FILES = frozenset({"service.yaml", "triggers.yaml", "steps.yaml", "escalation.yaml",
-                              "messages.yaml"})
+NON_SCRIPT_FILES = frozenset({"service.yaml", "triggers.yaml", "steps.yaml", "summary.yaml",
+                              "escalation.yaml", "messages.yaml"})
 """Files directly in dialogs/ that are not scripts; their owners read and check them."""
 
 

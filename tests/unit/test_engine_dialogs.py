@@ -121,7 +121,7 @@ def test_button_press_answers_and_an_old_button_records_nothing(onboarded_chat: 
 
 def test_scale_questions_come_with_eleven_buttons(onboarded_chat: EngineChat) -> None:
     onboarded_chat.start("daily_checkin")
-    question = [e for e in onboarded_chat.last if isinstance(e, Reply) and e.question][0]
+    question = next(e for e in onboarded_chat.last if isinstance(e, Reply) and e.question)
     assert [o.value for o in question.options] == [str(n) for n in range(11)]
 
 

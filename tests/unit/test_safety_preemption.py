@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from coachbot.engine import (
-    ChangeStatus,
     Engine,
     Escalate,
     PatientContext,
@@ -64,7 +63,7 @@ def test_stopped_patient_in_crisis_still_gets_resources(onboarded_chat: EngineCh
 
 def test_safety_trigger_names_the_rule_never_the_text(chat: EngineChat) -> None:
     chat.send(CRISIS_PHRASE)
-    trigger = [e for e in chat.effects if isinstance(e, SafetyTriggered)][0]
+    trigger = next(e for e in chat.effects if isinstance(e, SafetyTriggered))
     assert trigger.kind == "crisis"
     assert CRISIS_PHRASE not in repr(trigger) and "want to die" not in trigger.rule
 
