@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import sys
 from collections.abc import Sequence
@@ -80,6 +81,105 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Serve patients and coaches in Telegram until SIGTERM/SIGINT."""
+    settings = _settings(args)
+    if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
+        print("coachbot: COACHBOT_TELEGRAM_TOKEN is not set: put the bot token from @BotFather in it.",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    from coachbot.adapters.telegram.app import BotConfigError, quiet_library_loggers, serve
+
+    logging.getLogger("coachbot").setLevel(settings.log_level)
+    quiet_library_loggers()
+    try:
+        asyncio.run(serve(settings, webhook=args.webhook))
+    except BotConfigError as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+def _cmd_coaches_add(args: argparse.Namespace) -> int:
+    """Register a coach (or re-activate and rename one) by their Telegram user id."""
+    from sqlalchemy import select
+
+    from coachbot.adapters.db.database import make_engine, make_sessionmaker
+    from coachbot.adapters.db.migrate import upgrade_async
+    from coachbot.adapters.db.models import Coach
+
+    settings = _settings(args)
+    name = args.name.strip()
+    if not name or len(name) > 200:
+        print("coachbot: --name needs 1 to 200 characters", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.telegram_id <= 0:
+        print("coachbot: --telegram-id is the coach's numeric Telegram user id, a positive number",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+
+    async def add() -> tuple[int, bool]:
+        await upgrade_async(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                coach = (await session.execute(
+                    select(Coach).where(Coach.telegram_user_id == args.telegram_id))).scalar_one_or_none()
+                created = coach is None
+                if coach is None:
+                    coach = Coach(telegram_user_id=args.telegram_id, name=name, active=True,
+                                  created_at=dt.datetime.now(dt.UTC))
+                    session.add(coach)
+                else:
+                    coach.name, coach.active = name, True
+                await session.flush()
+                return coach.id, created
+        finally:
+            await engine.dispose()
+
+    coach_id, created = asyncio.run(add())
+    verb = "registered" if created else "updated"
+    print(f"{verb} coach {coach_id} for Telegram user {args.telegram_id}; they should now send /start to "
+          "the bot (a running bot also delivers any alerts waiting for a coach then)")
+    return 0
+
+
+def _cmd_schedule_status(args: argparse.Namespace) -> int:
+    """How many check-ins of one local date are due, queued, sent, answered, missed and skipped."""
+    from sqlalchemy.exc import DBAPIError
+
+    from coachbot.adapters.db.database import make_engine, make_sessionmaker
+    from coachbot.adapters.db.schedule_store import day_counts
+
+    settings = _settings(args)
+    now = dt.datetime.now(dt.UTC)
+
+    async def read() -> str:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return (await day_counts(session, args.date or now.date(), now)).report(now)
+        finally:
+            await engine.dispose()
+
+    try:
+        print(asyncio.run(read()))
+    except (DBAPIError, OSError) as exc:
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        print(f"coachbot: cannot read the check-ins from the database ({reason}); is "
+              "COACHBOT_DATABASE_URL right, and is the schema up to date (coachbot db upgrade)?",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
+def _local_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, not {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coachbot", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -102,6 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     chat.add_argument("--dialogs", help="overrides COACHBOT_DIALOGS_DIR")
     chat.set_defaults(func=_cmd_chat)
+
+    run = commands.add_parser("run", help="serve patients and coaches in Telegram")
+    run.add_argument("--webhook", action="store_true",
+                     help="take updates by webhook (COACHBOT_WEBHOOK_*) instead of long polling")
+    run.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    run.add_argument("--dialogs", help="overrides COACHBOT_DIALOGS_DIR")
+    run.set_defaults(func=_cmd_run)
+
+    coaches = commands.add_parser("coaches", help="coaches who receive alerts").add_subparsers(
+        dest="coaches_cmd", required=True)
+    add = coaches.add_parser("add", help="register a coach by their Telegram user id")
+    add.add_argument("--telegram-id", type=int, required=True, help="the coach's numeric Telegram user id")
+    add.add_argument("--name", required=True, help="how the bot greets them (never shown to patients)")
+    add.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    add.set_defaults(func=_cmd_coaches_add)
+    schedule = commands.add_parser("schedule", help="the check-in scheduler").add_subparsers(
+        dest="schedule_cmd", required=True)
+    status = schedule.add_parser("status", help="how many check-ins are due, queued, sent and missed today")
+    status.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    status.add_argument("--date", type=_local_date, help="the patients' local date (default: today, UTC)")
+    status.set_defaults(func=_cmd_schedule_status)
     return parser
 
 

@@ -6,9 +6,10 @@ operator never has to read a traceback to fix a deployment.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -32,6 +33,55 @@ class Settings(BaseSettings):
     dialogs_dir: Path = Field(default=Path("dialogs"), description="folder holding the dialog files")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
+    # -- Telegram (read by `coachbot run`; a SecretStr so the token never shows in a repr or a log)
+    telegram_token: SecretStr | None = Field(default=None, description="the bot token from @BotFather")
+    telegram_base_url: str | None = Field(
+        default=None, description="a self-hosted Bot API server, e.g. http://127.0.0.1:8081/bot; "
+                                  "None means Telegram's own")
+    telegram_poll_timeout: int = Field(default=30, ge=0, le=60, description="long-polling seconds")
+    telegram_concurrent_updates: int = Field(
+        default=4, ge=1, le=1024,
+        description="updates handled at once (one at a time per chat); keep it within the database "
+                    "pool (5), or connections are opened and closed under load")
+    telegram_sends_per_second: float = Field(
+        default=28.0, gt=0, description="overall sending rate; Telegram allows about 30 per second")
+    telegram_chat_sends_per_second: float = Field(
+        default=1.0, gt=0, description="sending rate per chat; Telegram allows about 1 per second")
+    telegram_chat_burst: int = Field(default=2, ge=1, le=20, description="messages a chat may get at once")
+    outbox_retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="first retry delay after a network error or a 5xx; doubles after")
+    outbox_retry_max_seconds: float = Field(default=300.0, gt=0, description="longest retry delay")
+    webhook_listen: str = Field(default="127.0.0.1", description="address the webhook server binds")
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    webhook_url: str | None = Field(default=None, description="the public https URL Telegram posts to")
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -")
+
+    # -- scheduling (read by the scheduler tick; see coachbot/adapters/scheduler.py)
+    schedule_tick_seconds: float = Field(
+        default=10.0, ge=1, le=60, description="how often the scheduler looks for due check-ins")
+    schedule_quiet_hours: str = Field(
+        default="21:00-08:00", description="local HH:MM-HH:MM holding back reminders and late check-ins; "
+                                           "the check-in at the patient's chosen time always goes")
+    schedule_reminder_minutes: int = Field(
+        default=180, ge=1, le=1440, description="one reminder after a check-in unanswered this long")
+    schedule_grace_minutes: int = Field(
+        default=120, ge=0, le=1440, description="a check-in due while the bot was down is sent this late "
+                                                "at most, else recorded as missed")
+    schedule_claim_timeout_seconds: int = Field(
+        default=60, ge=5, le=3600, description="a claimed check-in not started this long is taken over")
+    schedule_reminder_text: str = Field(
+        default="A gentle reminder: your check-in is still waiting for you, whenever you are ready.",
+        min_length=1, max_length=1000, description="the reminder's words")
+
+    @field_validator("schedule_quiet_hours")
+    @classmethod
+    def _quiet_hours_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value.strip()):
+            raise ValueError("expected two local times as HH:MM-HH:MM, for example 21:00-08:00")
+        return value.strip()
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -48,6 +98,20 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("expected 1 to 256 characters, each a letter, a digit, _ or -")
+        return value
+
+    @field_validator("webhook_url", "telegram_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^\s/]+", value):
+            raise ValueError("expected a URL starting with https:// (or http:// on a private network)")
+        return value
 
     @field_validator("dialogs_dir")
     @classmethod

@@ -7,7 +7,8 @@ Meaning (targets exist, states are reachable...) is checked afterwards in `check
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -225,6 +226,83 @@ class Messages(_Strict):
         return self
 
 
+PATIENT_COMMANDS = ("start", "checkin", "settings", "pause", "resume", "stop", "help", "mydata")
+"""The commands patients see in Telegram's menu, in this order."""
+COACH_COMMANDS = ("start", "help")
+"""The commands coaches see in their own chat."""
+
+
+class MediaReplies(_Strict):
+    """What the bot says when a patient sends something it cannot read, per kind of message."""
+
+    photo: str
+    sticker: str
+    voice: str
+    other: str = Field(description="videos, files, locations, contacts, polls...")
+
+
+class ChannelMessages(_Strict):
+    """Every sentence the chat channel (Telegram) says on its own, for patients and for coaches.
+
+    Each sentence may only use the placeholders listed in `CHANNEL_PLACEHOLDERS`; a typo such as
+    `{lable}` is refused when the files load, not discovered in a coach's chat.
+    """
+
+    patient_commands: dict[str, str] = Field(
+        description=f"menu descriptions, one per command: {', '.join(PATIENT_COMMANDS)}")
+    coach_commands: dict[str, str] = Field(
+        description=f"menu descriptions in coaches' chats: {', '.join(COACH_COMMANDS)}")
+    unsupported_media: MediaReplies
+    edited_message: str = Field(description="answer to an edited message (edits are not read as answers)")
+    group_chat: str = Field(description="said once in a group the bot is added to, and to commands there")
+    chosen_answer: str = Field(description="a question once its button is pressed; uses {question}, {answer}")
+    button_expired: str = Field(max_length=200,
+                                description="the short pop-up on a press that no longer counts")
+    settings: str = Field(description="answer to /settings")
+    mydata_intro: str = Field(max_length=1024, description="caption of the /mydata file")
+    mydata_filename: str = Field(default="my-coachbot-data.json", pattern=r"^[\w.-]{1,64}$")
+    coach_greeting: str = Field(description="a registered coach's /start; uses {name}")
+    coach_help: str
+    coach_unknown_command: str
+    coach_alert: str = Field(description="the alert card; uses {label}, {tier}, {rule}, {reason}, {evidence}")
+    tier_labels: dict[Tier, str]
+    no_evidence: str = "none"
+
+    @model_validator(mode="after")
+    def _complete_and_filled(self) -> ChannelMessages:
+        for what, given, expected in (("patient_commands", self.patient_commands, PATIENT_COMMANDS),
+                                      ("coach_commands", self.coach_commands, COACH_COMMANDS)):
+            missing = [c for c in expected if c not in given]
+            unknown = sorted(set(given) - set(expected))
+            if missing or unknown:
+                raise ValueError(f"{what} needs exactly these commands: {', '.join(expected)}"
+                                 + (f"; missing: {', '.join(missing)}" if missing else "")
+                                 + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+            for command, text in given.items():
+                if not 3 <= len(text) <= 256:
+                    raise ValueError(f"{what}.{command}: a description has 3 to 256 characters")
+        missing_tiers = sorted(set(get_args(Tier)) - set(self.tier_labels))
+        if missing_tiers:
+            raise ValueError(f"tier_labels needs a label for every tier; missing: {', '.join(missing_tiers)}")
+        for key, value in self.model_dump(exclude={"patient_commands", "coach_commands"}).items():
+            texts = value.items() if isinstance(value, dict) else [("", value)]
+            for sub, text in texts:
+                for placeholder in re.findall(r"\{([^{}]*)\}", str(text)):
+                    allowed = CHANNEL_PLACEHOLDERS.get(key, frozenset())
+                    if placeholder not in allowed:
+                        where = f"{key}.{sub}" if sub else key
+                        usable = ", ".join(f"{{{p}}}" for p in sorted(allowed)) or "no placeholders"
+                        raise ValueError(f"{where}: {{{placeholder}}} is not filled in here; use {usable}")
+        return self
+
+
+CHANNEL_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "chosen_answer": frozenset({"question", "answer"}),
+    "coach_greeting": frozenset({"name"}),
+    "coach_alert": frozenset({"label", "tier", "rule", "reason", "evidence"}),
+}
+
+
 class ServiceFile(_Strict):
     """`dialogs/service.yaml`: which script does what, and the engine's own sentences."""
 
@@ -233,3 +311,4 @@ class ServiceFile(_Strict):
     weekly: Name
     preempt: dict[Literal["crisis", "abuse", "red_flag_emergency", "red_flag_urgent"], Name]
     messages: Messages
+    channel: ChannelMessages

@@ -44,8 +44,8 @@ def _schema_differences(connection: Connection) -> list[Any]:
     return compare_metadata(context, Base.metadata)
 
 
-def test_there_is_one_head_and_it_is_the_initial_revision() -> None:
-    assert HEAD == "0001"
+def test_there_is_one_head_and_it_is_the_newest_revision() -> None:
+    assert HEAD == "0003"
 
 
 async def test_upgrade_to_head_on_an_empty_database(database_url: str) -> None:

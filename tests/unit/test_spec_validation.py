@@ -44,6 +44,22 @@ messages:
   stopped_reply: Send /start to begin again.
   idle: Nothing to answer right now.
   stale_button: That question was already answered.
+channel:
+  patient_commands: {start: Start, checkin: Check in now, settings: Change settings, pause: Pause,
+                     resume: Resume, stop: Stop, help: Get help, mydata: My data}
+  coach_commands: {start: Coach start, help: Coach help}
+  unsupported_media: {photo: No photos., sticker: No stickers., voice: No voice notes., other: Text only.}
+  edited_message: Edits are not read.
+  group_chat: Private chats only.
+  chosen_answer: "{question} - {answer}"
+  button_expired: Closed.
+  settings: Coming soon.
+  mydata_intro: Your data.
+  coach_greeting: Hello coach {name}.
+  coach_help: Coach help.
+  coach_unknown_command: Unknown command.
+  coach_alert: "{tier} {label} {rule} {reason} {evidence}"
+  tier_labels: {urgent: Urgent, soon: Soon, routine: Routine}
 """
 
 HELLO = """\

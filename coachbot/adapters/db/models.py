@@ -10,6 +10,13 @@ Why each table exists:
 - ``step_suggestions``: the self-help steps suggested to a patient and whether they helped.
 - ``script_versions``: the exact dialog text published under each version, so answers stay interpretable.
 - ``audit_log``: who did what to whom and when, for accountability (pseudonymous actors and subjects).
+- ``processed_updates``: the Telegram updates already applied, so a redelivered one changes nothing.
+- ``outbox``: every message to send, written with the change that caused it and delivered afterwards with
+  retries, so nothing is lost in a crash between deciding and sending.
+- ``schedules``: each patient's next due check-in per dialog (daily, weekly), so the one scheduler tick
+  finds due work with an index scan instead of one timer per patient.
+- ``checkin_runs``: one row per check-in claimed, unique per patient, dialog and local date: the
+  idempotency key that keeps two processes, a restart or a clock change from serving a day twice.
 
 Conventions: every timestamp is a timezone-aware ``datetime`` passed in by the caller (time is injected,
 so there are no clock defaults); it is stored in UTC and read back as UTC on both databases. Naive
@@ -228,3 +235,99 @@ class AuditEntry(Base):
     #: Usually a patient label.
     subject: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update already applied: inserted in the same transaction as the update's effects."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[dt.datetime]
+
+
+class OutboxMessage(Base):
+    """One message (or edit) to deliver to a chat; unsent while both ``sent_at`` and ``failed_at`` are None.
+
+    ``lane`` 0 is replies and coach alerts, 1 is bulk or scheduled sending; a sender drains lane 0 first.
+    ``payload`` is the channel's own request (text, keyboard, file), ready to send.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_sent_at_lane_not_before", "sent_at", "lane", "not_before"),)
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    lane: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
+    #: "text" | "edit" | "photo" | "document".
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime]
+    #: Not to be sent before this instant (retry backoff, Telegram's retry_after, scheduled sending).
+    not_before: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    sent_at: Mapped[dt.datetime | None]
+    #: Given up on (blocked by the user, refused as a bad request); ``last_error`` says why.
+    failed_at: Mapped[dt.datetime | None]
+    #: Telegram's id of the message this row became, once sent.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: Error class and Telegram's description only: never message text, names or the token.
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
+
+
+# -- scheduling (issue 4) ------------------------------------------------------------------------------
+
+class Schedule(Base):
+    """A patient's next occurrence of one dialog; ``next_due_at`` None means none is coming (stopped,
+    paused until /resume, not onboarded). Recomputed when the patient's settings or status change."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_next_due_at", "next_due_at"),)
+
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    #: "daily" | "weekly" (the roles in dialogs/service.yaml, not script names).
+    dialog: Mapped[str] = mapped_column(String(16), primary_key=True)
+    next_due_at: Mapped[dt.datetime | None]
+    #: The patient's local date of ``next_due_at``: the run's idempotency key once it is claimed.
+    local_date: Mapped[dt.date | None]
+    updated_at: Mapped[dt.datetime]
+
+
+class CheckinRun(Base):
+    """One check-in claimed by a scheduler process, from claim to answer (or miss, or skip).
+
+    ``status``: "claimed" (a process took it; re-claimable when ``claimed_at`` is stale), "queued" (its
+    messages are in the outbox, written in the same transaction), "sent" (the outbox delivered the
+    first one), "answered", "missed" or "skipped"; ``reason`` is a label saying why (never text).
+    """
+
+    __tablename__ = "checkin_runs"
+    __table_args__ = (
+        UniqueConstraint("patient_id", "dialog", "local_date"),
+        Index("ix_checkin_runs_status_claimed_at", "status", "claimed_at"),
+        Index("ix_checkin_runs_status_reminder_at", "status", "reminder_at"),
+        Index("ix_checkin_runs_local_date", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    dialog: Mapped[str] = mapped_column(String(16))
+    local_date: Mapped[dt.date]
+    due_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    #: Which scheduler process holds the claim (host:pid:random), and since when.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime | None]
+    queued_at: Mapped[dt.datetime | None]
+    #: The first outbox row of the check-in; delivered means sent.
+    outbox_id: Mapped[int | None] = mapped_column(
+        BigIntKey, ForeignKey("outbox.id", ondelete="SET NULL"))
+    sent_at: Mapped[dt.datetime | None]
+    reminder_at: Mapped[dt.datetime | None]
+    reminder_sent_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]

@@ -1,0 +1,164 @@
+"""Starting claimed check-ins: the compare-and-set, the dialog, the outbox rows, one transaction a batch.
+
+Step 3 of the scheduler tick (`coachbot/adapters/scheduler.py`). Everything a batch of starts changes
+commits together or not at all: the runs still claimed by this process (a /pause, a /stop or a
+takeover since the claim means it is no longer ours), the previous check-in closed as missed or
+answered, the engine's StartDialog, and the messages in the outbox (lane 1; a coach alert, lane 0).
+A batch that fails is retried one run a transaction, so one bad patient holds up nobody, and a run
+that still fails keeps its claim until it is stale and another tick takes it over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from coachbot.adapters.db import schedule_store as runs
+from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
+from coachbot.adapters.reminders import TickReport, ago, write_outbox
+from coachbot.channel import Channel, QueuedMessage, question_token
+from coachbot.coaching import coach_of
+from coachbot.engine import StartDialog
+from coachbot.scheduling import Occurrence, StartDecision, decide_start
+from coachbot.service import PatientService, WriteGate
+
+if TYPE_CHECKING:
+    from coachbot.adapters.scheduler import SchedulerConfig
+
+log = logging.getLogger("coachbot.scheduler")
+
+Clock = Callable[[], dt.datetime]
+OnQueued = Callable[[list[QueuedMessage]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A run this process holds; `noticed_at` is when a running scheduler could first see it due."""
+
+    run_id: int
+    patient_id: int
+    noticed_at: dt.datetime
+    reclaimed: bool = False
+
+
+class CheckinStarter:
+    """Starts the runs a scheduler process has claimed."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], service: PatientService,
+                 channel: Channel, config: SchedulerConfig, scripts: Mapping[str, str], *, me: str,
+                 clock: Clock, on_queued: OnQueued, gate: WriteGate) -> None:
+        self.sessions, self.service, self.channel, self.config = sessions, service, channel, config
+        self.scripts, self.me, self.clock, self.on_queued = scripts, me, clock, on_queued
+        self.gate = gate
+
+    async def start_claims(self, claims: Sequence[Claim], report: TickReport | None = None) -> TickReport:
+        """Step 3: start claimed runs a batch per transaction; a failed batch is retried one by one."""
+        report = report or TickReport()
+        size, rate = self.config.start_batch, self.config.start_rate
+        began = time.monotonic()
+        for first in range(0, len(claims), size):
+            batch = claims[first:first + size]
+            try:
+                await self._start(batch, report)
+            except Exception as exc:
+                if len(batch) == 1:
+                    log.exception("could not start check-in run %s; it is retried once its claim is "
+                                  "stale", batch[0].run_id)
+                    continue
+                log.warning("starting %d check-ins together failed (%s); starting them one by one",
+                            len(batch), type(exc).__name__)
+                for claim in batch:
+                    await self.start_claims([claim], report)
+            if rate:  # leave the database and the event loop to patients who are answering
+                await asyncio.sleep(max(0.0, began + (first + len(batch)) / rate - time.monotonic()))
+        return report
+
+    async def _start(self, claims: Sequence[Claim], report: TickReport) -> None:
+        """Start a batch of claimed runs: everything they change commits together, or not at all."""
+        now = self.clock()
+        by_id = {claim.run_id: claim for claim in claims}
+        started: list[tuple[CheckinRun, Patient, StartDecision, list[OutboxMessage]]] = []
+        closed: list[tuple[CheckinRun, Patient, StartDecision]] = []
+        async with self.gate, self.sessions() as session, session.begin():
+            await runs.lock_patients(session, [claim.patient_id for claim in claims])
+            pairs = await runs.hold_claims(session, list(by_id), self.me, now)
+            already = await runs.done_today(session, pairs, self.scripts)
+            going: list[tuple[CheckinRun, Patient, StartDecision]] = []
+            for run, patient in pairs:
+                decision = decide_start(runs.occurrence_of(run), runs.profile_of(patient), now,
+                                        self.config.timing, noticed_at=by_id[run.id].noticed_at)
+                if decision.action == "send" and patient.chat_id is None:
+                    decision = StartDecision("skipped", "no_chat", decision.late_by)
+                if decision.action == "send" and run.id in already:
+                    decision = StartDecision("skipped", "done_today", decision.late_by)
+                (going if decision.action == "send" else closed).append((run, patient, decision))
+            patients = [patient.id for _, patient, _ in going]
+            if patients:
+                previous = await runs.close_open_runs(session, patients, now, self.scripts, status="missed",
+                                                      reason="unanswered", keep=by_id)
+                await runs.cancel_superseded(session, previous, now)
+            with session.no_autoflush:
+                for run, patient, decision in going:
+                    rows = await self._queue_checkin(session, run, patient, now)
+                    if rows:
+                        started.append((run, patient, decision, rows))
+                    else:  # the engine declined: a safety dialog is running
+                        closed.append((run, patient, StartDecision("skipped", "declined", decision.late_by)))
+            await session.flush()
+            for run, _, decision, rows in started:
+                run.status, run.queued_at, run.outbox_id = "queued", now, rows[0].id
+                run.reason = "late" if decision.late else None
+            for run, _, decision in closed:
+                run.status, run.reason, run.closed_at = decision.action, decision.reason, now
+        for run, patient, decision in closed:
+            report.count(decision.action, decision.reason)
+            self.log_not_sent(patient.label, runs.occurrence_of(run), decision)
+        queued: list[QueuedMessage] = []
+        for run, patient, decision, rows in started:
+            report.queued += 1
+            queued += [QueuedMessage.of(row, patient.label) for row in rows]
+            if not decision.late and now - run.due_at > self.config.timing.late_after:
+                report.behind += 1
+                report.behind_by = max(report.behind_by, now - run.due_at)
+            if decision.late:
+                report.late += 1
+                log.warning("check-in %s %s %s queued late by %s: %s", patient.label, run.dialog,
+                            run.local_date, ago(decision.late_by), self._why_late(run, by_id[run.id]))
+        if queued:
+            self.on_queued(queued)
+
+    async def _queue_checkin(self, session: AsyncSession, run: CheckinRun, patient: Patient,
+                             now: dt.datetime) -> list[OutboxMessage]:
+        """Start the dialog and write its messages to the outbox: lane 1, coach alerts lane 0."""
+        delivery = await self.service.apply(session, patient, StartDialog(self.scripts[run.dialog]), now)
+        if not delivery.replies:
+            return []
+        position = delivery.position
+        token = question_token(position.script, position.state) if position else None
+        replies = self.channel.replies(delivery.replies, token)
+        outgoing = [replace(item, lane=runs.LANE_BULK) for item in replies]
+        for notice in delivery.escalations:
+            coach = await coach_of(session, patient) if notice.is_new else None
+            if coach is not None and coach.telegram_user_id is not None:
+                outgoing.append(self.channel.coach_alert(notice, coach.telegram_user_id))
+        return write_outbox(session, patient, outgoing, now)
+
+    # -- logging -----------------------------------------------------------------------------------
+    def log_not_sent(self, label: str, occurrence: Occurrence, decision: StartDecision) -> None:
+        level = logging.WARNING if decision.action == "missed" else logging.INFO
+        log.log(level, "check-in %s %s %s %s: %s (due %s ago)", label, occurrence.dialog,
+                occurrence.local_date, "recorded missed" if decision.action == "missed" else "skipped",
+                decision.reason, ago(decision.late_by))
+
+    def _why_late(self, run: CheckinRun, claim: Claim) -> str:
+        if claim.reclaimed:
+            return "its first claim was abandoned (a process stopped between claim and send)"
+        return (f"it fell due while no scheduler was running (within the "
+                f"{ago(self.config.timing.grace)} grace window)")

@@ -1,0 +1,134 @@
+"""After a check-in leaves: noticing it was delivered, and its one reminder if it goes unanswered.
+
+Part of the scheduler tick (`coachbot/adapters/scheduler.py`), kept apart because it is a different
+moment of a run's life. "Sent" is taken from the outbox, not assumed: a run becomes sent when the
+outbox row of its first message has been delivered, and the reminder is timed from that instant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from coachbot.adapters.db import schedule_store as runs
+from coachbot.adapters.db import store
+from coachbot.adapters.db.models import OutboxMessage, Patient
+from coachbot.channel import Channel, Outgoing, QueuedMessage
+from coachbot.engine import Reply
+from coachbot.scheduling import Timing, reminder_at, zone_of
+from coachbot.service import WriteGate
+
+log = logging.getLogger("coachbot.scheduler")
+
+Clock = Callable[[], dt.datetime]
+OnQueued = Callable[[list[QueuedMessage]], None]
+
+
+@dataclass(slots=True)
+class TickReport:
+    """What one tick did, in counts (for logs and tests); `reasons` counts the labels of skips/misses."""
+
+    claimed: int = 0
+    reclaimed: int = 0
+    queued: int = 0
+    late: int = 0
+    missed: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    delivered: int = 0
+    reminders: int = 0
+    rescheduled: int = 0
+    #: Started on time but behind a backlog (thousands due at once), and the longest such wait.
+    behind: int = 0
+    behind_by: dt.timedelta = dt.timedelta()
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def count(self, decision: str, reason: str | None) -> None:
+        if decision == "missed":
+            self.missed += 1
+        elif decision == "skipped":
+            self.skipped += 1
+        if reason:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def ago(delta: dt.timedelta) -> str:
+    """A duration for logs: "45s", "1h30m"."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Outgoing],
+                 now: dt.datetime) -> list[OutboxMessage]:
+    """Outbox rows in order, like the service writes them; a row without a chat goes to the patient."""
+    assert patient.chat_id is not None
+    rows = [OutboxMessage(
+        chat_id=patient.chat_id if item.chat_id is None else item.chat_id, lane=item.lane, kind=item.kind,
+        payload=item.payload, created_at=now, not_before=now, attempts=0,
+        patient_id=patient.id if item.chat_id is None else item.patient_id,
+        escalation_id=item.escalation_id) for item in outgoing]
+    session.add_all(rows)
+    return rows
+
+
+class Reminders:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], channel: Channel, timing: Timing,
+                 text: str, scripts: Mapping[str, str], *, clock: Clock, on_queued: OnQueued,
+                 gate: WriteGate) -> None:
+        self.sessions, self.channel, self.timing, self.text = sessions, channel, timing, text
+        self.scripts, self.clock, self.on_queued, self.gate = scripts, clock, on_queued, gate
+
+    async def mark_delivered(self, report: TickReport) -> None:
+        """Queued runs whose first message went out become sent, and get their reminder time."""
+        now = self.clock()
+        async with self.gate, self.sessions() as session, session.begin():
+            for run, sent_at, timezone, next_due in await runs.delivered(session, 10_000):
+                if sent_at is None:  # the outbox gave up (blocked, refused): nothing to wait for
+                    run.status, run.reason, run.closed_at = "skipped", "undeliverable", now
+                    continue
+                run.status, run.sent_at = "sent", sent_at
+                run.reminder_at = reminder_at(runs.occurrence_of(run), sent_at, timezone, self.timing,
+                                              next_due)
+                report.delivered += 1
+
+    async def send_due(self, report: TickReport, limit: int) -> None:
+        async with self.sessions() as session:
+            due = await runs.reminders_due(session, self.clock(), limit)
+        for run_id, patient_id in due:
+            await self._remind(run_id, patient_id, report)
+
+    async def _remind(self, run_id: int, patient_id: int, report: TickReport) -> None:
+        """The one reminder: taken by compare-and-set, so it is decided once and sent at most once."""
+        now = self.clock()
+        async with self.gate, self.sessions() as session, session.begin():
+            await runs.lock_patients(session, [patient_id])
+            run = await runs.take_reminder(session, run_id)
+            patient = await session.get(Patient, patient_id)
+            if run is None or patient is None:
+                return
+            script = self.scripts[run.dialog]
+            if await runs.answered_runs(session, [run], self.scripts):
+                run.status, run.closed_at = "answered", now
+                return
+            profile = runs.profile_of(patient)
+            position = await store.load_position(session, patient.id)
+            quiet = self.timing.quiet.is_quiet(now, zone_of(patient.timezone))
+            if (profile.is_paused(now) or profile.status == "stopped" or profile.unreachable or quiet
+                    or patient.chat_id is None or position is None or position.script != script):
+                return  # nothing to remind of, or not now: the one chance is spent
+            outgoing = [replace(item, lane=runs.LANE_BULK)
+                        for item in self.channel.replies([Reply(self.text)], None)]
+            rows = write_outbox(session, patient, outgoing, now)
+            run.reminder_sent_at = now
+            await session.flush()
+            label, dialog, day = patient.label, run.dialog, run.local_date
+        report.reminders += 1
+        log.info("reminder queued for %s %s %s", label, dialog, day)
+        self.on_queued([QueuedMessage.of(row, label) for row in rows])

@@ -1,0 +1,205 @@
+"""The Telegram bot as one object: PTB Application wiring, polling or webhook, and a graceful stop.
+
+Start: check the token with getMe, set the command menus, start the outbox sender (which first sends
+whatever a previous run left unsent), then take updates. Stop (SIGTERM/SIGINT in `serve`): stop taking
+updates, let the ones in progress finish (each is one transaction, so nothing is half-written), let
+sends in progress finish, and leave anything unsent in the outbox for the next start.
+
+State lives in the project database, not in PTB persistence, so a new process carries on exactly where
+the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, TypeHandler
+
+from coachbot.adapters.db.models import Coach
+from coachbot.adapters.telegram import outbox_store
+from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
+from coachbot.adapters.telegram.messages_out import TelegramChannel
+from coachbot.adapters.telegram.outbox import OutboxSender
+from coachbot.adapters.telegram.pacing import Pacer
+from coachbot.adapters.telegram.updates import (
+    PerChatProcessor,
+    UpdateHandler,
+    on_error,
+    set_coach_commands,
+    set_patient_commands,
+)
+from coachbot.bootstrap import App, build_app
+from coachbot.config import Settings
+from coachbot.service import Clock, PatientService, system_clock
+
+log = logging.getLogger("coachbot.telegram")
+
+KEEP_UPDATE_IDS = dt.timedelta(days=7)
+"""Telegram keeps an update for 24 hours at most; a week of ids is ample to recognise redeliveries."""
+
+
+NO_TOKEN = "COACHBOT_TELEGRAM_TOKEN is not set: put the bot token from @BotFather in it."
+
+
+class BotConfigError(Exception):
+    """The bot cannot start for a reason the operator can fix; the message is one plain sentence."""
+
+
+def quiet_library_loggers() -> None:
+    """httpx and PTB log request URLs (which contain the token) and whole updates at INFO/DEBUG."""
+    for name in ("httpx", "httpcore", "telegram", "tornado"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def file_url(base_url: str) -> str:
+    """PTB's base_file_url for a Bot API server's base_url (".../bot" -> ".../file/bot")."""
+    return base_url.removesuffix("/bot") + "/file/bot"
+
+
+def normalise_base_url(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/bot") else url + "/bot"
+
+
+class TelegramBot:
+    """One running bot: the PTB application, the update handler and the outbox sender."""
+
+    def __init__(self, core: App, settings: Settings, *, clock: Clock = system_clock) -> None:
+        if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
+            raise BotConfigError(NO_TOKEN)
+        quiet_library_loggers()
+        self.core, self.settings, self.clock = core, settings, clock
+        token = settings.telegram_token.get_secret_value().strip()
+        self.channel = TelegramChannel(core.library.service.channel)
+        self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel)
+        builder = Application.builder().token(token).concurrent_updates(
+            PerChatProcessor(settings.telegram_concurrent_updates))
+        self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
+        builder = builder.base_url(self.base_url).base_file_url(file_url(self.base_url))
+        self.application = builder.build()
+        pacer = Pacer(settings.telegram_sends_per_second, settings.telegram_chat_sends_per_second,
+                      settings.telegram_chat_burst)
+        self.sender = OutboxSender(self.application.bot, core.sessions, pacer, clock=clock,
+                                   retry_base=settings.outbox_retry_base_seconds,
+                                   retry_max=settings.outbox_retry_max_seconds, secret=token,
+                                   gate=self.service.gate)
+        handler = UpdateHandler(self.service, self.channel, self.sender)
+        self.application.add_handler(TypeHandler(Update, handler))
+        self.application.add_error_handler(on_error)
+
+    async def start(self, *, webhook: bool = False) -> None:
+        """Check the token, set the menus, start sending, then start taking updates."""
+        if webhook and (self.settings.webhook_url is None or self.settings.webhook_secret is None):
+            raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
+                                 "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
+        await self._initialize()
+        await self._set_menus()
+        async with self.service.gate:
+            await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
+        self.sender.start()
+        self.sender.offer(await self.service.queue_alerts())
+        await self.application.start()
+        updater = self.application.updater
+        assert updater is not None
+        if webhook:
+            url, secret = self.settings.webhook_url, self.settings.webhook_secret
+            assert url is not None and secret is not None
+            await updater.start_webhook(
+                listen=self.settings.webhook_listen, port=self.settings.webhook_port,
+                url_path=urlsplit(url).path.strip("/"), webhook_url=url,
+                secret_token=secret.get_secret_value(), allowed_updates=list(ALLOWED_UPDATES),
+                drop_pending_updates=False)
+        else:
+            await updater.start_polling(poll_interval=0.0, timeout=self.settings.telegram_poll_timeout,
+                                        allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False)
+        log.info("coachbot is taking Telegram updates by %s", "webhook" if webhook else "long polling")
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish those in progress, finish sends in progress, close."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()  # waits for updates being handled
+        await self.sender.stop()
+        await self.application.shutdown()
+
+    async def _initialize(self) -> None:
+        host = urlsplit(self.base_url).netloc
+        try:
+            await self.application.initialize()  # calls getMe
+        except InvalidToken:
+            await self._close_requests()
+            raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
+                                 "check the token from @BotFather.") from None
+        except NetworkError as exc:
+            await self._close_requests()
+            raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
+                                 "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
+
+    async def _close_requests(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.application.bot.request.shutdown()
+
+    async def _set_menus(self) -> None:
+        """Patients' commands for every private chat, and each registered coach's own set."""
+        messages = self.channel.messages
+        try:
+            await set_patient_commands(self.application.bot, messages)
+        except TelegramError as exc:
+            log.warning("could not set the command menu: %s", type(exc).__name__)
+        async with self.core.sessions() as session:
+            coaches = (await session.execute(select(Coach.telegram_user_id).where(
+                Coach.active.is_(True), Coach.telegram_user_id.is_not(None)))).scalars().all()
+        for chat_id in coaches:
+            if chat_id is not None:
+                await set_coach_commands(self.application.bot, messages, chat_id)
+
+
+async def check_token(settings: Settings) -> None:
+    """Ask the Bot API who we are before touching the database, so a wrong token fails in a second."""
+    if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
+        raise BotConfigError(NO_TOKEN)
+    base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
+    host = urlsplit(base_url).netloc
+    bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
+              base_file_url=file_url(base_url))
+    try:
+        async with bot:
+            pass
+    except InvalidToken:
+        raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
+                             "check the token from @BotFather.") from None
+    except NetworkError as exc:
+        raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
+                             "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
+
+
+async def serve(settings: Settings, *, webhook: bool = False) -> None:
+    """`coachbot run`: serve until SIGTERM or SIGINT, then stop gracefully."""
+    await check_token(settings)
+    core = await build_app(settings.database_url, settings.dialogs_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        bot = TelegramBot(core, settings)
+        try:
+            await bot.start(webhook=webhook)
+            await stop.wait()
+            log.info("stopping: finishing the updates and sends in progress")
+        finally:
+            await bot.stop()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await core.close()

@@ -1,0 +1,87 @@
+"""Inline keyboards: answer buttons laid out as people expect, and callback_data that fits in 64 bytes.
+
+A button carries `TOKEN:VALUE`, where TOKEN names the question (see `coachbot.channel.question_token`)
+and VALUE is the answer as the engine parses it. An option whose value would not fit carries
+`TOKEN#INDEX` instead, which the service maps back to the option. Nothing personal ever goes into
+callback_data: Telegram stores it with the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from coachbot.engine import ButtonOption
+
+MAX_CALLBACK_BYTES = 64
+SCALE = tuple(str(n) for n in range(11))
+SHORT_LABEL = 14
+"""Choice labels up to this many characters share a row; longer ones get a row each, so they are
+never cut off on a phone."""
+
+Layout = list[list[list[str]]]
+"""Rows of [label, callback_data] pairs: JSON-friendly, stored as is in the outbox payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pressed:
+    """What a button's callback_data says: the question's token and the value (or option index)."""
+
+    token: str
+    value: str
+    index: int | None = None
+
+
+def callback_data(token: str, option: ButtonOption, index: int) -> str:
+    data = f"{token}:{option.value}"
+    if len(data.encode()) <= MAX_CALLBACK_BYTES:
+        return data
+    return f"{token}#{index}"
+
+
+def parse_callback(data: str | None) -> Pressed | None:
+    """The press's question token and answer, or None for data this bot never sent."""
+    if not data:
+        return None
+    token, sep, value = data.partition(":")
+    if sep and token:
+        return Pressed(token=token, value=value)
+    token, sep, index = data.partition("#")
+    if sep and token and index.isdigit():
+        return Pressed(token=token, value="", index=int(index))
+    return None
+
+
+def layout(options: Sequence[ButtonOption], token: str) -> Layout:
+    """0-10 scales in two rows (0-5, 6-10), Yes/No side by side, short choices in one row, long ones
+    one per row."""
+    buttons = [[option.label, callback_data(token, option, i)] for i, option in enumerate(options)]
+    if tuple(o.value for o in options) == SCALE:
+        return [buttons[:6], buttons[6:]]
+    if len(buttons) <= 3 and all(len(o.label) <= SHORT_LABEL for o in options):
+        return [buttons]
+    if len(buttons) <= 8 and all(len(o.label) <= 3 for o in options):
+        return [buttons]
+    return [[button] for button in buttons]
+
+
+def markup(rows: Any) -> InlineKeyboardMarkup | None:
+    """The stored layout as PTB's markup (None when the message has no buttons)."""
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(str(label), callback_data=str(data)) for label, data in row] for row in rows])
+
+
+def label_of(keyboard: InlineKeyboardMarkup | None, data: str | None) -> str | None:
+    """The label of the button with this callback_data in a message's keyboard, to show what was chosen."""
+    if keyboard is None or data is None:
+        return None
+    for row in keyboard.inline_keyboard:
+        for button in row:
+            if button.callback_data == data:
+                return button.text
+    return None

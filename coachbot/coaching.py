@@ -1,0 +1,131 @@
+"""Coaches as the service sees them: who a chat belongs to, who watches a patient, which alerts wait.
+
+Plain queries inside the caller's transaction. A patient is given to the active coach with the fewest
+patients; an escalation raised while no coach was registered stays open with no alert row, and
+`queued_alerts` writes those rows once a coach exists (at start and when a coach says /start).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coachbot.adapters.db.models import Coach, Conversation, Escalation, Measurement, OutboxMessage, Patient
+from coachbot.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
+from coachbot.engine import TextMessage
+
+if TYPE_CHECKING:
+    from coachbot.channel import Channel
+
+
+async def patient_with_conversation(session: AsyncSession,
+                                    chat_id: int) -> tuple[Patient | None, Conversation | None]:
+    """The patient of a chat and their conversation, in one query. Hold on to the conversation while
+    the transaction runs: the session only keeps weak references, and `store.load_position` then finds
+    it there instead of asking the database again."""
+    result = await session.execute(
+        select(Patient, Conversation).outerjoin(Conversation, Conversation.patient_id == Patient.id)
+        .where(Patient.chat_id == chat_id))
+    row = result.first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+async def coach_for_chat(session: AsyncSession, chat_id: int) -> Coach | None:
+    """The active coach whose private chat this is (a private chat's id is the user's id)."""
+    if chat_id <= 0:
+        return None
+    result = await session.execute(
+        select(Coach).where(Coach.telegram_user_id == chat_id, Coach.active.is_(True)))
+    return result.scalar_one_or_none()
+
+
+async def pick_coach(session: AsyncSession) -> Coach | None:
+    """The active coach reachable in Telegram with the fewest patients (the oldest on a tie)."""
+    load = (select(Coach, func.count(Patient.id).label("patients"))
+            .outerjoin(Patient, Patient.coach_id == Coach.id)
+            .where(Coach.active.is_(True), Coach.telegram_user_id.is_not(None))
+            .group_by(Coach.id).order_by(func.count(Patient.id), Coach.id).limit(1))
+    row = (await session.execute(load)).first()
+    return row[0] if row else None
+
+
+async def coach_of(session: AsyncSession, patient: Patient) -> Coach | None:
+    """The patient's coach; a patient without an active one is given one now, if any is registered."""
+    if patient.coach_id is not None:
+        coach = await session.get(Coach, patient.coach_id)
+        if coach is not None and coach.active and coach.telegram_user_id is not None:
+            return coach
+    coach = await pick_coach(session)
+    if coach is not None:
+        patient.coach_id = coach.id
+    return coach
+
+
+def coach_turn(coach: Coach, event: Inbound, channel: Channel) -> tuple[list[Outgoing], bool]:
+    """A registered coach's message: /start greets them as a coach (never onboards them), /help
+    says what they can do, anything else gets a short pointer. Returns (messages, said /start)."""
+    if isinstance(event, Press):
+        return [], False
+    command = ""
+    if isinstance(event, TextMessage) and event.text.startswith("/"):
+        command = event.text.split()[0].split("@")[0].lower()
+    if isinstance(event, ChannelCommand):
+        command = f"/{event.name}"
+    if command == "/start":
+        return [channel.coach_message("greeting", coach.name)], True
+    if command == "/help":
+        return [channel.coach_message("help", coach.name)], False
+    return [channel.coach_message("unknown", coach.name)], False
+
+
+async def queued_alerts(session: AsyncSession, channel: Channel) -> list[Outgoing]:
+    """Alert rows for open escalations that never got one, for whoever now coaches the patient."""
+    has_alert = exists().where(OutboxMessage.escalation_id == Escalation.id)
+    result = await session.execute(
+        select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
+        .where(Escalation.status.in_(("open", "acknowledged")), ~has_alert)
+        .order_by(Escalation.id))
+    outgoing = []
+    for escalation, patient in result.all():
+        coach = await coach_of(session, patient)
+        if coach is None or coach.telegram_user_id is None:
+            break  # still no coach: they keep waiting
+        notice = EscalationNotice(
+            escalation_id=escalation.id, patient_label=patient.label, tier=escalation.tier,
+            rule=escalation.rule, reason=escalation.reason, evidence=dict(escalation.evidence),
+            is_new=True)
+        outgoing.append(channel.coach_alert(notice, coach.telegram_user_id))
+    return outgoing
+
+
+async def export_patient(session: AsyncSession, patient: Patient) -> dict[str, Any]:
+    """Everything stored about a patient that is theirs to have: profile and every answer recorded."""
+    result = await session.execute(
+        select(Measurement).where(Measurement.patient_id == patient.id)
+        .order_by(Measurement.recorded_at, Measurement.id))
+    return {
+        "label": patient.label,
+        "profile": {
+            "name": patient.name,
+            "status": patient.status,
+            "timezone": patient.timezone,
+            "checkin_time": patient.checkin_time.isoformat() if patient.checkin_time else None,
+            "weekly_review_day": patient.weekly_review_day,
+            "consent_given_at": _iso(patient.consent_at),
+            "onboarded_at": _iso(patient.onboarded_at),
+            "paused_until": _iso(patient.paused_until),
+            "first_contact_at": _iso(patient.created_at),
+        },
+        "measurements": [
+            {"code": m.code, "value": m.value_num if m.value_text is None else m.value_text,
+             "recorded_at": _iso(m.recorded_at), "script": m.script, "question": m.state}
+            for m in result.scalars()
+        ],
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,118 @@
+"""A patient's conversation through the real bot: real PTB over HTTP, the fake Bot API, a real database."""
+
+from __future__ import annotations
+
+import json
+
+from coachbot.adapters.db.models import ProcessedUpdate
+from tests.support.coachbot_telegram import (
+    count,
+    document_of,
+    enable_send_document,
+    measurements,
+    patient,
+    running_bot,
+    settled,
+)
+from tests.support.fake_bot_api import FakeBotApi, FakeUser
+
+
+async def onboard(alex: FakeUser, fake: FakeBotApi) -> None:
+    """/start to the end of onboarding, answering by buttons and by typing in turn."""
+    await alex.send_command("/start")
+    consent = await alex.wait_for_message(lambda m: bool(m.buttons))
+    assert consent.buttons == [["Yes", "No"]]
+    assert "welcome" in consent.text and "Do you agree" in consent.text  # merged: one message, one ping
+    press = await alex.click("Yes")
+    assert (await press.wait_answered())["text"] is None
+    await alex.wait_for_message(lambda m: "What would you like me to call you" in m.text)
+    await fake.wait_until(lambda: "✔ Yes" in consent.text, what="the consent question edited")
+    assert consent.buttons == []
+    await alex.send_text("Alex")
+    emergency = await alex.wait_for_message(lambda m: "Do you have any of these" in m.text)
+    await alex.click("No", message=emergency)
+    await alex.wait_for_message(lambda m: "And do you have any of these" in m.text)
+    await alex.send_text("no")
+    pain = await alex.wait_for_message(lambda m: "How bad is your back pain today" in m.text)
+    assert pain.buttons == [["0", "1", "2", "3", "4", "5"], ["6", "7", "8", "9", "10"]]
+    await alex.click("3", message=pain)
+    await alex.wait_for_message(lambda m: "how is your mood today" in m.text)
+    await alex.send_text("6")
+    await alex.wait_for_message(lambda m: "What time of day" in m.text)
+    await alex.send_text("9am")
+    await alex.wait_for_message(lambda m: "Where are you" in m.text)
+    await alex.send_text("UK")
+    await alex.wait_for_message(lambda m: "You are all set" in m.text)
+
+
+async def test_new_patient_onboards_and_checks_in_by_buttons_and_typing(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await onboard(alex, fake_bot_api)
+        await alex.send_command("/checkin")
+        pain = await alex.wait_for_message(lambda m: "How bad is your back pain right now" in m.text)
+        assert pain.text.startswith("Hello Alex. Time for your check-in")
+        await alex.click("7", message=pain)
+        await alex.wait_for_message(lambda m: "how is your mood right now" in m.text)
+        await alex.send_text("4")
+        await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)
+        await alex.send_text("skip")
+        await alex.wait_for_message(lambda m: "That is today's check-in done" in m.text)
+        await settled(fake_bot_api, bot)
+        stored = await measurements(bot, 42)
+        row = await patient(bot, 42)
+
+    assert stored == [("rf_emergency", 0.0), ("rf_urgent", 0.0), ("pain_baseline", 3.0),
+                      ("mood_baseline", 6.0), ("pain_now", 7.0), ("mood_now", 4.0)]
+    assert row is not None and row.name == "Alex" and row.status == "active" and row.onboarded_at
+    assert pain.text.endswith("✔ 7") and pain.buttons == []
+    sends = fake_bot_api.calls_to("sendMessage")
+    assert all(c.status == 200 for c in sends)
+    assert all(len(b["callback_data"].encode()) <= 64 for c in sends
+               for row_ in (c.params.get("reply_markup") or {}).get("inline_keyboard", []) for b in row_)
+
+
+async def test_command_menus_are_set_for_patients(fake_bot_api: FakeBotApi, database_url: str) -> None:
+    async with running_bot(fake_bot_api, database_url):
+        pass
+    commands = [c["command"] for c in fake_bot_api.commands_for()]
+    assert commands == ["start", "checkin", "settings", "pause", "resume", "stop", "help", "mydata"]
+
+
+async def test_second_press_and_old_question_record_nothing_and_explain(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await alex.send_command("/start")
+        consent = await alex.wait_for_message(lambda m: bool(m.buttons))
+        data = consent.callback_data("Yes")
+        first = await alex.click("Yes")
+        await first.wait_answered()
+        await alex.wait_for_message(lambda m: "call you" in m.text)
+        again = await alex.press(consent.message_id, data)  # a double tap, after the answer counted
+        toast = (await again.wait_answered())["text"]
+        assert toast == "That question is closed. Please answer the newest one."
+        stale = await alex.wait_for_message(lambda m: "no longer works" in m.text)
+        await settled(fake_bot_api, bot)
+        row = await patient(bot, 42)
+        processed = await count(bot, ProcessedUpdate)
+    assert row is not None and row.consent_at is not None
+    assert stale.buttons == []
+    assert processed == 3  # /start, both presses
+
+
+async def test_mydata_sends_a_json_file_of_profile_and_answers(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    enable_send_document(fake_bot_api)
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await onboard(alex, fake_bot_api)
+        await alex.send_command("/mydata")
+        document = await alex.wait_for_message(lambda m: m.method == "sendDocument")
+        await settled(fake_bot_api, bot)
+    data = json.loads(document_of(document))
+    assert data["profile"]["name"] == "Alex" and data["profile"]["timezone"] == "Europe/London"
+    assert [m["code"] for m in data["measurements"]] == ["rf_emergency", "rf_urgent", "pain_baseline",
+                                                        "mood_baseline"]
+    assert document.caption.startswith("Here is a copy of the information")
