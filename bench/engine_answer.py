@@ -63,15 +63,14 @@ async def seed(sessions: async_sessionmaker[AsyncSession], patients: int, script
 
 
 async def floor_answer(sessions: async_sessionmaker[AsyncSession], chat_id: int) -> None:
-    """The peer: the same reads and writes as one answer, with no engine in between."""
+    """The peer: the same statements as one answer (read, insert, update, commit), no engine."""
     async with sessions() as session, session.begin():
-        patient = await store.patient_by_chat(session, chat_id)
-        assert patient is not None
-        position = await store.load_position(session, patient.id)
-        assert position is not None
-        store.add_measurement(session, patient.id, "pain_now", 5, position.script, position.state, NOW)
-        await store.save_position(session, patient.id, position.with_answer("pain_now", 5), NOW)
-        patient.updated_at = NOW
+        snapshot = await store.snapshot_in_dialog(session, chat_id, NOW)
+        assert snapshot is not None
+        position = snapshot.position
+        await store.record_answer(session, snapshot.patient_id,
+                                  [("pain_now", 5, position.script, position.state)],
+                                  position.with_answer("pain_now", 5), NOW)
 
 
 async def run_database(label: str, url: str, patients: int, answers: int) -> None:

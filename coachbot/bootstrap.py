@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
+from coachbot.care.steps_library import StepLibrary, load_steps
 from coachbot.engine import Engine
 from coachbot.service import Clock, PatientService, system_clock
 from coachbot.spec import load_library
@@ -24,6 +25,7 @@ class App:
     library: DialogLibrary
     engine: Engine
     patients: PatientService
+    steps: StepLibrary | None = None
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -38,5 +40,7 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
     db = make_engine(database_url)
     sessions = make_sessionmaker(db)
     engine = Engine(library)
+    steps_file = dialogs_dir / "steps.yaml"
+    steps = load_steps(steps_file) if steps_file.exists() else None
     return App(db=db, sessions=sessions, library=library, engine=engine,
-               patients=PatientService(sessions, engine, clock))
+               patients=PatientService(sessions, engine, clock, steps=steps), steps=steps)

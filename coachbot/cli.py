@@ -149,7 +149,7 @@ def _cmd_schedule_status(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from coachbot.adapters.db.database import make_engine, make_sessionmaker
-    from coachbot.adapters.db.schedule_store import day_counts
+    from coachbot.adapters.db.schedule_status import day_counts
 
     settings = _settings(args)
     now = dt.datetime.now(dt.UTC)

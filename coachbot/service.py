@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
+from coachbot.care.steps_library import StepLibrary
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
 from coachbot.channel import (
     STALE_STATE,
@@ -71,8 +72,12 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
+from coachbot.step_suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.service")
+
+STEP_FEEDBACK_MEASURE = "step_feedback"
+"""The daily check-in's answer about the last suggested step, which the step learning reads."""
 
 Clock = Callable[[], dt.datetime]
 
@@ -98,8 +103,9 @@ class PatientService:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
                  clock: Clock = system_clock, channel: Channel | None = None,
-                 gate: WriteGate | None = None) -> None:
+                 gate: WriteGate | None = None, steps: StepLibrary | None = None) -> None:
         self.sessions = sessions
+        self.steps = steps
         self.engine = engine
         self.clock = clock
         self.channel = channel
@@ -109,10 +115,35 @@ class PatientService:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
         now = self.clock()
         async with self.sessions() as session, session.begin():
+            answered = await self._answer_fast(session, chat_id, event, now)
+            if answered is not None:
+                return answered
             patient = await store.patient_by_chat(session, chat_id)
             if patient is None:
                 patient = await self._new_patient(session, chat_id, now)
             return await self.apply(session, patient, event, now)
+
+    async def _answer_fast(self, session: AsyncSession, chat_id: int, event: Event,
+                           now: dt.datetime) -> Delivery | None:
+        """The common case, an answer mid-dialog, in three Core statements; None means "take the
+        full path". The engine is pure, so running it again on the full path changes nothing."""
+        snapshot = await store.snapshot_in_dialog(session, chat_id, now)
+        if snapshot is None:
+            return None
+        facts = _facts(snapshot.onboarded_at, snapshot.timezone, snapshot.open_step, now)
+        status: Status = snapshot.status  # type: ignore[assignment]
+        context = PatientContext(status=status, name=snapshot.name, facts=facts)
+        outcome = self.engine.handle(context, snapshot.position, event, now)
+        if outcome.position is None or not all(
+                isinstance(e, Reply) or (isinstance(e, RecordMeasure) and e.code != STEP_FEEDBACK_MEASURE)
+                for e in outcome.effects):
+            return None
+        measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
+                    if isinstance(e, RecordMeasure)]
+        await store.record_answer(session, snapshot.patient_id, measures, outcome.position, now)
+        return Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
+                        replies=[e for e in outcome.effects if isinstance(e, Reply)],
+                        position=outcome.position)
 
     async def apply(self, session: AsyncSession, patient: Patient, event: Event,
                     now: dt.datetime) -> Delivery:
@@ -286,13 +317,10 @@ class PatientService:
         return patient
 
     async def _context(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> PatientContext:
-        facts: dict[str, float] = {"onboarded": 1.0 if patient.onboarded_at else 0.0}
+        open_step = False
         if patient.onboarded_at is not None:
-            zone = _zone(patient.timezone)
-            days = (now.astimezone(zone).date() - patient.onboarded_at.astimezone(zone).date()).days
-            facts["days_in_care"] = float(days)
-            since = now - dt.timedelta(days=2)
-            facts["open_step"] = 1.0 if await store.has_open_step(session, patient.id, since) else 0.0
+            open_step = await store.has_open_step(session, patient.id, now - dt.timedelta(days=2))
+        facts = _facts(patient.onboarded_at, patient.timezone, open_step, now)
         status: Status = patient.status  # type: ignore[assignment]
         return PatientContext(status=status, name=patient.name, facts=facts)
 
@@ -303,6 +331,8 @@ class PatientService:
         elif isinstance(effect, RecordMeasure):
             store.add_measurement(session, patient.id, effect.code, effect.value, effect.script,
                                   effect.state, now)
+            if effect.code == STEP_FEEDBACK_MEASURE:
+                await record_feedback(session, patient.id, effect.value, now)
         elif isinstance(effect, UpdateProfile):
             _update_profile(patient, effect, now)
         elif isinstance(effect, ChangeStatus):
@@ -328,6 +358,10 @@ class PatientService:
             log.warning("safety trigger %s (%s) for %s", effect.kind, effect.rule, patient.label)
         elif isinstance(effect, SuggestStep):
             delivery.suggest_step = True
+            if self.steps is not None:
+                step = await suggest_step(session, patient, self.steps, now)
+                if step is not None:
+                    delivery.replies.append(step)
         elif isinstance(effect, DialogEnded):
             self._dialog_ended(patient, effect, now)
 
@@ -361,6 +395,17 @@ def write_gate(sessions: async_sessionmaker[AsyncSession]) -> WriteGate:
 def _unknown_command(event: Inbound) -> bool:
     return (isinstance(event, TextMessage) and event.text.startswith("/")
             and parse_command(event.text) is None)
+
+
+def _facts(onboarded_at: dt.datetime | None, timezone: str, open_step: bool,
+           now: dt.datetime) -> dict[str, float]:
+    """The facts dialogs may branch on: onboarded, whole local days in care, a step awaiting feedback."""
+    facts: dict[str, float] = {"onboarded": 1.0 if onboarded_at else 0.0}
+    if onboarded_at is not None:
+        zone = _zone(timezone)
+        facts["days_in_care"] = float((now.astimezone(zone).date() - onboarded_at.astimezone(zone).date()).days)
+        facts["open_step"] = 1.0 if open_step else 0.0
+    return facts
 
 
 def _zone(name: str) -> ZoneInfo:

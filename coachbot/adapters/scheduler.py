@@ -18,6 +18,7 @@ Time comes from the injected clock, so tests drive whole days without sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -27,6 +28,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from sqlalchemy import select
@@ -56,10 +58,16 @@ log = logging.getLogger("coachbot.scheduler")
 Clock = Callable[[], dt.datetime]
 OnQueued = Callable[[list[QueuedMessage]], None]
 JOB_ID = "coachbot-checkins"
+STALLED = dt.timedelta(minutes=5)
+"""No tick for this long (the process was suspended, the database away, the clock jumped) counts as
+the scheduler not running: what fell due meanwhile is late, and the grace window applies to it. A
+busy event loop that delays ticks by seconds is not a stall."""
 
 
 @dataclass(frozen=True, slots=True)
 class SchedulerConfig:
+    """How the tick behaves; `config_from_settings` makes one from the environment."""
+
     timing: Timing = field(default_factory=Timing)
     tick_seconds: float = 10.0
     claim_timeout: dt.timedelta = dt.timedelta(seconds=60)
@@ -110,6 +118,7 @@ class CheckinScheduler:
         self._apscheduler: AsyncIOScheduler | None = None
         self._alive_since: dt.datetime | None = None
         self._last_tick: dt.datetime | None = None
+        self._ticking: asyncio.Task[Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def prepare(self, batch: int = 5000) -> int:
@@ -136,17 +145,25 @@ class CheckinScheduler:
         self._apscheduler = scheduler
         return scheduler
 
-    def stop(self) -> None:
+    async def stop(self, patience: float = 10.0) -> None:
+        """Stop the job, letting a tick in progress finish (stop this before the outbox sender).
+        Each step of a tick is its own transaction, so even a tick cut short leaves nothing half-done."""
         if self._apscheduler is not None and self._apscheduler.running:
             self._apscheduler.shutdown(wait=False)
         self._apscheduler = None
+        if self._ticking is not None and not self._ticking.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._ticking), patience)
 
     async def tick_safely(self) -> None:
         """The job: a failing tick is logged and the next one tries again (claims are not lost)."""
+        self._ticking = asyncio.current_task()
         try:
             await self.tick()
         except Exception:
             log.exception("scheduler tick failed; the next tick retries")
+        finally:
+            self._ticking = None
 
     # -- one tick ----------------------------------------------------------------------------------
     async def tick(self) -> TickReport:
@@ -175,8 +192,7 @@ class CheckinScheduler:
     def _note_alive(self, now: dt.datetime) -> None:
         """Since when this process has been ticking without a gap: what fell due before that fell due
         while no scheduler ran (late, subject to the grace window); after it, only a backlog."""
-        gap = dt.timedelta(seconds=3 * self.config.tick_seconds)
-        if self._last_tick is None or now - self._last_tick > gap or now < self._last_tick:
+        if self._last_tick is None or now - self._last_tick > STALLED or now < self._last_tick:
             self._alive_since = now
         self._last_tick = now
 

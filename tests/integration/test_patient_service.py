@@ -9,7 +9,15 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.db.models import AuditEntry, Conversation, Escalation, Measurement, Patient
+from coachbot.adapters.db.models import (
+    AuditEntry,
+    Conversation,
+    Escalation,
+    Measurement,
+    Patient,
+    StepSuggestion,
+)
+from coachbot.care.steps_library import load_steps
 from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.service import PatientService
 from coachbot.spec import load_library
@@ -124,3 +132,44 @@ async def test_daily_checkin_answers_are_stored_one_row_per_item(
     assert [(r.code, r.value_num, r.value_text) for r in rows] == [
         ("pain_now", 7.0, None), ("mood_now", 3.0, None), ("note", None, "slept badly")]
     assert all(r.recorded_at == clock.now for r in rows)
+
+
+async def test_checkin_suggests_one_recorded_step_and_feedback_reaches_it(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    steps = load_steps(DIALOGS / "steps.yaml")
+    service = PatientService(session_factory, Engine(library()), clock, steps=steps)
+    for text in ONBOARDING:
+        await service.handle(CHAT, TextMessage(text))
+    clock.now += dt.timedelta(days=10)
+    await service.handle(CHAT, StartDialog("daily_checkin"))
+    replies: list[str] = []
+    for text in ["5", "5", "skip"]:
+        replies += [r.text for r in (await service.handle(CHAT, TextMessage(text))).replies]
+    async with session_factory() as session:
+        suggestion = (await session.execute(select(StepSuggestion))).scalar_one()
+    step = steps.get(suggestion.step_id)
+    assert step is not None and any(step.title in text for text in replies)
+    assert suggestion.reason, "each suggestion records why it was chosen"
+    clock.now += dt.timedelta(days=1)
+    await service.handle(CHAT, StartDialog("daily_checkin"))
+    for text in ["5", "5", "it helped"]:
+        await service.handle(CHAT, TextMessage(text))
+    async with session_factory() as session:
+        first = await session.get(StepSuggestion, suggestion.id)
+    assert first is not None and first.feedback == "helped" and first.feedback_at == clock.now
+
+
+async def test_no_step_is_suggested_while_a_red_flag_is_open(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    service = PatientService(session_factory, Engine(library()), clock,
+                             steps=load_steps(DIALOGS / "steps.yaml"))
+    for text in ONBOARDING:
+        await service.handle(CHAT, TextMessage(text))
+    await service.handle(CHAT, TextMessage("I have a high temperature and night sweats"))
+    clock.now += dt.timedelta(days=10)
+    await service.handle(CHAT, StartDialog("daily_checkin"))
+    for text in ["5", "5", "skip"]:
+        await service.handle(CHAT, TextMessage(text))
+    assert await count(session_factory, StepSuggestion) == 0

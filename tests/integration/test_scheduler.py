@@ -3,6 +3,7 @@ hours, reminders and misses, pause, resume and stop, and restarts inside and out
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
@@ -141,6 +142,39 @@ async def test_a_backlog_starts_just_ahead_of_the_sender_and_is_not_late_even_in
     assert w.sent[-1].at > utc(2026, 6, 1, 20, 0, 30), "the last ones went out in quiet hours"
     assert {(r.status, r.reason) for r in await w.runs()} == {("sent", None)}
     assert "started behind a backlog" in caplog.text and "queued late" not in caplog.text
+
+
+class FlakySessions:
+    """The scheduler's database connection, which fails once (the server restarting) and then works."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions, self.failures = sessions, 1
+
+    def __call__(self) -> AsyncSession:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database went away for a moment")
+        return self.sessions()
+
+
+async def test_the_apscheduler_job_ticks_by_itself_and_survives_a_failing_tick(
+        session_factory: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture) -> None:
+    w = world(session_factory, utc(2026, 6, 1, 7, 59))
+    patient = await w.add_patient(at=dt.time(9))
+    scheduler = w.scheduler(tick_seconds=0.05)
+    scheduler.sessions = FlakySessions(session_factory)  # type: ignore[assignment]
+    w.clock.now = utc(2026, 6, 1, 8, 0, 1)
+    scheduler.start()
+    try:
+        for _ in range(250):
+            runs = await w.runs(patient.id)
+            if runs and runs[0].status == "queued":
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await scheduler.stop()
+    assert [r.status for r in await w.runs(patient.id)] == ["queued"]
+    assert "scheduler tick failed; the next tick retries" in caplog.text
 
 
 async def test_a_restart_inside_the_grace_window_sends_late_and_logs_why(

@@ -9,8 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import OutboxMessage, Patient
-
-from coachbot.adapters.db.schedule_store import day_counts
+from coachbot.adapters.db.schedule_status import day_counts
 from coachbot.cli import main
 from coachbot.engine import TextMessage
 from tests.support.scheduler_world import UTC, Clock, World
