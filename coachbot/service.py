@@ -96,6 +96,7 @@ class Delivery:
     escalations: list[EscalationNotice] = field(default_factory=list)
     suggest_step: bool = False
     position: Position | None = None
+    patient_id: int | None = None
 
 
 class PatientService:
@@ -141,7 +142,7 @@ class PatientService:
         measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
                     if isinstance(e, RecordMeasure)]
         await store.record_answer(session, snapshot.patient_id, measures, outcome.position, now)
-        return Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
+        return Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id, patient_id=snapshot.patient_id,
                         replies=[e for e in outcome.effects if isinstance(e, Reply)],
                         position=outcome.position)
 
@@ -207,6 +208,13 @@ class PatientService:
         assert self.channel is not None
         if isinstance(event, Notice):
             return UpdateResult(outgoing=list(event.rows))
+        if isinstance(event, TextMessage) and not event.text.startswith("/"):
+            fast = await self._answer_fast(session, chat_id, event, now)
+            if fast is not None:
+                position = fast.position
+                token = question_token(position.script, position.state) if position else None
+                return UpdateResult(outgoing=self.channel.replies(fast.replies, token),
+                                    label=fast.patient_label, patient_id=fast.patient_id)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
