@@ -111,6 +111,22 @@ def _first_question(script_name: str, library: DialogLibrary) -> str:
     return outcome.position.state
 
 
+def engine_alone(count: int = 20_000) -> None:
+    """The engine's own share: one answer mid-check-in, no database, many times."""
+    library = load_library(DIALOGS)
+    engine = Engine(library)
+    context = PatientContext(status="active", facts={"onboarded": 1, "days_in_care": 10, "open_step": 0})
+    daily = library.scripts[library.service.daily]
+    position = Position(script=daily.name, version=daily.version, state=_first_question(daily.name, library))
+    samples = []
+    for i in range(count):
+        t0 = time.perf_counter()
+        engine.handle(context, position, TextMessage(str(i % 11)), NOW)
+        samples.append((time.perf_counter() - t0) * 1000)
+    print(f"[engine alone] one answer, no database: p50 {statistics.median(samples):.3f} ms   "
+          f"p99 {percentile(samples, 0.99):.3f} ms   ({count:,} answers)")
+
+
 def memory_per_conversation(count: int = 20_000) -> None:
     """Bytes per active conversation as the engine holds it, against a Machine per patient."""
     library = load_library(DIALOGS)
@@ -181,6 +197,7 @@ async def main() -> None:
             await run_database("postgresql", url, args.patients, args.answers)
         finally:
             await drop_postgres(args.postgres, name)
+    engine_alone()
     memory_per_conversation()
 
 
