@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from coachbot.config import ConfigError, Settings, load_settings
-from coachbot.spec import DialogError, check_path
+from coachbot.spec import DialogError, Problem, check_path
 
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
@@ -45,7 +45,7 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
         print(f"{path}: no such file or folder; expected a dialogs folder or a .yaml file",
               file=sys.stderr)
         return EXIT_PROBLEMS
-    problems = check_path(path)
+    problems = check_path(path) + _data_file_problems(path)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -53,6 +53,21 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     print(f"{path}: all dialog files are valid")
     return 0
+
+
+def _data_file_problems(path: Path) -> list[Problem]:
+    """The steps, summary and escalation files have their own checkers; run each one that applies."""
+    from coachbot.care.escalation_spec import check_escalation_file
+    from coachbot.care.steps_library import check_steps_file
+    from coachbot.care.weekly_summary import check_summary_file
+
+    checkers = {"steps.yaml": check_steps_file, "summary.yaml": check_summary_file,
+                "escalation.yaml": check_escalation_file}
+    if path.is_file():
+        checker = checkers.get(path.name)
+        return checker(path) if checker else []
+    return [problem for name, checker in checkers.items() if (path / name).exists()
+            for problem in checker(path / name)]
 
 
 def _cmd_dialogs_schema(args: argparse.Namespace) -> int:

@@ -65,3 +65,12 @@ def test_dialogs_validate_reports_problems_with_file_and_line(tmp_path: Path) ->
     ok = subprocess.run([sys.executable, "-m", "coachbot.cli", "dialogs", "validate", str(DIALOGS)],
                         capture_output=True, text=True, timeout=60, check=False)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_dialogs_validate_checks_the_steps_file_too(tmp_path: Path) -> None:
+    broken = tmp_path / "steps.yaml"
+    broken.write_text("version: 1\nsteps:\n  - id: walk\n    title: A walk\n")
+    result = subprocess.run([sys.executable, "-m", "coachbot.cli", "dialogs", "validate", str(broken)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "steps.yaml:3" in result.stderr and "category" in result.stderr
