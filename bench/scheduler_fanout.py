@@ -170,18 +170,31 @@ async def run_bot(url: str, conn: Connection, base_url: str, due: dt.datetime,
         return report
 
     scheduler.tick = tick  # type: ignore[method-assign]
+    lags: list[float] = []
+
+    async def watch_the_loop() -> None:
+        """How late a 50 ms sleep wakes up: the event loop's lag, which delays every send and reply."""
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(0.05)
+            lags.append(time.perf_counter() - asked - 0.05)
+
+    watcher = asyncio.create_task(watch_the_loop())
     try:
         await bot.start()
+        await scheduler.prepare()
         scheduler.start()
         conn.send(due.timestamp())
         result: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     finally:
+        watcher.cancel()
         await scheduler.stop()
         await bot.stop()
         await core.close()
         conn.send("done")
     result["queued"] = sum(r.queued for r in reports)
     result["late"] = sum(r.late for r in reports)
+    result["lag"] = (percentile(lags, 0.5), percentile(lags, 0.99), max(lags, default=0.0))
     return result
 
 
@@ -214,6 +227,9 @@ def fanout(label: str, url: str, args: argparse.Namespace) -> None:
           f"{result['duplicates']} "
           f"(target 0); missing after {args.limit:.0f} s: {result['missing']}; queued by the scheduler: "
           f"{result['queued']} ({result['late']} logged late)")
+    lag = result["lag"]
+    print(f"[{label}] the bot's event loop lag: p50 {lag[0] * 1000:.0f} ms, p99 {lag[1] * 1000:.0f} ms, "
+          f"max {lag[2] * 1000:.0f} ms")
     if delays:
         print(f"[{label}] coach alerts during the fan-out: {len(delays)}, delay p50 "
               f"{statistics.median(delays) * 1000:.0f} ms, p99 {percentile(delays, 0.99) * 1000:.0f} ms, "

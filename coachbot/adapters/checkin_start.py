@@ -14,19 +14,19 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
-from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
+from coachbot.adapters.db.models import CheckinRun, Conversation, OutboxMessage, Patient
 from coachbot.adapters.reminders import TickReport, ago, write_outbox
 from coachbot.channel import Channel, QueuedMessage, question_token
 from coachbot.coaching import coach_of
 from coachbot.engine import StartDialog
-from coachbot.scheduling import Occurrence, StartDecision, decide_start
+from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
 from coachbot.service import PatientService, WriteGate
 
 if TYPE_CHECKING:
@@ -90,14 +90,15 @@ class CheckinStarter:
             await runs.lock_patients(session, [claim.patient_id for claim in claims])
             pairs = await runs.hold_claims(session, list(by_id), self.me, now)
             already = await runs.done_today(session, pairs, self.scripts)
+            current = await runs.conversations(session, {patient.id for _, patient in pairs})
             going: list[tuple[CheckinRun, Patient, StartDecision]] = []
-            for run, patient in pairs:
+            for run, patient in sorted(pairs, key=lambda pair: pair[0].due_at, reverse=True):
                 decision = decide_start(runs.occurrence_of(run), runs.profile_of(patient), now,
                                         self.config.timing, noticed_at=by_id[run.id].noticed_at)
-                if decision.action == "send" and patient.chat_id is None:
-                    decision = StartDecision("skipped", "no_chat", decision.late_by)
-                if decision.action == "send" and run.id in already:
-                    decision = StartDecision("skipped", "done_today", decision.late_by)
+                reason = self._not_now(run, patient, current.get(patient.id), already,
+                                       {p.id for _, p, _ in going})
+                if decision.action == "send" and reason:
+                    decision = StartDecision("skipped", reason, decision.late_by)
                 (going if decision.action == "send" else closed).append((run, patient, decision))
             patients = [patient.id for _, patient, _ in going]
             if patients:
@@ -133,6 +134,20 @@ class CheckinStarter:
                             run.local_date, ago(decision.late_by), self._why_late(run, by_id[run.id]))
         if queued:
             self.on_queued(queued)
+
+    def _not_now(self, run: CheckinRun, patient: Patient, conversation: Conversation | None,
+                 done: Collection[int], starting: Collection[int]) -> str | None:
+        """Why a check-in that may be sent is not started after all, or None."""
+        if patient.chat_id is None:
+            return "no_chat"
+        if run.id in done:  # answered today already, e.g. after asking with /checkin
+            return "done_today"
+        if patient.id in starting:  # two due at once after an outage: only the latest starts
+            return "superseded"
+        if (conversation is not None and conversation.script == self.scripts[run.dialog]
+                and local_date_of(conversation.started_at, zone_of(patient.timezone)) == run.local_date):
+            return "already_running"  # they started it themselves today: do not start it over
+        return None
 
     async def _queue_checkin(self, session: AsyncSession, run: CheckinRun, patient: Patient,
                              now: dt.datetime) -> list[OutboxMessage]:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import OutboxMessage, Patient
+from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
 from coachbot.channel import Channel, Outgoing, QueuedMessage
 from coachbot.engine import Reply
 from coachbot.scheduling import Timing, reminder_at, zone_of
@@ -98,37 +97,57 @@ class Reminders:
                                               next_due)
                 report.delivered += 1
 
-    async def send_due(self, report: TickReport, limit: int) -> None:
+    async def send_due(self, report: TickReport, limit: int, batch: int = 20) -> None:
+        """The reminders whose time has come, a batch a transaction (one by one if a batch fails)."""
         async with self.sessions() as session:
             due = await runs.reminders_due(session, self.clock(), limit)
-        for run_id, patient_id in due:
-            await self._remind(run_id, patient_id, report)
+        for first in range(0, len(due), batch):
+            chunk = due[first:first + batch]
+            try:
+                await self._remind(chunk, report)
+            except Exception as exc:
+                if len(chunk) == 1:
+                    log.exception("could not decide the reminder of check-in run %s", chunk[0][0])
+                    continue
+                log.warning("reminding %d patients together failed (%s); one by one", len(chunk),
+                            type(exc).__name__)
+                for one in chunk:
+                    await self.send_due_from([one], report)
 
-    async def _remind(self, run_id: int, patient_id: int, report: TickReport) -> None:
-        """The one reminder: taken by compare-and-set, so it is decided once and sent at most once."""
+    async def send_due_from(self, due: Sequence[tuple[int, int]], report: TickReport) -> None:
+        try:
+            await self._remind(due, report)
+        except Exception:
+            log.exception("could not decide the reminder of check-in run(s) %s", [run for run, _ in due])
+
+    async def _remind(self, due: Sequence[tuple[int, int]], report: TickReport) -> None:
+        """Each run's one reminder: taken by compare-and-set, so it is decided once, sent at most once."""
         now = self.clock()
+        queued: list[QueuedMessage] = []
         async with self.gate, self.sessions() as session, session.begin():
-            await runs.lock_patients(session, [patient_id])
-            run = await runs.take_reminder(session, run_id)
-            patient = await session.get(Patient, patient_id)
-            if run is None or patient is None:
-                return
-            script = self.scripts[run.dialog]
-            if await runs.answered_runs(session, [run], self.scripts):
-                run.status, run.closed_at = "answered", now
-                return
-            profile = runs.profile_of(patient)
-            position = await store.load_position(session, patient.id)
-            quiet = self.timing.quiet.is_quiet(now, zone_of(patient.timezone))
-            if (profile.is_paused(now) or profile.status == "stopped" or profile.unreachable or quiet
-                    or patient.chat_id is None or position is None or position.script != script):
-                return  # nothing to remind of, or not now: the one chance is spent
-            outgoing = [replace(item, lane=runs.LANE_BULK)
-                        for item in self.channel.replies([Reply(self.text)], None)]
-            rows = write_outbox(session, patient, outgoing, now)
-            run.reminder_sent_at = now
+            await runs.lock_patients(session, [patient_id for _, patient_id in due])
+            pairs = await runs.take_reminders(session, [run_id for run_id, _ in due])
+            answered = await runs.answered_runs(session, [run for run, _ in pairs], self.scripts)
+            current = await runs.conversations(session, [patient.id for _, patient in pairs])
+            sent: list[tuple[CheckinRun, Patient, list[OutboxMessage]]] = []
+            for run, patient in pairs:
+                if run.id in answered:
+                    run.status, run.closed_at = "answered", now
+                    continue
+                profile = runs.profile_of(patient)
+                quiet = self.timing.quiet.is_quiet(now, zone_of(patient.timezone))
+                if (profile.is_paused(now) or profile.status == "stopped" or profile.unreachable or quiet
+                        or patient.chat_id is None or patient.id not in current
+                        or current[patient.id].script != self.scripts[run.dialog]):
+                    continue  # nothing to remind of, or not now: the one chance is spent
+                outgoing = [replace(item, lane=runs.LANE_BULK)
+                            for item in self.channel.replies([Reply(self.text)], None)]
+                sent.append((run, patient, write_outbox(session, patient, outgoing, now)))
+                run.reminder_sent_at = now
             await session.flush()
-            label, dialog, day = patient.label, run.dialog, run.local_date
-        report.reminders += 1
-        log.info("reminder queued for %s %s %s", label, dialog, day)
-        self.on_queued([QueuedMessage.of(row, label) for row in rows])
+        for run, patient, rows in sent:
+            report.reminders += 1
+            log.info("reminder queued for %s %s %s", patient.label, run.dialog, run.local_date)
+            queued += [QueuedMessage.of(row, patient.label) for row in rows]
+        if queued:
+            self.on_queued(queued)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store
 from coachbot.adapters.db.models import OutboxMessage, Patient
-from coachbot.engine import TextMessage
+from coachbot.engine import StartDialog, TextMessage
 from tests.support.scheduler_world import TICK_DELAY, UTC, Clock, World
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -270,6 +270,22 @@ async def test_pause_after_the_claim_but_before_the_start_sends_nothing(
     assert not w.checkins_sent(patient.chat_id)
     (run,) = await w.runs(patient.id)
     assert (run.id, run.status, run.reason) == (claim.run_id, "skipped", "paused")
+
+
+async def test_a_check_in_the_patient_started_or_did_themselves_today_is_not_started_again(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    w = world(session_factory, utc(2026, 6, 1, 6))
+    started = await w.add_patient(at=dt.time(9))
+    answered = await w.add_patient(at=dt.time(9))
+    w.scheduler()
+    w.clock.now = utc(2026, 6, 1, 7, 58)  # 08:58 BST: both ask for their check-in with /checkin
+    for patient in (started, answered):
+        await w.service.handle(patient.chat_id, StartDialog("daily_checkin"))
+    await w.service.handle(answered.chat_id, TextMessage("5"))
+    await w.run_until(utc(2026, 6, 1, 8, 30))
+    assert not w.checkins_sent(started.chat_id) and not w.checkins_sent(answered.chat_id)
+    assert [(r.status, r.reason) for r in await w.runs(started.id)] == [("skipped", "already_running")]
+    assert [(r.status, r.reason) for r in await w.runs(answered.id)] == [("skipped", "done_today")]
 
 
 async def test_a_new_time_takes_effect_from_the_next_occurrence(

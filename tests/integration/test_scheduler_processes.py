@@ -53,7 +53,7 @@ async def test_two_processes_for_a_simulated_day_send_every_check_in_exactly_onc
         engines: tuple[AsyncEngine, AsyncEngine]) -> None:
     w = World(make_sessionmaker(engines[0]), Clock(dt.datetime(2026, 3, 28, 10, tzinfo=UTC)))
     rng = random.Random(4)
-    patients = [await w.add_patient(rng.choice(ZONES), rng.choice(SLOTS), weekly_day=2) for _ in range(64)]
+    patients = [await w.add_patient(rng.choice(ZONES), rng.choice(SLOTS), weekly_day=2) for _ in range(120)]
     a = w.scheduler("process-A", batch=5)
     b = second_process(w, engines[1], "process-B", batch=5)
 
@@ -81,6 +81,7 @@ async def test_two_processes_for_a_simulated_day_send_every_check_in_exactly_onc
     assert sum(delivered.values()) == len(served) == len([r for r in runs if r.outbox_id is not None])
     assert bulk == sum(1 for s in w.sent if s.lane == 1)
     assert claimers["process-A"] + claimers["process-B"] == len(served)
+    assert claimers["process-A"] and claimers["process-B"], "both processes did part of the work"
     assert all(r.status != "claimed" for r in runs), "no claim left behind"
     assert {r.local_date for r in runs if by_patient[r.patient_id].timezone == "Europe/London"} >= {
         SPRING_FORWARD}

@@ -18,7 +18,14 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db.models import CheckinRun, Measurement, OutboxMessage, Patient, Schedule
+from coachbot.adapters.db.models import (
+    CheckinRun,
+    Conversation,
+    Measurement,
+    OutboxMessage,
+    Patient,
+    Schedule,
+)
 from coachbot.scheduling import DIALOGS, Occurrence, Profile, next_occurrence, resolve_local, zone_of
 
 #: Runs still waiting for something: a process to start them, the outbox, or the patient.
@@ -301,11 +308,22 @@ async def reminders_due(session: AsyncSession, now: dt.datetime, limit: int) -> 
     return [(run_id, patient_id) for run_id, patient_id in (await session.execute(query)).all()]
 
 
-async def take_reminder(session: AsyncSession, run_id: int) -> CheckinRun | None:
-    """Compare-and-set: this process, and only this one, decides the run's one reminder."""
+async def take_reminders(session: AsyncSession, run_ids: Collection[int]) -> list[tuple[CheckinRun, Patient]]:
+    """Compare-and-set: of these runs, those whose one reminder this process (and only this one)
+    now decides, with their patients. The reminder time is cleared: it is one chance, sent or not."""
     result = await session.execute(update(CheckinRun).where(
-        CheckinRun.id == run_id, CheckinRun.status == "sent", CheckinRun.reminder_sent_at.is_(None),
+        CheckinRun.id.in_(run_ids), CheckinRun.status == "sent", CheckinRun.reminder_sent_at.is_(None),
         CheckinRun.reminder_at.is_not(None)).values(reminder_at=None).returning(CheckinRun.id))
-    if result.first() is None:
-        return None
-    return await session.get(CheckinRun, run_id, populate_existing=True)
+    taken = [run_id for (run_id,) in result.all()]
+    if not taken:
+        return []
+    rows = await session.execute(
+        select(CheckinRun, Patient).join(Patient, Patient.id == CheckinRun.patient_id)
+        .where(CheckinRun.id.in_(taken)).order_by(CheckinRun.id).execution_options(populate_existing=True))
+    return [(run, patient) for run, patient in rows.all()]
+
+
+async def conversations(session: AsyncSession, patient_ids: Collection[int]) -> dict[int, Conversation]:
+    """The dialog each patient is in now (patients with no dialog running are left out)."""
+    result = await session.execute(select(Conversation).where(Conversation.patient_id.in_(patient_ids)))
+    return {row.patient_id: row for row in result.scalars()}
