@@ -220,7 +220,7 @@ class Messages(_Strict):
 
     @model_validator(mode="after")
     def _every_type_has_a_reask(self) -> Messages:
-        missing = sorted(set(QuestionType.__args__) - set(self.reask))
+        missing = sorted(set(get_args(QuestionType)) - set(self.reask))
         if missing:
             raise ValueError(f"reask needs a sentence for every question type; missing: {', '.join(missing)}")
         return self

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from coachbot.engine import Engine
+from coachbot.engine import Engine, PatientContext
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 from tests.support.engine_driver import EngineChat
@@ -29,7 +29,5 @@ def chat(engine: Engine) -> EngineChat:
 
 @pytest.fixture
 def onboarded_chat(engine: Engine) -> EngineChat:
-    from coachbot.engine import PatientContext
-
     return EngineChat(engine, context=PatientContext(
         status="active", name="Sam", facts={"onboarded": 1, "days_in_care": 10, "open_step": 0}))
