@@ -44,6 +44,7 @@ from bench.telegram_throughput import drop_postgres, percentile, pin, postgres_d
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Coach, Patient, Schedule
+from coachbot.adapters.db.schedule_store import pending_bulk
 from coachbot.adapters.scheduler import CheckinScheduler, config_from_settings
 from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.bootstrap import build_app
@@ -179,7 +180,17 @@ async def run_bot(url: str, conn: Connection, base_url: str, due: dt.datetime,
             await asyncio.sleep(0.05)
             lags.append(time.perf_counter() - asked - 0.05)
 
+    ahead: list[tuple[float, int]] = []  # (seconds after due, unsent check-ins in the outbox)
+
+    async def watch_the_outbox() -> None:
+        """The scheduler should keep the sender fed: unsent bulk rows should never run out early."""
+        while True:
+            async with core.sessions() as session:
+                ahead.append((time.time() - due.timestamp(), await pending_bulk(session)))
+            await asyncio.sleep(1.0)
+
     watcher = asyncio.create_task(watch_the_loop())
+    outbox_watcher = asyncio.create_task(watch_the_outbox())
     try:
         await bot.start()
         await scheduler.prepare()
@@ -188,6 +199,7 @@ async def run_bot(url: str, conn: Connection, base_url: str, due: dt.datetime,
         result: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     finally:
         watcher.cancel()
+        outbox_watcher.cancel()
         await scheduler.stop()
         await bot.stop()
         await core.close()
@@ -195,6 +207,7 @@ async def run_bot(url: str, conn: Connection, base_url: str, due: dt.datetime,
     result["queued"] = sum(r.queued for r in reports)
     result["late"] = sum(r.late for r in reports)
     result["lag"] = (percentile(lags, 0.5), percentile(lags, 0.99), max(lags, default=0.0))
+    result["ahead"] = ahead
     return result
 
 
@@ -227,6 +240,12 @@ def fanout(label: str, url: str, args: argparse.Namespace) -> None:
           f"{result['duplicates']} "
           f"(target 0); missing after {args.limit:.0f} s: {result['missing']}; queued by the scheduler: "
           f"{result['queued']} ({result['late']} logged late)")
+    last_start = max((t for t, _ in result["ahead"] if t <= last), default=0.0)
+    feeding = [n for t, n in result["ahead"] if 5 <= t <= last - 30]
+    if feeding:
+        print(f"[{label}] unsent check-ins waiting in the outbox while they went out: min {min(feeding)}, "
+              f"median {statistics.median(feeding):.0f}, max {max(feeding)} (0 would mean the scheduler "
+              f"starved the sender); sampled until {last_start:.0f} s")
     lag = result["lag"]
     print(f"[{label}] the bot's event loop lag: p50 {lag[0] * 1000:.0f} ms, p99 {lag[1] * 1000:.0f} ms, "
           f"max {lag[2] * 1000:.0f} ms")

@@ -57,7 +57,10 @@ def upgrade() -> None:
         sa.Column("reminder_sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["patient_id"], ["patients.id"], name=op.f("fk_checkin_runs_patient_id_patients"), ondelete="CASCADE"
+            ["patient_id"],
+            ["patients.id"],
+            name=op.f("fk_checkin_runs_patient_id_patients"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["outbox_id"], ["outbox.id"], name=op.f("fk_checkin_runs_outbox_id_outbox"), ondelete="SET NULL"
