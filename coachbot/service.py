@@ -23,11 +23,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.care.steps_library import StepLibrary
+from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, answer_lane
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
+from coachbot.adapters.db.store import PatientSnapshot
+from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
     STALE_STATE,
     Channel,
@@ -111,40 +113,61 @@ class PatientService:
         self.clock = clock
         self.channel = channel
         self.gate = gate or write_gate(sessions)
+        bind = sessions.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("PatientService needs a sessionmaker bound to an AsyncEngine")
+        self.answers: AnswerLane = answer_lane(bind)
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
         now = self.clock()
+        fast = await self._answer_fast(chat_id, event, now)
+        if fast is not None:
+            return fast[0]
         async with self.sessions() as session, session.begin():
-            answered = await self._answer_fast(session, chat_id, event, now)
-            if answered is not None:
-                return answered
             patient = await store.patient_by_chat(session, chat_id)
             if patient is None:
                 patient = await self._new_patient(session, chat_id, now)
             return await self.apply(session, patient, event, now)
 
-    async def _answer_fast(self, session: AsyncSession, chat_id: int, event: Event,
-                           now: dt.datetime) -> Delivery | None:
-        """The common case, an answer mid-dialog, in three Core statements; None means "take the
-        full path". The engine is pure, so running it again on the full path changes nothing."""
-        snapshot = await store.snapshot_in_dialog(session, chat_id, now)
-        if snapshot is None:
-            return None
-        facts = _facts(snapshot.onboarded_at, snapshot.timezone, snapshot.open_step, now)
-        status: Status = snapshot.status  # type: ignore[assignment]
-        context = PatientContext(status=status, name=snapshot.name, facts=facts)
-        outcome = self.engine.handle(context, snapshot.position, event, now)
-        if outcome.position is None or not all(
-                isinstance(e, Reply) or (isinstance(e, RecordMeasure) and e.code != STEP_FEEDBACK_MEASURE)
-                for e in outcome.effects):
-            return None
-        measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
-                    if isinstance(e, RecordMeasure)]
-        await store.record_answer(session, snapshot.patient_id, measures, outcome.position, now)
-        return Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id, patient_id=snapshot.patient_id,
-                        replies=[e for e in outcome.effects if isinstance(e, Reply)],
-                        position=outcome.position)
+    async def _answer_fast(self, chat_id: int, event: Event, now: dt.datetime, *,
+                           update_id: int | None = None) -> tuple[Delivery, list[QueuedMessage]] | None:
+        """The common case, an answer mid-dialog: one read, the engine, one write (answer_lane.py).
+
+        None means "take the full path": the patient is in no dialog, or the engine did more than
+        record and reply. The engine is pure, so running it again on the full path changes nothing.
+        With an `update_id` the replies are formatted and queued, and the id recorded, in the same
+        transaction (a redelivered update fails there with IntegrityError, which rolls it all back).
+        """
+        delivered: list[Delivery] = []
+
+        def decide(snapshot: PatientSnapshot) -> AnswerWrite | None:
+            facts = _facts(snapshot.onboarded_at, snapshot.timezone, snapshot.open_step, now)
+            status: Status = snapshot.status  # type: ignore[assignment]
+            context = PatientContext(status=status, name=snapshot.name, facts=facts)
+            outcome = self.engine.handle(context, snapshot.position, event, now)
+            if outcome.position is None or not all(
+                    isinstance(e, Reply) or (isinstance(e, RecordMeasure) and e.code != STEP_FEEDBACK_MEASURE)
+                    for e in outcome.effects):
+                return None
+            delivery = Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
+                                patient_id=snapshot.patient_id, position=outcome.position,
+                                replies=[e for e in outcome.effects if isinstance(e, Reply)])
+            delivered.append(delivery)
+            outbox: list[QueuedMessage] = []
+            if update_id is not None:
+                assert self.channel is not None
+                token = question_token(outcome.position.script, outcome.position.state)
+                outbox = _outbox_rows(chat_id, self.channel.replies(delivery.replies, token), now,
+                                      patient_id=snapshot.patient_id, label=snapshot.label)
+            return AnswerWrite(
+                patient_id=snapshot.patient_id, position=outcome.position, now=now, outbox=outbox,
+                update_id=update_id,
+                measures=[(e.code, e.value, e.script, e.state) for e in outcome.effects
+                          if isinstance(e, RecordMeasure)])
+
+        done = await self.answers.answer(chat_id, now, decide)
+        return None if done is None else (delivered[0], done[1])
 
     async def apply(self, session: AsyncSession, patient: Patient, event: Event,
                     now: dt.datetime) -> Delivery:
@@ -179,11 +202,19 @@ class PatientService:
             raise RuntimeError("handle_update needs a Channel to format messages")
         now = self.clock()
         try:
-            async with self.gate, self.sessions() as session, session.begin():
-                result = await self._dispatch(session, chat_id, event, now)
-                result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
-                                                         patient_id=result.patient_id, label=result.label)
-                await session.execute(insert(ProcessedUpdate).values(update_id=update_id, processed_at=now))
+            async with self.gate:
+                if isinstance(event, TextMessage) and not event.text.startswith("/"):
+                    fast = await self._answer_fast(chat_id, event, now, update_id=update_id)
+                    if fast is not None:
+                        delivery, queued = fast
+                        return UpdateResult(queued=queued, label=delivery.patient_label,
+                                            patient_id=delivery.patient_id)
+                async with self.sessions() as session, session.begin():
+                    result = await self._dispatch(session, chat_id, event, now)
+                    result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
+                                                             patient_id=result.patient_id, label=result.label)
+                    await session.execute(insert(ProcessedUpdate).values(update_id=update_id,
+                                                                         processed_at=now))
         except IntegrityError:
             if await self._already_processed(update_id):
                 return UpdateResult(duplicate=True)
@@ -208,13 +239,6 @@ class PatientService:
         assert self.channel is not None
         if isinstance(event, Notice):
             return UpdateResult(outgoing=list(event.rows))
-        if isinstance(event, TextMessage) and not event.text.startswith("/"):
-            fast = await self._answer_fast(session, chat_id, event, now)
-            if fast is not None:
-                position = fast.position
-                token = question_token(position.script, position.state) if position else None
-                return UpdateResult(outgoing=self.channel.replies(fast.replies, token),
-                                    label=fast.patient_label, patient_id=fast.patient_id)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
@@ -295,18 +319,11 @@ class PatientService:
     async def _write_outbox(session: AsyncSession, chat_id: int, outgoing: list[Outgoing],
                             now: dt.datetime, *, patient_id: int | None = None,
                             label: str | None = None) -> list[QueuedMessage]:
-        """One row per message, ids in order, in one statement (this is the hot path: a bulk insert
-        costs a fraction of ORM objects); a row without its own chat goes to the update's chat."""
-        if not outgoing:
+        """One row per message, ids in order, in one statement (a bulk insert costs a fraction of
+        ORM objects)."""
+        rows = _outbox_rows(chat_id, outgoing, now, patient_id=patient_id, label=label)
+        if not rows:
             return []
-        rows = [QueuedMessage(
-            id=0, chat_id=chat_id if item.chat_id is None else item.chat_id, lane=item.lane,
-            kind=item.kind, payload=item.payload, not_before=now, attempts=0,
-            patient_id=patient_id if item.chat_id is None else item.patient_id,
-            escalation_id=item.escalation_id,
-            label=label if item.chat_id is None else (
-                f"escalation:{item.escalation_id}" if item.escalation_id else None))
-            for item in outgoing]
         result = await session.execute(
             insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True),
             [{"chat_id": r.chat_id, "lane": r.lane, "kind": r.kind, "payload": r.payload, "created_at": now,
@@ -398,6 +415,19 @@ def write_gate(sessions: async_sessionmaker[AsyncSession]) -> WriteGate:
     if bind is not None and bind.dialect.name == "sqlite":
         return asyncio.Lock()
     return contextlib.nullcontext()
+
+
+def _outbox_rows(chat_id: int, outgoing: list[Outgoing], now: dt.datetime, *, patient_id: int | None,
+                 label: str | None) -> list[QueuedMessage]:
+    """The outbox rows (ids still 0) for messages; one without its own chat goes to the update's chat."""
+    return [QueuedMessage(
+        id=0, chat_id=chat_id if item.chat_id is None else item.chat_id, lane=item.lane,
+        kind=item.kind, payload=item.payload, not_before=now, attempts=0,
+        patient_id=patient_id if item.chat_id is None else item.patient_id,
+        escalation_id=item.escalation_id,
+        label=label if item.chat_id is None else (
+            f"escalation:{item.escalation_id}" if item.escalation_id else None))
+        for item in outgoing]
 
 
 def _unknown_command(event: Inbound) -> bool:

@@ -39,6 +39,21 @@ def _run_pragmas(dbapi_connection: Any, pragmas: list[str]) -> None:
         cursor.close()
 
 
+def sqlite_connect_pragmas(dbapi_connection: Any) -> None:
+    """Every service connection to SQLite: WAL (readers never wait for the writer), commits without
+    an fsync each (durable across a crash of the process, not of the machine's power), foreign keys
+    enforced, and a wait for the write lock instead of an immediate error."""
+    _run_pragmas(
+        dbapi_connection,
+        [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ],
+    )
+
+
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for the service: WAL and enforced foreign keys on SQLite, a checked pool on PostgreSQL."""
     _check_supported(url)
@@ -47,15 +62,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            _run_pragmas(
-                dbapi_connection,
-                [
-                    "PRAGMA journal_mode=WAL",
-                    "PRAGMA synchronous=NORMAL",
-                    "PRAGMA foreign_keys=ON",
-                    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-                ],
-            )
+            sqlite_connect_pragmas(dbapi_connection)
 
         return engine
     return create_async_engine(

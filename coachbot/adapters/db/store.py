@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import (
@@ -133,14 +133,12 @@ def audit(session: AsyncSession, *, actor: str, action: str, subject: str | None
 
 
 # -- the answer fast path ----------------------------------------------------------------------
-# Most inbound messages are an answer in the middle of a dialog: they add measurements and move the
-# position, nothing else. For those, one Core SELECT and two Core writes replace the ORM unit of
-# work, which costs several times more than the statements themselves on SQLite.
+# The snapshot the fast path reads (its statements and their transaction are in answer_lane.py).
 
 _P = Patient.__table__
 _C = Conversation.__table__
-_M = Measurement.__table__
-_OPEN_STEP_DAYS = 2
+OPEN_STEP_DAYS = 2
+"""A step suggested this many days ago or less, still without feedback, is asked about."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,25 +156,21 @@ class PatientSnapshot:
     position: Position
 
 
-def _snapshot_query(since: dt.datetime) -> Select[Any]:
-    open_step = (select(StepSuggestion.id)
-                 .where(StepSuggestion.patient_id == _P.c.id, StepSuggestion.feedback.is_(None),
-                        StepSuggestion.suggested_at >= since)
-                 .exists())
-    return (select(_P.c.id, _P.c.label, _P.c.chat_id, _P.c.name, _P.c.status, _P.c.timezone,
-                   _P.c.onboarded_at, _C.c.script, _C.c.script_version, _C.c.state, _C.c.answers,
-                   _C.c.misses, open_step.label("open_step"))
-            .join(_C, _C.c.patient_id == _P.c.id)
-            .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False)))
+SNAPSHOT_QUERY: Select[Any] = (
+    select(_P.c.id, _P.c.label, _P.c.chat_id, _P.c.name, _P.c.status, _P.c.timezone, _P.c.onboarded_at,
+           _C.c.script, _C.c.script_version, _C.c.state, _C.c.answers, _C.c.misses,
+           select(StepSuggestion.id)
+           .where(StepSuggestion.patient_id == _P.c.id, StepSuggestion.feedback.is_(None),
+                  StepSuggestion.suggested_at >= bindparam("since"))
+           .exists().label("open_step"))
+    .join(_C, _C.c.patient_id == _P.c.id)
+    .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False)))
+"""The patient of a chat with their position, in one statement; no row when they are not in a dialog
+or are marked unreachable (the full path clears that mark when they write). Built once: building a
+statement costs more than SQLite takes to run it."""
 
 
-async def snapshot_in_dialog(session: AsyncSession, chat_id: int, now: dt.datetime) -> PatientSnapshot | None:
-    """The patient of `chat_id` with their position; None when they are not in a dialog, or are marked
-    unreachable (the full path clears that mark when they write)."""
-    since = now - dt.timedelta(days=_OPEN_STEP_DAYS)
-    row = (await session.execute(_snapshot_query(since), {"chat_id": chat_id})).first()
-    if row is None:
-        return None
+def snapshot_of(row: Any) -> PatientSnapshot:
     onboarded = row.onboarded_at
     if onboarded is not None and onboarded.tzinfo is None:
         onboarded = onboarded.replace(tzinfo=dt.UTC)
@@ -185,19 +179,3 @@ async def snapshot_in_dialog(session: AsyncSession, chat_id: int, now: dt.dateti
         timezone=row.timezone, onboarded_at=onboarded, open_step=bool(row.open_step),
         position=Position(script=row.script, version=row.script_version, state=row.state,
                           answers=dict(row.answers or {}), misses=row.misses))
-
-
-async def record_answer(session: AsyncSession, patient_id: int, measures: list[tuple[str, AnswerValue, str, str]],
-                        position: Position, now: dt.datetime) -> None:
-    """Insert the answer's measurements and move the position, in the caller's transaction."""
-    if measures:
-        await session.execute(insert(_M), [
-            {"patient_id": patient_id, "code": code,
-             "value_num": float(value) if isinstance(value, int | float) else None,
-             "value_text": None if isinstance(value, int | float) else str(value),
-             "recorded_at": now, "script": script, "state": state}
-            for code, value, script, state in measures])
-    await session.execute(
-        update(_C).where(_C.c.patient_id == patient_id).values(
-            script=position.script, script_version=position.version, state=position.state,
-            answers=dict(position.answers), misses=position.misses, updated_at=now))
