@@ -25,6 +25,7 @@ from telegram.ext import Application, TypeHandler
 
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.telegram import outbox_store
+from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
@@ -85,6 +86,8 @@ class TelegramBot:
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
         builder = builder.base_url(self.base_url).base_file_url(file_url(self.base_url))
+        builder = builder.request(AiohttpRequest()).get_updates_request(
+            AiohttpRequest(connection_pool_size=2))
         self.application = builder.build()
         pacer = Pacer(settings.telegram_sends_per_second, settings.telegram_chat_sends_per_second,
                       settings.telegram_chat_burst)
@@ -172,7 +175,7 @@ async def check_token(settings: Settings) -> None:
     base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
     host = urlsplit(base_url).netloc
     bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
-              base_file_url=file_url(base_url))
+              base_file_url=file_url(base_url), request=AiohttpRequest(connection_pool_size=2))
     try:
         async with bot:
             pass
