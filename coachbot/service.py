@@ -34,6 +34,7 @@ from coachbot.channel import (
     ChannelCommand,
     EditedText,
     EscalationNotice,
+    EscalationPress,
     Inbound,
     Notice,
     Outgoing,
@@ -45,7 +46,6 @@ from coachbot.channel import (
 )
 from coachbot.coaching import (
     coach_for_chat,
-    coach_of,
     coach_turn,
     export_patient,
     patient_with_conversation,
@@ -72,6 +72,9 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
+from coachbot.escalations import coach_actions
+from coachbot.escalations.alerts import AlertSettings, alert_rows
+from coachbot.escalations.raising import evaluate_patient, open_or_update, tell_patient, watches
 from coachbot.step_suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.service")
@@ -111,6 +114,7 @@ class PatientService:
         self.clock = clock
         self.channel = channel
         self.gate = gate or write_gate(sessions)
+        self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
@@ -142,9 +146,21 @@ class PatientService:
         measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
                     if isinstance(e, RecordMeasure)]
         await store.record_answer(session, snapshot.patient_id, measures, outcome.position, now)
-        return Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id, patient_id=snapshot.patient_id,
-                        replies=[e for e in outcome.effects if isinstance(e, Reply)],
-                        position=outcome.position)
+        delivery = Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
+                            patient_id=snapshot.patient_id, position=outcome.position,
+                            replies=[e for e in outcome.effects if isinstance(e, Reply)])
+        await self._evaluate(session, snapshot.patient_id, snapshot.label, snapshot.timezone,
+                             [code for code, *_ in measures], now, delivery)
+        return delivery
+
+    async def _evaluate(self, session: AsyncSession, patient_id: int, label: str, timezone: str,
+                        codes: list[str], now: dt.datetime, delivery: Delivery) -> None:
+        """The escalation rules, in this transaction, when the answer recorded a measure they read."""
+        rules = self.engine.library.escalation
+        if rules is not None and watches(rules, codes):
+            notices = await evaluate_patient(session, patient_id, label, timezone, rules, now, answering=True)
+            delivery.escalations += notices
+            tell_patient(delivery.replies, notices, rules)
 
     async def apply(self, session: AsyncSession, patient: Patient, event: Event,
                     now: dt.datetime) -> Delivery:
@@ -157,6 +173,8 @@ class PatientService:
         schedule_basis = schedule_store.schedule_basis(patient)
         for effect in outcome.effects:
             await self._apply_effect(session, patient, effect, now, delivery)
+        await self._evaluate(session, patient.id, patient.label, patient.timezone,
+                             [e.code for e in outcome.effects if isinstance(e, RecordMeasure)], now, delivery)
         await store.save_position(session, patient.id, outcome.position, now)
         patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -213,13 +231,20 @@ class PatientService:
             if fast is not None:
                 position = fast.position
                 token = question_token(position.script, position.state) if position else None
-                return UpdateResult(outgoing=self.channel.replies(fast.replies, token),
+                alerts = await alert_rows(session, fast.patient_id or 0, fast.escalations, self.channel, self.alerts)
+                return UpdateResult(outgoing=self.channel.replies(fast.replies, token) + alerts,
                                     label=fast.patient_label, patient_id=fast.patient_id)
+        if isinstance(event, EscalationPress):  # a coach's Acknowledge / Resolve / Message patient
+            return await coach_actions.press(session, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None:
+            handled = await coach_actions.command(session, coach, event, self.channel,  # type: ignore[arg-type]
+                                                  self.engine.library.escalation, now)
+            if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
+                return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
             outgoing, started = coach_turn(coach, event, self.channel)
             if started:
                 outgoing += await queued_alerts(session, self.channel)
@@ -264,14 +289,7 @@ class PatientService:
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         outgoing = first + self.channel.replies(delivery.replies, token)
-        for notice in delivery.escalations:
-            if not notice.is_new:
-                continue
-            coach = await coach_of(session, patient)
-            if coach is None or coach.telegram_user_id is None:
-                log.warning("no coach registered: alerts will queue (escalation %s)", notice.escalation_id)
-                continue
-            outgoing.append(self.channel.coach_alert(notice, coach.telegram_user_id))
+        outgoing += await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
         return UpdateResult(outgoing=outgoing, label=patient.label, patient_id=patient.id,
                             accepted_press=accepted)
 
@@ -349,17 +367,13 @@ class PatientService:
             store.audit(session, actor=patient.label, action=f"status_{effect.status}",
                         subject=patient.label, detail={}, now=now)
         elif isinstance(effect, Escalate):
-            row, is_new = await store.open_escalation(
-                session, patient.id, tier=effect.tier, rule=effect.rule, reason=effect.reason,
-                evidence=dict(effect.evidence), now=now)
-            store.audit(session, actor="system", action="escalation_opened" if is_new else
-                        "escalation_updated", subject=patient.label,
-                        detail={"escalation": row.id, "rule": effect.rule, "tier": row.tier}, now=now)
-            log.warning("escalation %s %s for %s (%s)", row.tier, effect.rule, patient.label,
-                        "new" if is_new else "updated")
+            row, is_new = await open_or_update(
+                session, patient.id, patient.label, patient.timezone, tier=effect.tier, rule=effect.rule,
+                reason=effect.reason, evidence=dict(effect.evidence), now=now, rules=self.engine.library.escalation)
             delivery.escalations.append(EscalationNotice(
                 escalation_id=row.id, patient_label=patient.label, tier=row.tier, rule=effect.rule,
-                reason=effect.reason, evidence=dict(row.evidence), is_new=is_new))
+                reason=effect.reason, evidence=dict(row.evidence), is_new=is_new, opened_at=row.opened_at,
+                due_at=row.due_at))
         elif isinstance(effect, SafetyTriggered):
             store.audit(session, actor="system", action="safety_trigger", subject=patient.label,
                         detail={"kind": effect.kind, "rule": effect.rule}, now=now)
