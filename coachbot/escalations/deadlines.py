@@ -158,7 +158,7 @@ class EscalationTicker:
                 return 0
             replies: list[Reply] = []
             tell_patient(replies, notices, rules)
-            outgoing = [replace(item, lane=1) for item in self.channel.replies(replies, None)]
+            outgoing = self.channel.replies(replies, None)  # lane 0: it says what happens now
             outgoing += await alert_rows(session, patient, notices, self.channel, self.settings)
             rows = [OutboxMessage(chat_id=patient.chat_id if item.chat_id is None else item.chat_id,
                                   lane=item.lane, kind=item.kind, payload=item.payload, created_at=now,
