@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="escalations_cmd", required=True)
     listing = escalations.add_parser("list", help="escalations, oldest first (labels only, never names)")
     listing.add_argument("--status", choices=("open", "acknowledged", "resolved", "unresolved", "all"),
-                         default="unresolved", help="which to show (default: unresolved = open or acknowledged)")
+                         default="unresolved",
+                         help="which to show (default: unresolved, that is open or acknowledged)")
     listing.add_argument("--tier", choices=("urgent", "soon", "routine"), help="only this tier")
     listing.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     listing.set_defaults(func=_cmd_escalations_list)

@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         default=None, description="the coaches' Telegram group: unacknowledged escalations are re-sent "
                                   "there (with the backup coaches) after their deadline")
     alert_show_name: bool = Field(
-        default=False, description="show the patient's name on alert cards beside the label (off: label only)")
+        default=False,
+        description="show the patient's name on alert cards beside the label (off: label only)")
 
     # -- scheduling (read by the scheduler tick; see coachbot/adapters/scheduler.py)
     schedule_tick_seconds: float = Field(

@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.care.steps_library import StepLibrary
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
+from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
     STALE_STATE,
     Channel,
@@ -149,16 +149,17 @@ class PatientService:
         delivery = Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
                             patient_id=snapshot.patient_id, position=outcome.position,
                             replies=[e for e in outcome.effects if isinstance(e, Reply)])
-        await self._evaluate(session, snapshot.patient_id, snapshot.label, snapshot.timezone,
-                             [code for code, *_ in measures], now, delivery)
+        await self._evaluate(session, delivery, patient_id=snapshot.patient_id, label=snapshot.label,
+                             timezone=snapshot.timezone, codes=[code for code, *_ in measures], now=now)
         return delivery
 
-    async def _evaluate(self, session: AsyncSession, patient_id: int, label: str, timezone: str,
-                        codes: list[str], now: dt.datetime, delivery: Delivery) -> None:
+    async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
+                        timezone: str, codes: list[str], now: dt.datetime) -> None:
         """The escalation rules, in this transaction, when the answer recorded a measure they read."""
         rules = self.engine.library.escalation
         if rules is not None and watches(rules, codes):
-            notices = await evaluate_patient(session, patient_id, label, timezone, rules, now, answering=True)
+            notices = await evaluate_patient(session, patient_id, label, timezone, rules=rules, now=now,
+                                             answering=True)
             delivery.escalations += notices
             tell_patient(delivery.replies, notices, rules)
 
@@ -173,8 +174,9 @@ class PatientService:
         schedule_basis = schedule_store.schedule_basis(patient)
         for effect in outcome.effects:
             await self._apply_effect(session, patient, effect, now, delivery)
-        await self._evaluate(session, patient.id, patient.label, patient.timezone,
-                             [e.code for e in outcome.effects if isinstance(e, RecordMeasure)], now, delivery)
+        await self._evaluate(session, delivery, patient_id=patient.id, label=patient.label,
+                             timezone=patient.timezone, now=now,
+                             codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
         await store.save_position(session, patient.id, outcome.position, now)
         patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -231,18 +233,20 @@ class PatientService:
             if fast is not None:
                 position = fast.position
                 token = question_token(position.script, position.state) if position else None
-                alerts = await alert_rows(session, fast.patient_id or 0, fast.escalations, self.channel, self.alerts)
+                alerts = await alert_rows(session, fast.patient_id or 0, fast.escalations, self.channel,
+                                          self.alerts)
                 return UpdateResult(outgoing=self.channel.replies(fast.replies, token) + alerts,
                                     label=fast.patient_label, patient_id=fast.patient_id)
         if isinstance(event, EscalationPress):  # a coach's Acknowledge / Resolve / Message patient
-            return await coach_actions.press(session, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
+            return await coach_actions.press(session, event, self.channel,  # type: ignore[arg-type]
+                                             self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None:
-            handled = await coach_actions.command(session, coach, event, self.channel,  # type: ignore[arg-type]
-                                                  self.engine.library.escalation, now)
+            handled = await coach_actions.command(
+                session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
             if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
                 return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
             outgoing, started = coach_turn(coach, event, self.channel)
@@ -369,7 +373,8 @@ class PatientService:
         elif isinstance(effect, Escalate):
             row, is_new = await open_or_update(
                 session, patient.id, patient.label, patient.timezone, tier=effect.tier, rule=effect.rule,
-                reason=effect.reason, evidence=dict(effect.evidence), now=now, rules=self.engine.library.escalation)
+                reason=effect.reason, evidence=dict(effect.evidence), now=now,
+                rules=self.engine.library.escalation)
             delivery.escalations.append(EscalationNotice(
                 escalation_id=row.id, patient_label=patient.label, tier=row.tier, rule=effect.rule,
                 reason=effect.reason, evidence=dict(row.evidence), is_new=is_new, opened_at=row.opened_at,

@@ -251,7 +251,7 @@ def recent_days(rules: EscalationRules, history: PatientHistory, now: datetime) 
 
 def watched_measures(rules: EscalationRules) -> frozenset[str]:
     """The measurement codes some evaluated rule reads: recording any other answer cannot raise one."""
-    return frozenset(getattr(rule, "measure", None) for rule in rules.rules.values()) - {None}  # type: ignore[arg-type]
+    return frozenset(str(rule.measure) for rule in rules.rules.values() if hasattr(rule, "measure"))
 
 
 def _last_days(rules: EscalationRules, history: PatientHistory, now: datetime, today: date) -> list[Json]:

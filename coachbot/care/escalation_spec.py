@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import string
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
@@ -79,12 +79,12 @@ class CoachCard(_Strict):
     resolved: str = "Resolved by {coach} at {at}. Note: {note}"
     already: str = "Escalation {id} was already {status} by {coach} at {at}."
     not_allowed: str = "You cannot act on this alert."
-    resolve_prompt: str = "Send your note on escalation {id} as your next message; it resolves the escalation."
-    resolve_usage: str = "To resolve an escalation send /resolve ID followed by your note, such as /resolve 12 Called, plan agreed."
+    resolve_prompt: str = "Send your note on escalation {id} as your next message: it resolves it."
+    resolve_usage: str = "To resolve an escalation send /resolve ID followed by your note."
     unknown_escalation: str = "There is no open escalation {id} of yours."
     message_patient: str = "To write to {label}, send /message {label} followed by your message."
     rebase_done: str = "The {measure} baseline of {label} is now {value}."
-    rebase_usage: str = "To re-base send /rebase LABEL MEASURE VALUE, such as /rebase P-4KX7QM pain_now 6. Measures: {measures}."
+    rebase_usage: str = "To re-base send /rebase LABEL MEASURE VALUE. Measures: {measures}."
     realert: str = "Not acknowledged {waited} after it was raised: sent to the backup coaches."
     chart_title: str = "{label}: the last {days} days"
     chart_pain: str = "pain"
@@ -202,7 +202,7 @@ class EscalationRules:
     hours: WorkingHours
     baselines: Mapping[str, BaselineSource]
     evidence: EvidenceSettings
-    card: CoachCard = CoachCard()
+    card: CoachCard = field(default_factory=CoachCard)
 
     def tier_of(self, rule: str, fallback: Tier) -> Tier:
         """This file decides a rule's tier, even for rules a dialog raises with its own `tier:`."""

@@ -68,10 +68,11 @@ async def press(session: AsyncSession, event: EscalationPress, channel: AlertCha
         return UpdateResult(outgoing=channel.text(card.message_patient.format(label=patient.label)),
                             label=actor, accepted_press=True)
     if escalation.status == "resolved" or (event.action == "ack" and escalation.status == "acknowledged"):
-        return UpdateResult(outgoing=channel.text(await _already(session, card, escalation, channel.zone)),
-                            label=actor, accepted_press=True)
+        said = await _already(session, card, escalation, channel.zone)
+        return UpdateResult(outgoing=channel.text(said), label=actor, accepted_press=True)
     if event.action == "ack":
-        escalation.status, escalation.acknowledged_at, escalation.acknowledged_by = "acknowledged", now, coach.id
+        escalation.status, escalation.acknowledged_at = "acknowledged", now
+        escalation.acknowledged_by = coach.id
         escalation.next_alert_at, escalation.updated_at = None, now
         store.audit(session, actor=actor, action="escalation_acknowledged", subject=patient.label,
                     detail={"escalation": escalation.id, "rule": escalation.rule}, now=now)
@@ -87,7 +88,7 @@ async def press(session: AsyncSession, event: EscalationPress, channel: AlertCha
                         accepted_press=True)
 
 
-async def command(session: AsyncSession, coach: Coach, event: object, channel: AlertChannel,
+async def command(session: AsyncSession, coach: Coach, event: object, channel: AlertChannel,  # noqa: PLR0917
                   rules: EscalationRules | None, now: dt.datetime) -> list[Outgoing] | None:
     """A coach's /resolve, /rebase, or the note they were asked for; None for anything else."""
     if not isinstance(event, TextMessage):
@@ -101,9 +102,10 @@ async def command(session: AsyncSession, coach: Coach, event: object, channel: A
         if not number.isdigit() or not note.strip():
             return channel.text(card.resolve_usage)
         escalation = await session.get(Escalation, int(number))
-        return await _resolve(session, coach, escalation, note.strip(), channel, card, now, number)
+        return await _resolve(session, coach, escalation, note.strip(), channel, card=card, now=now,
+                              asked=number)
     if name == "/rebase":
-        return await _rebase(session, coach, rest.split(), channel, rules, now)
+        return await _rebase(session, coach, rest.split(), channel, rules=rules, now=now)
     if text.startswith("/"):
         return None
     pending = (await session.execute(
@@ -111,11 +113,11 @@ async def command(session: AsyncSession, coach: Coach, event: object, channel: A
         .order_by(Escalation.updated_at.desc(), Escalation.id.desc()).limit(1))).scalar_one_or_none()
     if pending is None:
         return None
-    return await _resolve(session, coach, pending, text, channel, card, now, str(pending.id))
+    return await _resolve(session, coach, pending, text, channel, card=card, now=now, asked=str(pending.id))
 
 
 async def _resolve(session: AsyncSession, coach: Coach, escalation: Escalation | None, note: str,
-                   channel: AlertChannel, card: CoachCard, now: dt.datetime, asked: str) -> list[Outgoing]:
+                   channel: AlertChannel, *, card: CoachCard, now: dt.datetime, asked: str) -> list[Outgoing]:
     patient = await session.get(Patient, escalation.patient_id) if escalation is not None else None
     if escalation is None or not may_act(coach, patient):
         return channel.text(card.unknown_escalation.format(id=asked))
@@ -145,8 +147,9 @@ async def _card_edits(session: AsyncSession, escalation: Escalation, channel: Al
     edits = []
     for row in rows:
         shown = str(row.payload.get("caption") or row.payload.get("text") or "")
-        edits.append(channel.alert_edit(escalation.id, int(row.message_id or 0), shown, "chart" in row.payload,
-                                        line, acknowledged=True, closed=True, chat_id=row.chat_id))
+        edits.append(channel.alert_edit(escalation.id, int(row.message_id or 0), shown,
+                                        "chart" in row.payload, line, acknowledged=True, closed=True,
+                                        chat_id=row.chat_id))
     return edits
 
 
@@ -155,11 +158,11 @@ async def _already(session: AsyncSession, card: CoachCard, escalation: Escalatio
     by = escalation.resolved_by if resolved else escalation.acknowledged_by
     at = escalation.resolved_at if resolved else escalation.acknowledged_at
     coach = await session.get(Coach, by) if by is not None else None
-    return card.already.format(id=escalation.id, status=escalation.status, coach=coach.name if coach else "?",
-                               at=_when(at, zone) if at else "?")
+    return card.already.format(id=escalation.id, status=escalation.status,
+                               coach=coach.name if coach else "?", at=_when(at, zone) if at else "?")
 
 
-async def _rebase(session: AsyncSession, coach: Coach, words: list[str], channel: AlertChannel,
+async def _rebase(session: AsyncSession, coach: Coach, words: list[str], channel: AlertChannel, *,
                   rules: EscalationRules | None, now: dt.datetime) -> list[Outgoing]:
     card = rules.card if rules is not None else CoachCard()
     measures = sorted(rules.baselines) if rules is not None else []
@@ -173,7 +176,8 @@ async def _rebase(session: AsyncSession, coach: Coach, words: list[str], channel
     low, high = MEASURE_RANGES.get(words[1], (-math.inf, math.inf))
     if not math.isfinite(value) or not low <= value <= high:
         return usage
-    patient = (await session.execute(select(Patient).where(Patient.label == words[0].upper()))).scalar_one_or_none()
+    patient = (await session.execute(
+        select(Patient).where(Patient.label == words[0].upper()))).scalar_one_or_none()
     if not may_act(coach, patient):
         return channel.text(card.not_allowed)
     assert patient is not None

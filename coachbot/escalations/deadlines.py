@@ -80,7 +80,7 @@ class EscalationTicker:
             query = (select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
                      .where(Escalation.status == "open", Escalation.next_alert_at <= now)
                      .order_by(Escalation.next_alert_at).limit(BATCH))
-            if session.bind.dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=Escalation)
             due = (await session.execute(query)).all()
             if not due:
@@ -96,16 +96,18 @@ class EscalationTicker:
                     own = await session.get(Coach, patient.coach_id) if patient.coach_id else None
                     targets = [own.telegram_user_id] if own is not None and own.telegram_user_id else []
                     log.warning("escalation %s of %s is past its deadline unacknowledged, and there is no "
-                                "backup coach or coaches' group (COACHBOT_COACH_GROUP_CHAT_ID) to send it to%s",
+                                "backup coach or coaches' group (COACHBOT_COACH_GROUP_CHAT_ID) to send it "
+                                "to%s",
                                 escalation.id, patient.label, "; reminding its coach" if targets else "")
-                notice = replace(notice_of(escalation, patient.label, True), waited=now - escalation.opened_at,
+                notice = replace(notice_of(escalation, patient.label, True),
+                                 waited=now - escalation.opened_at,
                                  patient_name=patient.name if settings.show_name else None)
                 rows = [self._row(self.channel.coach_alert(notice, int(chat)), now)
                         for chat in targets if chat is not None]
                 session.add_all(rows)
                 escalation.realerts += 1
-                escalation.next_alert_at = next_realert(escalation.tier, escalation.opened_at, now,  # type: ignore[arg-type]
-                                                        rules)
+                escalation.next_alert_at = next_realert(
+                    escalation.tier, escalation.opened_at, now, rules)  # type: ignore[arg-type]
                 store.audit(session, actor="system", action="escalation_realerted", subject=patient.label,
                             detail={"escalation": escalation.id, "recipients": len(rows)}, now=now)
                 log.warning("escalation %s %s of %s not acknowledged after %s: re-sent to %d chat(s)",
@@ -134,7 +136,8 @@ class EscalationTicker:
         async with self.sessions() as session:
             patients = (await session.execute(
                 select(CheckinRun.patient_id).where(
-                    CheckinRun.status == "missed", CheckinRun.local_date >= (since - dt.timedelta(days=2)).date(),
+                    CheckinRun.status == "missed",
+                    CheckinRun.local_date >= (since - dt.timedelta(days=2)).date(),
                     CheckinRun.closed_at > since).group_by(CheckinRun.patient_id)
                 .order_by(func.min(CheckinRun.patient_id)))).scalars().all()
         raised = 0
@@ -152,8 +155,8 @@ class EscalationTicker:
             patient = await session.get(Patient, patient_id)
             if patient is None or patient.chat_id is None:
                 return 0
-            notices = await evaluate_patient(session, patient.id, patient.label, patient.timezone, rules, now,
-                                             answering=False)
+            notices = await evaluate_patient(session, patient.id, patient.label, patient.timezone,
+                                             rules=rules, now=now, answering=False)
             if not notices:
                 return 0
             replies: list[Reply] = []

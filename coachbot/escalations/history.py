@@ -70,8 +70,9 @@ async def load_history(session: AsyncSession, patient_id: int, timezone: str, ru
     zone = zone_of(timezone)
     if not full:
         return PatientHistory(zone, tuple(measurements), {}, baselines)
-    return PatientHistory(zone, tuple(measurements), await checkins(session, patient_id, zone, now, answering),
-                          baselines, tuple(await states(session, patient_id, since)))
+    runs = await checkins(session, patient_id, zone, now, answering)
+    return PatientHistory(zone, tuple(measurements), runs, baselines,
+                          tuple(await states(session, patient_id, since)))
 
 
 async def checkins(session: AsyncSession, patient_id: int, zone: ZoneInfo, now: dt.datetime,

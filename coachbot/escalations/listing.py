@@ -18,14 +18,15 @@ HEADER = ("id", "patient", "tier", "rule", "status", "opened (UTC)", "due (UTC)"
 
 async def escalation_table(session: AsyncSession, status: str = "unresolved", tier: str | None = None) -> str:
     """A plain table, urgent first, then oldest first; one line saying so when there is nothing."""
-    query = select(Escalation, Patient.label, Patient.coach_id).join(Patient, Patient.id == Escalation.patient_id)
+    query = (select(Escalation, Patient.label, Patient.coach_id)
+             .join(Patient, Patient.id == Escalation.patient_id))
     if status == "unresolved":
         query = query.where(Escalation.status.in_(("open", "acknowledged")))
     elif status != "all":
         query = query.where(Escalation.status == status)
     if tier is not None:
         query = query.where(Escalation.tier == tier)
-    rows = (await session.execute(query.order_by(Escalation.opened_at, Escalation.id))).all()
+    rows = list((await session.execute(query.order_by(Escalation.opened_at, Escalation.id))).all())
     if not rows:
         return f"no {'' if status == 'all' else status + ' '}escalations"
     rows.sort(key=lambda r: (_TIERS.get(r[0].tier, 9), r[0].opened_at, r[0].id))

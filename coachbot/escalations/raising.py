@@ -65,8 +65,8 @@ def notice_of(row: Escalation, label: str, is_new: bool) -> EscalationNotice:
                             opened_at=row.opened_at, due_at=row.due_at)
 
 
-async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, timezone: str,
-                           rules: EscalationRules, now: dt.datetime, *,
+async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, timezone: str, *,
+                           rules: EscalationRules, now: dt.datetime,
                            answering: bool) -> list[EscalationNotice]:
     """Evaluate the rules as of `now` and raise or update escalations; the notices of what changed.
 
@@ -86,7 +86,7 @@ async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, t
     for hit in hits:
         row = current.get(hit.rule)
         decision = triage(hit, {rule: dict(r.evidence) for rule, r in current.items()})
-        if decision == "unchanged" or row is not None and decision == "raise":
+        if decision == "unchanged" or (row is not None and decision == "raise"):
             continue
         row, is_new = await open_or_update(session, patient_id, label, timezone, tier=hit.tier,
                                            rule=hit.rule, reason=hit.reason, evidence=dict(hit.evidence),

@@ -25,6 +25,7 @@ from coachbot.channel import ChannelCommand, EscalationPress, Press, QueuedMessa
 from coachbot.engine import Engine, TextMessage
 from coachbot.escalations.alerts import AlertSettings
 from coachbot.escalations.deadlines import EscalationTicker
+from coachbot.escalations.listing import escalation_table
 from coachbot.service import PatientService
 from tests.support.coachbot_telegram import library
 
@@ -65,7 +66,8 @@ class World:
     async def coaches(self) -> None:
         async with self.sessions() as session, session.begin():
             session.add_all([Coach(telegram_user_id=COACH, name="Sam", created_at=MONDAY),
-                             Coach(telegram_user_id=OTHER_COACH, name="Kim", created_at=MONDAY + dt.timedelta(1)),
+                             Coach(telegram_user_id=OTHER_COACH, name="Kim",
+                                   created_at=MONDAY + dt.timedelta(1)),
                              Coach(telegram_user_id=BACKUP, name="Bo", is_backup=True,
                                    created_at=MONDAY + dt.timedelta(2))])
 
@@ -78,7 +80,8 @@ class World:
         self.clock.now = MONDAY + dt.timedelta(days=day, hours=1)
         await self.send(ChannelCommand("checkin"))
         if press:
-            answered = await self.send(Press(token=question_token("daily_checkin", "pain_now"), value=str(pain)))
+            token = question_token("daily_checkin", "pain_now")
+            answered = await self.send(Press(token=token, value=str(pain)))
         else:
             answered = await self.send(TextMessage(str(pain)))
         await self.send(TextMessage(str(mood)))
@@ -105,7 +108,8 @@ async def world(session_factory: Sessions) -> World:
 
 
 def cards(rows: list[OutboxMessage], chat: int = COACH) -> list[OutboxMessage]:
-    return [r for r in rows if r.chat_id == chat and r.escalation_id is not None and r.kind in ("photo", "text")]
+    return [r for r in rows
+            if r.chat_id == chat and r.escalation_id is not None and r.kind in ("photo", "text")]
 
 
 @pytest.mark.parametrize("press", [False, True], ids=["typed (fast path)", "button (full path)"])
@@ -192,7 +196,8 @@ async def test_three_missed_check_ins_raise_routine_and_two_do_not(world: World)
         async with world.sessions() as session, session.begin():
             session.add(CheckinRun(patient_id=patient.id, dialog="daily",
                                    local_date=(MONDAY + dt.timedelta(days=day)).date(),
-                                   due_at=MONDAY + dt.timedelta(days=day), status="missed", reason="unanswered",
+                                   due_at=MONDAY + dt.timedelta(days=day), status="missed",
+                                   reason="unanswered",
                                    closed_at=MONDAY + dt.timedelta(days=day + 1)))
         world.clock.now = MONDAY + dt.timedelta(days=day + 1, minutes=1)
 
@@ -234,7 +239,8 @@ async def test_acknowledge_sets_who_and_when_edits_the_card_and_a_second_press_s
         "acknowledged", 1, world.clock.now, None)
     [edit] = [r for r in await world.rows(OutboxMessage) if r.id in {q.id for q in result.queued}]
     assert edit.kind == "edit" and edit.payload["message_id"] == 55
-    assert edit.payload["caption"].startswith("URGENT card") and "Acknowledged by Sam at" in edit.payload["caption"]
+    assert edit.payload["caption"].startswith("URGENT card")
+    assert "Acknowledged by Sam at" in edit.payload["caption"]
     assert [[b[0] for b in line] for line in edit.payload["keyboard"]] == [["Resolve"], ["Message patient"]]
     audit = await world.rows(AuditEntry, AuditEntry.action == "escalation_acknowledged")
     assert [(a.actor, a.subject) for a in audit] == [("coach:1", (await world.rows(Patient))[0].label)]
@@ -302,7 +308,8 @@ async def test_message_patient_points_to_the_message_command(world: World) -> No
     [patient] = await world.rows(Patient)
     result = await world.send(press("message", escalation, COACH), chat=COACH)
     [said] = [r for r in await world.rows(OutboxMessage) if r.id in {q.id for q in result.queued}]
-    assert said.payload["text"] == f"To write to {patient.label}, send /message {patient.label} followed by your message."
+    assert said.payload["text"] == (
+        f"To write to {patient.label}, send /message {patient.label} followed by your message.")
 
 
 async def test_a_coach_rebases_usual_pain_and_the_rule_follows_it(world: World) -> None:
@@ -323,7 +330,8 @@ async def test_a_coach_rebases_usual_pain_and_the_rule_follows_it(world: World) 
 
 # -- deadlines -------------------------------------------------------------------------------------
 
-async def test_urgent_unacknowledged_for_60_minutes_goes_to_the_backup_and_group_every_30(world: World) -> None:
+async def test_urgent_unacknowledged_for_60_minutes_goes_to_the_backup_and_group_every_30(
+        world: World) -> None:
     escalation = await crisis(world)
     opened = escalation.opened_at
     assert escalation.due_at == opened + dt.timedelta(minutes=60)
@@ -365,9 +373,8 @@ async def test_soon_deadline_counts_working_hours_only(world: World) -> None:
     assert await world.ticker.send_due_realerts() == 0  # soon has no realert_every: re-sent once
 
 
-async def test_with_no_coach_escalations_queue_and_are_listed_without_names(session_factory: Sessions) -> None:
-    from coachbot.escalations.listing import escalation_table
-
+async def test_with_no_coach_escalations_queue_and_are_listed_without_names(
+        session_factory: Sessions) -> None:
     w = World(session_factory)
     await w.onboard()
     await w.send(TextMessage("I want to kill myself"))
@@ -375,7 +382,7 @@ async def test_with_no_coach_escalations_queue_and_are_listed_without_names(sess
     assert cards(await w.rows(OutboxMessage)) == []
     async with session_factory() as session:
         table = await escalation_table(session)
-        assert "no resolved escalations" == await escalation_table(session, "resolved")
+        assert await escalation_table(session, "resolved") == "no resolved escalations"
     [patient] = await w.rows(Patient)
     assert patient.label in table and "crisis" in table and "urgent" in table and "Alex" not in table
     assert "kill" not in table and table.endswith("1 escalation(s)")

@@ -39,14 +39,14 @@ def keyboard(card: CoachCard, escalation_id: int, *, acknowledged: bool = False)
     """Acknowledge and Resolve side by side, Message patient under them; once acknowledged, no
     Acknowledge."""
     first = [] if acknowledged else [[card.acknowledge_button, callback("ack", escalation_id)]]
-    return [first + [[card.resolve_button, callback("resolve", escalation_id)]],
+    return [[*first, [card.resolve_button, callback("resolve", escalation_id)]],
             [[card.message_button, callback("message", escalation_id)]]]
 
 
 def card_text(messages: ChannelMessages, card: CoachCard, notice: EscalationNotice, zone: dt.tzinfo) -> str:
     label = notice.patient_label + (f" ({notice.patient_name})" if notice.patient_name else "")
-    text = (messages.coach_alert.replace("{label}", label)
-            .replace("{tier}", messages.tier_labels.get(notice.tier, notice.tier))  # type: ignore[call-overload]
+    tier = messages.tier_labels.get(notice.tier, notice.tier)  # type: ignore[call-overload]
+    text = (messages.coach_alert.replace("{label}", label).replace("{tier}", tier)
             .replace("{rule}", notice.rule).replace("{reason}", " ".join(notice.reason.split()))
             .replace("{evidence}", evidence_text(card, notice.evidence) or messages.no_evidence)).strip()
     if notice.opened_at is not None and notice.due_at is not None:
@@ -121,7 +121,7 @@ def number(value: object) -> str:
     return str(value)
 
 
-def alert(messages: ChannelMessages, card: CoachCard, notice: EscalationNotice, chat_id: int,
+def alert(messages: ChannelMessages, card: CoachCard, notice: EscalationNotice, chat_id: int, *,
           zone: dt.tzinfo, caption_limit: int) -> Outgoing:
     """The card as one outbox row: a photo (drawn at send time) with the text as its caption."""
     from coachbot.adapters.telegram.messages_out import shorten  # noqa: PLC0415 (a cycle otherwise)

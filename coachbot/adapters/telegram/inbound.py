@@ -90,7 +90,8 @@ def _press(update: Update, channel: TelegramChannel) -> tuple[int, Inbound] | No
     alert = alert_card.parse(query.data)
     if alert is not None and message is not None:  # an alert card's button: in a coach's chat or the group
         return message.chat.id, EscalationPress(
-            action=alert[0], escalation_id=alert[1], user_id=query.from_user.id, message_id=message.message_id,
+            action=alert[0], escalation_id=alert[1], user_id=query.from_user.id,
+            message_id=message.message_id,
             shown=(message.caption or message.text or "") if isinstance(message, Message) else "",
             photo=bool(message.photo) if isinstance(message, Message) else False)
     if message is None or message.chat.type != Chat.PRIVATE:

@@ -118,7 +118,8 @@ class TelegramChannel:
 
     def coach_alert(self, notice: EscalationNotice, chat_id: int) -> Outgoing:
         """The alert card: the 14-day chart with the evidence as its caption and three buttons."""
-        return alert_card.alert(self.messages, self.card, notice, chat_id, self.zone, MAX_CAPTION)
+        return alert_card.alert(self.messages, self.card, notice, chat_id, zone=self.zone,
+                                caption_limit=MAX_CAPTION)
 
     def alert_edit(self, escalation_id: int, message_id: int, shown: str, photo: bool, line: str, *,
                    acknowledged: bool, closed: bool, chat_id: int | None = None) -> Outgoing:

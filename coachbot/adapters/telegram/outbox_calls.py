@@ -58,7 +58,8 @@ async def _chart(bot: Bot, row: QueuedMessage) -> int:
     except Exception as exc:  # a bad chart must not hold back the alert
         log.error("could not draw the chart of outbox row %s (%s); sending the card as text", row.id,
                   type(exc).__name__)
-        sent = await bot.send_message(row.chat_id, payload["caption"], reply_markup=markup(payload.get("keyboard")))
+        sent = await bot.send_message(row.chat_id, payload["caption"],
+                                      reply_markup=markup(payload.get("keyboard")))
         return sent.message_id
     sent = await bot.send_photo(row.chat_id, photo=png, caption=payload.get("caption"),
                                 reply_markup=markup(payload.get("keyboard")))
