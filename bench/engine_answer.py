@@ -3,8 +3,9 @@
 Prints p50/p99 per answer on SQLite and (when a server answers) PostgreSQL, next to peers measured
 in the same run: the same transaction without the engine (load, insert one measurement, save the
 position, commit), which is the floor the database and its driver set; and on SQLite the same
-transaction through SQLAlchemy's asyncio bridge, which the dedicated-thread lane replaced. Then resident memory per active
-conversation, next to the peer the design rejected: one `transitions.Machine` per patient.
+transaction through SQLAlchemy's asyncio bridge, which the dedicated-thread lane replaced. Then
+resident memory per active conversation, next to the peer the design rejected: one
+`transitions.Machine` per patient.
 
 Run: `python -m bench.engine_answer [--patients 100000] [--answers 2000]`.
 """
@@ -66,7 +67,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], patients: int, script
 
 async def floor_answer(lane: AnswerLane, chat_id: int) -> None:
     """The peer: the same transaction as one answer (read, insert, update, commit), no engine."""
-    def decide(snapshot: PatientSnapshot) -> AnswerWrite:
+    def decide(snapshot: PatientSnapshot, _extra: object) -> AnswerWrite:
         position = snapshot.position
         return AnswerWrite(patient_id=snapshot.patient_id, now=NOW,
                            measures=[("pain_now", 5, position.script, position.state)],

@@ -50,6 +50,13 @@ class EscalationNotice:
     reason: str
     evidence: dict[str, Any]
     is_new: bool
+    opened_at: dt.datetime | None = None
+    #: When a coach must have acknowledged it (escalation.yaml's deadline for the tier).
+    due_at: dt.datetime | None = None
+    #: The patient's name, only when the service shows names on alerts (COACHBOT_ALERT_SHOW_NAME).
+    patient_name: str | None = None
+    #: Set on a re-send to the backup coaches: how long it has waited unacknowledged.
+    waited: dt.timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +111,26 @@ class ChannelCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationPress:
+    """A coach's tap on an alert card's button (`action`: ack, resolve, message), by Telegram user;
+    `shown` is the card as it reads now, so the edit can add who acknowledged or resolved it."""
+
+    action: str
+    escalation_id: int
+    user_id: int
+    message_id: int
+    shown: str = ""
+    photo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ReachabilityChange:
     """The person blocked (or unblocked) the bot."""
 
     blocked: bool
 
 
-Inbound = Event | Press | Notice | EditedText | ChannelCommand | ReachabilityChange
+Inbound = Event | Press | Notice | EditedText | ChannelCommand | ReachabilityChange | EscalationPress
 
 
 # -- outbound ---------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
         print(f"{path}: no such file or folder; expected a dialogs folder or a .yaml file",
               file=sys.stderr)
         return EXIT_PROBLEMS
-    problems = check_path(path) + _data_file_problems(path)
+    problems = list(dict.fromkeys(check_path(path) + _data_file_problems(path)))  # escalation.yaml: once
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -188,6 +188,34 @@ def _cmd_schedule_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_escalations_list(args: argparse.Namespace) -> int:
+    """Escalations, oldest first: labels, rules, tiers and times only (no names, no message text)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from coachbot.adapters.db.database import make_engine, make_sessionmaker
+    from coachbot.escalations.listing import escalation_table
+
+    settings = _settings(args)
+
+    async def read() -> str:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await escalation_table(session, args.status, args.tier)
+        finally:
+            await engine.dispose()
+
+    try:
+        print(asyncio.run(read()))
+    except (DBAPIError, OSError) as exc:
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        print(f"coachbot: cannot read the escalations from the database ({reason}); is "
+              "COACHBOT_DATABASE_URL right, and is the schema up to date (coachbot db upgrade)?",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
 def _local_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -238,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     status.add_argument("--date", type=_local_date, help="the patients' local date (default: today, UTC)")
     status.set_defaults(func=_cmd_schedule_status)
+    escalations = commands.add_parser("escalations", help="escalations raised for coaches").add_subparsers(
+        dest="escalations_cmd", required=True)
+    listing = escalations.add_parser("list", help="escalations, oldest first (labels only, never names)")
+    listing.add_argument("--status", choices=("open", "acknowledged", "resolved", "unresolved", "all"),
+                         default="unresolved",
+                         help="which to show (default: unresolved, that is open or acknowledged)")
+    listing.add_argument("--tier", choices=("urgent", "soon", "routine"), help="only this tier")
+    listing.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    listing.set_defaults(func=_cmd_escalations_list)
     return parser
 
 

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
         default=None,
         description="sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -")
 
+    # -- escalations (coachbot/escalations/; the rules and deadlines are in dialogs/escalation.yaml)
+    coach_group_chat_id: int | None = Field(
+        default=None, description="the coaches' Telegram group: unacknowledged escalations are re-sent "
+                                  "there (with the backup coaches) after their deadline")
+    alert_show_name: bool = Field(
+        default=False,
+        description="show the patient's name on alert cards beside the label (off: label only)")
+
     # -- scheduling (read by the scheduler tick; see coachbot/adapters/scheduler.py)
     schedule_tick_seconds: float = Field(
         default=10.0, ge=1, le=60, description="how often the scheduler looks for due check-ins")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -36,6 +36,7 @@ from coachbot.channel import (
     ChannelCommand,
     EditedText,
     EscalationNotice,
+    EscalationPress,
     Inbound,
     Notice,
     Outgoing,
@@ -47,7 +48,6 @@ from coachbot.channel import (
 )
 from coachbot.coaching import (
     coach_for_chat,
-    coach_of,
     coach_turn,
     export_patient,
     patient_with_conversation,
@@ -74,6 +74,16 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
+from coachbot.escalations import coach_actions
+from coachbot.escalations.alerts import AlertSettings, alert_rows
+from coachbot.escalations.history import MeasurementRow, read_measurements
+from coachbot.escalations.raising import (
+    evaluate_patient,
+    open_or_update,
+    tell_patient,
+    watches,
+    would_escalate,
+)
 from coachbot.step_suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.service")
@@ -117,6 +127,7 @@ class PatientService:
         if not isinstance(bind, AsyncEngine):
             raise TypeError("PatientService needs a sessionmaker bound to an AsyncEngine")
         self.answers: AnswerLane = answer_lane(bind)
+        self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
@@ -140,8 +151,9 @@ class PatientService:
         transaction (a redelivered update fails there with IntegrityError, which rolls it all back).
         """
         delivered: list[Delivery] = []
+        rules = self.engine.library.escalation
 
-        def decide(snapshot: PatientSnapshot) -> AnswerWrite | None:
+        def decide(snapshot: PatientSnapshot, history: list[MeasurementRow] | None) -> AnswerWrite | None:
             facts = _facts(snapshot.onboarded_at, snapshot.timezone, snapshot.open_step, now)
             status: Status = snapshot.status  # type: ignore[assignment]
             context = PatientContext(status=status, name=snapshot.name, facts=facts)
@@ -150,6 +162,11 @@ class PatientService:
                     isinstance(e, Reply) or (isinstance(e, RecordMeasure) and e.code != STEP_FEEDBACK_MEASURE)
                     for e in outcome.effects):
                 return None
+            measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
+                        if isinstance(e, RecordMeasure)]
+            if rules is not None and history is not None and would_escalate(
+                    rules, history, snapshot.timezone, [(code, value) for code, value, *_ in measures], now):
+                return None  # the full path raises or updates the escalation in its transaction
             delivery = Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
                                 patient_id=snapshot.patient_id, position=outcome.position,
                                 replies=[e for e in outcome.effects if isinstance(e, Reply)])
@@ -160,14 +177,25 @@ class PatientService:
                 token = question_token(outcome.position.script, outcome.position.state)
                 outbox = _outbox_rows(chat_id, self.channel.replies(delivery.replies, token), now,
                                       patient_id=snapshot.patient_id, label=snapshot.label)
-            return AnswerWrite(
-                patient_id=snapshot.patient_id, position=outcome.position, now=now, outbox=outbox,
-                update_id=update_id,
-                measures=[(e.code, e.value, e.script, e.state) for e in outcome.effects
-                          if isinstance(e, RecordMeasure)])
+            return AnswerWrite(patient_id=snapshot.patient_id, position=outcome.position, now=now,
+                               outbox=outbox, update_id=update_id, measures=measures)
 
-        done = await self.answers.answer(chat_id, now, decide)
+        def read_history(conn: Connection, snapshot: PatientSnapshot) -> list[MeasurementRow] | None:
+            """The rules' window of measurements, read with the snapshot (one more indexed query)."""
+            return None if rules is None else read_measurements(conn, snapshot.patient_id, rules, now)
+
+        done = await self.answers.answer(chat_id, now, decide, also_read=read_history)
         return None if done is None else (delivered[0], done[1])
+
+    async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
+                        timezone: str, codes: list[str], now: dt.datetime) -> None:
+        """The escalation rules, in this transaction, when the answer recorded a measure they read."""
+        rules = self.engine.library.escalation
+        if rules is not None and watches(rules, codes):
+            notices = await evaluate_patient(session, patient_id, label, timezone, rules=rules, now=now,
+                                             answering=True)
+            delivery.escalations += notices
+            tell_patient(delivery.replies, notices, rules)
 
     async def apply(self, session: AsyncSession, patient: Patient, event: Event,
                     now: dt.datetime) -> Delivery:
@@ -180,6 +208,9 @@ class PatientService:
         schedule_basis = schedule_store.schedule_basis(patient)
         for effect in outcome.effects:
             await self._apply_effect(session, patient, effect, now, delivery)
+        await self._evaluate(session, delivery, patient_id=patient.id, label=patient.label,
+                             timezone=patient.timezone, now=now,
+                             codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
         await store.save_position(session, patient.id, outcome.position, now)
         patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -239,11 +270,18 @@ class PatientService:
         assert self.channel is not None
         if isinstance(event, Notice):
             return UpdateResult(outgoing=list(event.rows))
+        if isinstance(event, EscalationPress):  # a coach's Acknowledge / Resolve / Message patient
+            return await coach_actions.press(session, event, self.channel,  # type: ignore[arg-type]
+                                             self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None:
+            handled = await coach_actions.command(
+                session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
+            if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
+                return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
             outgoing, started = coach_turn(coach, event, self.channel)
             if started:
                 outgoing += await queued_alerts(session, self.channel)
@@ -288,14 +326,7 @@ class PatientService:
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         outgoing = first + self.channel.replies(delivery.replies, token)
-        for notice in delivery.escalations:
-            if not notice.is_new:
-                continue
-            coach = await coach_of(session, patient)
-            if coach is None or coach.telegram_user_id is None:
-                log.warning("no coach registered: alerts will queue (escalation %s)", notice.escalation_id)
-                continue
-            outgoing.append(self.channel.coach_alert(notice, coach.telegram_user_id))
+        outgoing += await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
         return UpdateResult(outgoing=outgoing, label=patient.label, patient_id=patient.id,
                             accepted_press=accepted)
 
@@ -366,17 +397,14 @@ class PatientService:
             store.audit(session, actor=patient.label, action=f"status_{effect.status}",
                         subject=patient.label, detail={}, now=now)
         elif isinstance(effect, Escalate):
-            row, is_new = await store.open_escalation(
-                session, patient.id, tier=effect.tier, rule=effect.rule, reason=effect.reason,
-                evidence=dict(effect.evidence), now=now)
-            store.audit(session, actor="system", action="escalation_opened" if is_new else
-                        "escalation_updated", subject=patient.label,
-                        detail={"escalation": row.id, "rule": effect.rule, "tier": row.tier}, now=now)
-            log.warning("escalation %s %s for %s (%s)", row.tier, effect.rule, patient.label,
-                        "new" if is_new else "updated")
+            row, is_new = await open_or_update(
+                session, patient.id, patient.label, patient.timezone, tier=effect.tier, rule=effect.rule,
+                reason=effect.reason, evidence=dict(effect.evidence), now=now,
+                rules=self.engine.library.escalation)
             delivery.escalations.append(EscalationNotice(
                 escalation_id=row.id, patient_label=patient.label, tier=row.tier, rule=effect.rule,
-                reason=effect.reason, evidence=dict(row.evidence), is_new=is_new))
+                reason=effect.reason, evidence=dict(row.evidence), is_new=is_new, opened_at=row.opened_at,
+                due_at=row.due_at))
         elif isinstance(effect, SafetyTriggered):
             store.audit(session, actor="system", action="safety_trigger", subject=patient.label,
                         detail={"kind": effect.kind, "rule": effect.rule}, now=now)
@@ -441,7 +469,8 @@ def _facts(onboarded_at: dt.datetime | None, timezone: str, open_step: bool,
     facts: dict[str, float] = {"onboarded": 1.0 if onboarded_at else 0.0}
     if onboarded_at is not None:
         zone = _zone(timezone)
-        facts["days_in_care"] = float((now.astimezone(zone).date() - onboarded_at.astimezone(zone).date()).days)
+        days = now.astimezone(zone).date() - onboarded_at.astimezone(zone).date()
+        facts["days_in_care"] = float(days.days)
         facts["open_step"] = 1.0 if open_step else 0.0
     return facts
 

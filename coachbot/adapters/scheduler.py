@@ -40,6 +40,7 @@ from coachbot.adapters.db.models import Patient, Schedule
 from coachbot.adapters.reminders import Reminders, TickReport, ago
 from coachbot.channel import Channel, QueuedMessage
 from coachbot.config import Settings
+from coachbot.escalations.deadlines import EscalationTicker
 from coachbot.scheduling import (
     Dialog,
     Occurrence,
@@ -115,6 +116,8 @@ class CheckinScheduler:
                                    self.scripts, clock=clock, on_queued=hand_over, gate=self.gate)
         self.starter = CheckinStarter(sessions, service, channel, self.config, self.scripts, me=self.me,
                                       clock=clock, on_queued=hand_over, gate=self.gate)
+        self.escalations = EscalationTicker(sessions, service, channel, clock=clock, gate=self.gate,
+                                            on_queued=hand_over)  # re-sends past deadlines; missed check-ins
         self._apscheduler: AsyncIOScheduler | None = None
         self._alive_since: dt.datetime | None = None
         self._last_tick: dt.datetime | None = None
@@ -186,6 +189,7 @@ class CheckinScheduler:
                 break
         if work.reminders:
             await self.reminders.send_due(report, self.config.batch)
+        await self.escalations.tick()
         self._log(report)
         return report
 

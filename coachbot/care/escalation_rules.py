@@ -44,7 +44,8 @@ from coachbot.spec.model import Tier
 
 __all__ = ["CheckinOutcome", "EscalationRules", "EscalationState", "Measurement", "PatientHistory",
            "RuleHit", "Triage", "check_escalation_file", "deadline_for", "evaluate", "expect_contact",
-           "load_escalation_rules", "next_realert", "realert_times", "should_raise", "triage"]
+           "load_escalation_rules", "next_realert", "realert_times", "recent_days", "should_raise", "triage",
+           "watched_measures"]
 
 CheckinOutcome = Literal["answered", "missed"]
 Triage = Literal["raise", "update", "unchanged"]
@@ -198,6 +199,8 @@ def _percent_rise(rule: PercentRiseRule, base: float,
         return None
     latest = recent[-1]
     rise = (latest.value - base) / base * 100 if base > 0 else None
+    if rise is not None and not math.isfinite(rise):  # a baseline of 1e-300: "infinitely" above it
+        rise = None
     return ({"measure": rule.measure, "baseline": _num(base), "percent": _num(rule.percent),
              "threshold": _num(threshold), "rise": _num(latest.value - base),
              "rise_percent": f"{rise:.0f}" if rise is not None else "∞", "values": _said(recent),
@@ -235,6 +238,20 @@ def _baseline(rules: EscalationRules, history: PatientHistory, measure: str, now
         return None
     low, high = MEASURE_RANGES.get(measure, (-math.inf, math.inf))
     return min(max(value, low), high)
+
+
+def recent_days(rules: EscalationRules, history: PatientHistory, now: datetime) -> Json:
+    """The evidence days and baselines every alert carries, for an escalation a dialog raised (the
+    evaluated rules add them to their own evidence): what the alert card's chart is drawn from."""
+    _aware(now, "now")
+    today = now.astimezone(history.zone).date()
+    return {"baselines": {m: _baseline(rules, history, m, now) for m in rules.evidence.measures},
+            "last_days": _last_days(rules, history, now, today)}
+
+
+def watched_measures(rules: EscalationRules) -> frozenset[str]:
+    """The measurement codes some evaluated rule reads: recording any other answer cannot raise one."""
+    return frozenset(str(rule.measure) for rule in rules.rules.values() if hasattr(rule, "measure"))
 
 
 def _last_days(rules: EscalationRules, history: PatientHistory, now: datetime, today: date) -> list[Json]:

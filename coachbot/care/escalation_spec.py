@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import string
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
@@ -64,6 +64,44 @@ class BaselineSource(_Strict):
 class EvidenceSettings(_Strict):
     days: int = Field(default=7, description="how many local days of history every alert carries")
     measures: tuple[str, ...] = ("pain_now", "mood_now")
+
+
+class CoachCard(_Strict):
+    """The words around the alert card coaches receive: its buttons, what a press says, the chart's
+    labels and the re-base command's answers. Placeholders allowed in each are in CARD_PLACEHOLDERS."""
+
+    deadline: str = "Escalation {id}: raised {opened}, to be acknowledged by {due}."
+    evidence_values: str = "{measure}: {values} (baseline {baseline}, alert at {threshold})"
+    acknowledge_button: str = "Acknowledge"
+    resolve_button: str = "Resolve"
+    message_button: str = "Message patient"
+    acknowledged: str = "Acknowledged by {coach} at {at}."
+    resolved: str = "Resolved by {coach} at {at}. Note: {note}"
+    already: str = "Escalation {id} was already {status} by {coach} at {at}."
+    not_allowed: str = "You cannot act on this alert."
+    resolve_prompt: str = "Send your note on escalation {id} as your next message: it resolves it."
+    resolve_usage: str = "To resolve an escalation send /resolve ID followed by your note."
+    unknown_escalation: str = "There is no open escalation {id} of yours."
+    message_patient: str = "To write to {label}, send /message {label} followed by your message."
+    rebase_done: str = "The {measure} baseline of {label} is now {value}."
+    rebase_usage: str = "To re-base send /rebase LABEL MEASURE VALUE. Measures: {measures}."
+    realert: str = "Not acknowledged {waited} after it was raised: sent to the backup coaches."
+    chart_title: str = "{label}: the last {days} days"
+    chart_pain: str = "pain"
+    chart_mood: str = "mood"
+    chart_baseline: str = "usual level"
+    chart_missed: str = "check-in missed"
+    chart_scale: str = "0 to 10"
+
+
+CARD_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "deadline": frozenset({"id", "opened", "due"}),
+    "evidence_values": frozenset({"measure", "values", "baseline", "threshold"}),
+    "acknowledged": frozenset({"coach", "at"}), "resolved": frozenset({"coach", "at", "note"}),
+    "already": frozenset({"id", "status", "coach", "at"}), "resolve_prompt": frozenset({"id"}),
+    "unknown_escalation": frozenset({"id"}), "message_patient": frozenset({"label"}),
+    "rebase_done": frozenset({"measure", "label", "value"}), "rebase_usage": frozenset({"measures"}),
+    "realert": frozenset({"waited"}), "chart_title": frozenset({"label", "days"})})
 
 
 class ChangeBand(_Strict):
@@ -147,6 +185,7 @@ class EscalationFile(_Strict):
     tiers: dict[Tier, TierSettings]
     baselines: dict[str, BaselineSource] = {}
     evidence: EvidenceSettings = EvidenceSettings()
+    coach_card: CoachCard = CoachCard()
     rules: dict[Name, dict[str, Any]] = Field(min_length=1)
 
 
@@ -163,6 +202,7 @@ class EscalationRules:
     hours: WorkingHours
     baselines: Mapping[str, BaselineSource]
     evidence: EvidenceSettings
+    card: CoachCard = field(default_factory=CoachCard)
 
     def tier_of(self, rule: str, fallback: Tier) -> Tier:
         """This file decides a rule's tier, even for rules a dialog raises with its own `tier:`."""
@@ -220,7 +260,7 @@ def _load(path: Path) -> tuple[EscalationRules | None, list[Problem]]:
         return None, sort_problems(problems)
     return EscalationRules(MappingProxyType(rules), MappingProxyType(dict(spec.tiers)),
                            compile_hours(spec.working_hours),
-                           MappingProxyType(dict(spec.baselines)), spec.evidence), []
+                           MappingProxyType(dict(spec.baselines)), spec.evidence, spec.coach_card), []
 
 
 def _rule(doc: YamlDocument, name: str, raw: dict[str, Any], problems: list[Problem]) -> Rule | None:
@@ -277,6 +317,15 @@ def _file_problems(doc: YamlDocument, spec: EscalationFile) -> Iterator[Problem]
         if source.measure not in MEASURE_RANGES:
             yield problem(("baselines", measure, "measure"), f"there is no measure '{source.measure}'.",
                           _known(source.measure))
+    for key, allowed in ((k, CARD_PLACEHOLDERS.get(k, frozenset())) for k in CoachCard.model_fields):
+        try:
+            names = [n for _, n, _, _ in string.Formatter().parse(getattr(spec.coach_card, key))]
+        except ValueError:
+            names = ["{"]
+        for name in names:
+            if name is not None and name not in allowed:
+                usable = ", ".join("{" + n + "}" for n in sorted(allowed)) or "no placeholders"
+                yield problem(("coach_card", key), f"{{{name}}} is not filled in here.", f"use {usable}.")
     if not 1 <= spec.evidence.days <= 31:
         yield problem(("evidence", "days"), "evidence days must be from 1 to 31.", "use 7 or 14.")
     for index, measure in enumerate(spec.evidence.measures):

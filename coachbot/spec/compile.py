@@ -79,8 +79,16 @@ def _compile(root: Path) -> tuple[DialogLibrary | None, list[Problem]]:
     triggers = _load_triggers(root, problems)
     if problems or service is None or triggers is None:
         return None, sort_problems(problems)
+    escalation = None
+    if (root / "escalation.yaml").exists():
+        from coachbot.care.escalation_spec import load_escalation_rules  # noqa: PLC0415
+        try:
+            escalation = load_escalation_rules(root / "escalation.yaml")
+        except DialogError as exc:
+            return None, sort_problems(exc.problems)
     compiled = {name: _build(src, blocks) for name, src in scripts.items()}
-    return DialogLibrary(scripts=MappingProxyType(compiled), service=service, triggers=triggers), []
+    return DialogLibrary(scripts=MappingProxyType(compiled), service=service, triggers=triggers,
+                         escalation=escalation), []
 
 
 def _load_all(root: Path, paths: list[Path], in_blocks: bool,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from coachbot.spec.model import ServiceFile, State
 
 if TYPE_CHECKING:
+    from coachbot.care.escalation_spec import EscalationRules
     from coachbot.care.triggers import TriggerSet
 
 
@@ -36,6 +37,8 @@ class DialogLibrary:
     service: ServiceFile
     triggers: TriggerSet
     older: Mapping[tuple[str, str], Script] = field(default_factory=dict)
+    #: dialogs/escalation.yaml, when the folder has one: the rules evaluated after answers and misses.
+    escalation: EscalationRules | None = None
 
     def script(self, name: str, version: str | None = None) -> Script | None:
         """The current script by name, or a specific version kept for conversations still in it."""

@@ -48,10 +48,12 @@ async def test_red_flag_answer_alerts_the_patients_coach(fake_bot_api: FakeBotAp
         await alex.wait_for_message(lambda m: "urgent appointment today" in m.text)
         alert = await sam.wait_for_message()
         label = (await patient(bot, 42)).label  # type: ignore[union-attr]
-    assert alert.text.splitlines()[0] == f"Soon (next working day) alert for patient {label}"
-    assert "Rule: red_flag_urgent" in alert.text
-    assert alert.text.endswith("Evidence: consent=1, rf_emergency=0, rf_urgent=1")
-    assert "Alex" not in alert.text  # pseudonymous: the label, never the name
+    assert alert.content.splitlines()[0] == f"Soon (next working day) alert for patient {label}"
+    assert "Rule: red_flag_urgent" in alert.content
+    assert "Evidence: consent=1; rf_emergency=0; rf_urgent=1" in alert.content
+    assert alert.photo is not None and alert.photo.startswith(b"\x89PNG")  # the 14-day chart
+    assert alert.buttons == [["Acknowledge", "Resolve"], ["Message patient"]]
+    assert "Alex" not in alert.content  # pseudonymous: the label, never the name
 
 
 async def test_crisis_phrase_mid_question_gets_resources_then_coach_alert(
@@ -68,8 +70,8 @@ async def test_crisis_phrase_mid_question_gets_resources_then_coach_alert(
         rows = await outbox_rows(bot)
     assert "116 123" in resources.text and "999" in resources.text
     assert resources.buttons == [["Yes", "No"]]  # resources first, the first direct question with them
-    assert alert.text.startswith("URGENT (act today) alert for patient P-")
-    assert "Rule: crisis" in alert.text and "want to die" not in alert.text
+    assert alert.content.startswith("URGENT (act today) alert for patient P-")
+    assert "Rule: crisis" in alert.content and "want to die" not in alert.content
     crisis = [r for r in rows if r.chat_id in (42, COACH_ID)][-2:]
     assert [r.chat_id for r in crisis] == [42, COACH_ID] and {r.lane for r in crisis} == {0}
     assert crisis[0].sent_at is not None and crisis[1].escalation_id is not None
@@ -88,7 +90,7 @@ async def test_alert_raised_before_any_coach_waits_for_the_first_one(
         await add_coach(database_url, COACH_ID, "Sam")
         await sam.send_command("/start")
         await sam.wait_for_message(lambda m: "registered as a coach" in m.text)
-        alert = await sam.wait_for_message(lambda m: "alert for patient" in m.text)
+        alert = await sam.wait_for_message(lambda m: "alert for patient" in m.content)
         row = await patient(bot, 42)
-    assert "Rule: crisis" in alert.text
+    assert "Rule: crisis" in alert.content
     assert row is not None and row.coach_id is not None

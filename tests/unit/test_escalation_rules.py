@@ -276,14 +276,14 @@ def test_one_escalation_per_rule_new_evidence_updates_it_and_a_repeat_changes_no
     assert triage(worse, {"pain_worse": first.evidence}) == "update"
 
 
-def test_evidence_carries_the_last_7_local_days_of_pain_mood_and_check_ins_as_json() -> None:
+def test_evidence_carries_the_last_14_local_days_of_pain_mood_and_check_ins_as_json() -> None:
     hist = history(baseline("pain_baseline", 3), baseline("mood_baseline", 6), series("pain_now", [6, 6, 6]),
                    series("mood_now", [5, 4]), checkins=checkins("answered", "answered", "missed"))
     evidence = fired(hist, NOW)["pain_worse"].evidence
     assert json.loads(json.dumps(evidence)) == evidence
     days = cast(list[dict[str, object]], evidence["last_days"])
-    week = [(NOW.date() - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
-    assert [d["date"] for d in days] == week
+    fortnight = [(NOW.date() - timedelta(days=n)).isoformat() for n in range(13, -1, -1)]
+    assert [d["date"] for d in days] == fortnight
     assert days[-1] == {"date": "2026-02-04", "pain_now": 6, "mood_now": None, "checkin": "missed"}
     assert days[-2]["mood_now"] == 4
     assert evidence["baselines"] == {"pain_now": 3, "mood_now": 6}

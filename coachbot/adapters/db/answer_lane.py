@@ -58,8 +58,11 @@ class AnswerWrite:
     update_id: int | None = None
 
 
-Decide = Callable[[PatientSnapshot], "AnswerWrite | None"]
-"""Given the snapshot, what to write; None abandons the fast path (the caller takes the full one)."""
+AlsoRead = Callable[[Connection, PatientSnapshot], Any]
+"""A further read in the first step, for the patient of the snapshot (the escalation rules' window)."""
+Decide = Callable[[PatientSnapshot, Any], "AnswerWrite | None"]
+"""Given the snapshot and what `AlsoRead` read (or None), what to write; None abandons the fast path
+(the caller takes the full one)."""
 
 
 def read_snapshot(conn: Connection, chat_id: int, now: dt.datetime) -> PatientSnapshot | None:
@@ -67,6 +70,13 @@ def read_snapshot(conn: Connection, chat_id: int, now: dt.datetime) -> PatientSn
     since = now - dt.timedelta(days=store.OPEN_STEP_DAYS)
     row = conn.execute(store.SNAPSHOT_QUERY, {"chat_id": chat_id, "since": since}).first()
     return None if row is None else store.snapshot_of(row)
+
+
+def read_step(conn: Connection, chat_id: int, now: dt.datetime,
+              also_read: AlsoRead | None) -> tuple[PatientSnapshot | None, Any]:
+    snapshot = read_snapshot(conn, chat_id, now)
+    extra = also_read(conn, snapshot) if snapshot is not None and also_read is not None else None
+    return snapshot, extra
 
 
 def write_answer(conn: Connection, write: AnswerWrite) -> list[QueuedMessage]:
@@ -101,8 +111,8 @@ class AnswerLane(Protocol):
     """Runs read, decide, write as one transaction; None when there was nothing to take or `decide`
     declined. Errors (a redelivered update id among them) roll back and propagate."""
 
-    async def answer(self, chat_id: int, now: dt.datetime,
-                     decide: Decide) -> tuple[AnswerWrite, list[QueuedMessage]] | None: ...
+    async def answer(self, chat_id: int, now: dt.datetime, decide: Decide, *,
+                     also_read: AlsoRead | None = None) -> tuple[AnswerWrite, list[QueuedMessage]] | None: ...
 
     async def close(self) -> None: ...
 
@@ -113,13 +123,13 @@ class AsyncEngineLane:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def answer(self, chat_id: int, now: dt.datetime,
-                     decide: Decide) -> tuple[AnswerWrite, list[QueuedMessage]] | None:
+    async def answer(self, chat_id: int, now: dt.datetime, decide: Decide, *,
+                     also_read: AlsoRead | None = None) -> tuple[AnswerWrite, list[QueuedMessage]] | None:
         async with self.engine.connect() as conn:
             trans = await conn.begin()
             try:
-                snapshot = await conn.run_sync(read_snapshot, chat_id, now)
-                write = decide(snapshot) if snapshot is not None else None
+                snapshot, extra = await conn.run_sync(read_step, chat_id, now, also_read)
+                write = decide(snapshot, extra) if snapshot is not None else None
                 if write is None:
                     await trans.rollback()
                     return None
@@ -154,16 +164,17 @@ class SqliteThreadLane:
     def closed(self) -> bool:
         return self._thread is None
 
-    async def answer(self, chat_id: int, now: dt.datetime,
-                     decide: Decide) -> tuple[AnswerWrite, list[QueuedMessage]] | None:
+    async def answer(self, chat_id: int, now: dt.datetime, decide: Decide, *,
+                     also_read: AlsoRead | None = None) -> tuple[AnswerWrite, list[QueuedMessage]] | None:
         loop = asyncio.get_running_loop()
         async with self._lock:
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coachbot-answers")
             thread = self._thread
-            snapshot = await loop.run_in_executor(thread, self._begin_and_read, chat_id, now)
+            snapshot, extra = await loop.run_in_executor(thread, self._begin_and_read, chat_id, now,
+                                                         also_read)
             try:
-                write = decide(snapshot) if snapshot is not None else None
+                write = decide(snapshot, extra) if snapshot is not None else None
             except BaseException:
                 await loop.run_in_executor(thread, self._rollback)
                 raise
@@ -193,11 +204,12 @@ class SqliteThreadLane:
             self._conn = self._engine.connect()
         return self._conn
 
-    def _begin_and_read(self, chat_id: int, now: dt.datetime) -> PatientSnapshot | None:
+    def _begin_and_read(self, chat_id: int, now: dt.datetime,
+                        also_read: AlsoRead | None) -> tuple[PatientSnapshot | None, Any]:
         conn = self._connection()
         conn.begin()
         try:
-            return read_snapshot(conn, chat_id, now)
+            return read_step(conn, chat_id, now, also_read)
         except BaseException:
             conn.rollback()
             raise

@@ -174,6 +174,7 @@ class Escalation(Base):
     __table_args__ = (
         Index("ix_escalations_status_tier_opened_at", "status", "tier", "opened_at"),
         Index("ix_escalations_patient_id_rule_status", "patient_id", "rule", "status"),
+        Index("ix_escalations_next_alert_at", "next_alert_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -194,6 +195,13 @@ class Escalation(Base):
     resolved_at: Mapped[dt.datetime | None]
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    # -- the alert's lifecycle (issue 5, coachbot/escalations/) --
+    #: When the next re-send to the backup coaches is due; None once acknowledged, or none is left.
+    next_alert_at: Mapped[dt.datetime | None]
+    #: How many re-sends went out (to backups and the coaches' group).
+    realerts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    #: The coach who pressed Resolve and is asked for the note: their next plain message is it.
+    note_pending_by: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
 
 
 class StepSuggestion(Base):

@@ -39,6 +39,7 @@ from coachbot.adapters.telegram.updates import (
 )
 from coachbot.bootstrap import App, build_app
 from coachbot.config import Settings
+from coachbot.escalations.alerts import AlertSettings, warn_if_no_coach
 from coachbot.service import Clock, PatientService, system_clock
 
 log = logging.getLogger("coachbot.telegram")
@@ -79,9 +80,10 @@ class TelegramBot:
         quiet_library_loggers()
         self.core, self.settings, self.clock = core, settings, clock
         token = settings.telegram_token.get_secret_value().strip()
-        self.channel = TelegramChannel(core.library.service.channel)
+        self.channel = TelegramChannel(core.library.service.channel, core.library.escalation)
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
                                       steps=core.steps)
+        self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
         builder = Application.builder().token(token).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
@@ -106,6 +108,7 @@ class TelegramBot:
                                  "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
         await self._initialize()
         await self._set_menus()
+        await warn_if_no_coach(self.core.sessions)
         async with self.service.gate:
             await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()

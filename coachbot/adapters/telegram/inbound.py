@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from telegram import Chat, ChatMember, InlineKeyboardMarkup, Message, Update
 
+from coachbot.adapters.telegram import alert_card
 from coachbot.adapters.telegram.keyboards import label_of, parse_callback
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.channel import (
     ChannelCommand,
     EditedText,
+    EscalationPress,
     Inbound,
     Notice,
     Outgoing,
@@ -85,6 +87,13 @@ def _press(update: Update, channel: TelegramChannel) -> tuple[int, Inbound] | No
     query = update.callback_query
     assert query is not None
     message = query.message
+    alert = alert_card.parse(query.data)
+    if alert is not None and message is not None:  # an alert card's button: in a coach's chat or the group
+        return message.chat.id, EscalationPress(
+            action=alert[0], escalation_id=alert[1], user_id=query.from_user.id,
+            message_id=message.message_id,
+            shown=(message.caption or message.text or "") if isinstance(message, Message) else "",
+            photo=bool(message.photo) if isinstance(message, Message) else False)
     if message is None or message.chat.type != Chat.PRIVATE:
         return (message.chat.id, Notice()) if message is not None else None
     pressed = parse_callback(query.data)

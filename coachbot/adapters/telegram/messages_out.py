@@ -8,11 +8,14 @@ sent without parse_mode, so nothing an admin writes can break on Markdown or HTM
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from coachbot.adapters.telegram import alert_card
 from coachbot.adapters.telegram.keyboards import layout
+from coachbot.care.escalation_spec import CoachCard, EscalationRules
 from coachbot.channel import EscalationNotice, Outgoing
 from coachbot.engine import ButtonOption, Reply
 from coachbot.spec.model import ChannelMessages
@@ -92,8 +95,11 @@ def shorten(text: str, limit: int) -> str:
 class TelegramChannel:
     """The service's `Channel` for Telegram: message payloads the outbox sender sends as they are."""
 
-    def __init__(self, messages: ChannelMessages) -> None:
+    def __init__(self, messages: ChannelMessages, escalation: EscalationRules | None = None) -> None:
         self.messages = messages
+        # The alert card's own words and the zone its times are shown in (escalation.yaml).
+        self.card = escalation.card if escalation is not None else CoachCard()
+        self.zone: dt.tzinfo = escalation.hours.zone if escalation is not None else dt.UTC
 
     def replies(self, replies: Sequence[Reply], token: str | None) -> list[Outgoing]:
         out: list[Outgoing] = []
@@ -111,14 +117,19 @@ class TelegramChannel:
                 for part in split(text.strip())]
 
     def coach_alert(self, notice: EscalationNotice, chat_id: int) -> Outgoing:
-        m = self.messages
-        evidence = ", ".join(f"{key}={_number(value)}" for key, value in sorted(notice.evidence.items()))
-        card = (m.coach_alert.replace("{label}", notice.patient_label)
-                .replace("{tier}", m.tier_labels.get(notice.tier, notice.tier))  # type: ignore[call-overload]
-                .replace("{rule}", notice.rule).replace("{reason}", notice.reason)
-                .replace("{evidence}", evidence or m.no_evidence))
-        return Outgoing(kind="text", payload={"text": shorten(card.strip(), MAX_TEXT)}, chat_id=chat_id,
-                        escalation_id=notice.escalation_id)
+        """The alert card: the 14-day chart with the evidence as its caption and three buttons."""
+        return alert_card.alert(self.messages, self.card, notice, chat_id, zone=self.zone,
+                                caption_limit=MAX_CAPTION)
+
+    def alert_edit(self, escalation_id: int, message_id: int, shown: str, photo: bool, line: str, *,
+                   acknowledged: bool, closed: bool, chat_id: int | None = None) -> Outgoing:
+        """An alert card once a coach acted on it: `line` (who, when) under it; closed: no buttons."""
+        limit = MAX_CAPTION if photo else MAX_TEXT
+        text = f"{shorten(shown, max(1, limit - utf16_len(line) - 2))}\n\n{line}" if shown else line
+        payload: dict[str, Any] = {"message_id": message_id, ("caption" if photo else "text"): text}
+        if not closed:
+            payload["keyboard"] = alert_card.keyboard(self.card, escalation_id, acknowledged=acknowledged)
+        return Outgoing(kind="edit", payload=payload, chat_id=chat_id)
 
     def coach_message(self, kind: Literal["greeting", "help", "unknown"], name: str) -> Outgoing:
         m = self.messages
@@ -145,8 +156,3 @@ class TelegramChannel:
     def media(self, kind: Literal["photo", "sticker", "voice", "other"]) -> str:
         return str(getattr(self.messages.unsupported_media, kind))
 
-
-def _number(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

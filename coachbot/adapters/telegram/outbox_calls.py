@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
 
 from telegram import Bot, Message
 
+from coachbot.adapters.escalation_chart import render_escalation_chart
 from coachbot.adapters.telegram.keyboards import markup
 from coachbot.channel import QueuedMessage
+
+log = logging.getLogger("coachbot.telegram.outbox")
 
 
 async def call(bot: Bot, row: QueuedMessage) -> int | None:
@@ -19,8 +24,13 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
         return sent.message_id
     if row.kind == "edit":
         message_id = int(payload["message_id"])
-        if "text" in payload:  # no reply_markup: Telegram drops the keyboard with the edit
-            edited = await bot.edit_message_text(payload["text"], chat_id=row.chat_id, message_id=message_id)
+        keyboard = markup(payload.get("keyboard"))  # None: Telegram drops the keyboard with the edit
+        if "caption" in payload:  # an alert card: the photo stays, its caption and buttons change
+            edited = await bot.edit_message_caption(chat_id=row.chat_id, message_id=message_id,
+                                                    caption=payload["caption"], reply_markup=keyboard)
+        elif "text" in payload:
+            edited = await bot.edit_message_text(payload["text"], chat_id=row.chat_id, message_id=message_id,
+                                                 reply_markup=keyboard)
         else:
             edited = await bot.edit_message_reply_markup(chat_id=row.chat_id, message_id=message_id,
                                                          reply_markup=None)
@@ -29,9 +39,28 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
         sent = await bot.send_document(row.chat_id, document=payload["content"].encode(),
                                        filename=payload["filename"], caption=payload.get("caption"))
         return sent.message_id
+    if row.kind == "photo" and "chart" in payload:
+        return await _chart(bot, row)
     if row.kind == "photo":
         sent = await bot.send_photo(row.chat_id, photo=base64.b64decode(payload["data"]),
                                     caption=payload.get("caption"),
                                     reply_markup=markup(payload.get("keyboard")))
         return sent.message_id
     raise ValueError(f"unknown outbox kind {row.kind!r}")
+
+
+async def _chart(bot: Bot, row: QueuedMessage) -> int:
+    """An alert card: the chart is drawn now, in a worker thread (the event loop keeps serving); if
+    drawing fails the card goes as text with its buttons, because an alert must never be lost."""
+    payload = row.payload
+    try:
+        png = await asyncio.to_thread(render_escalation_chart, payload["chart"])
+    except Exception as exc:  # a bad chart must not hold back the alert
+        log.error("could not draw the chart of outbox row %s (%s); sending the card as text", row.id,
+                  type(exc).__name__)
+        sent = await bot.send_message(row.chat_id, payload["caption"],
+                                      reply_markup=markup(payload.get("keyboard")))
+        return sent.message_id
+    sent = await bot.send_photo(row.chat_id, photo=png, caption=payload.get("caption"),
+                                reply_markup=markup(payload.get("keyboard")))
+    return sent.message_id

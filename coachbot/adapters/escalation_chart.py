@@ -1,0 +1,75 @@
+"""The alert card's chart as a PNG: pain and mood over the last 14 days, each with the patient's usual
+level as a dashed line, and the missed check-ins shaded.
+
+Beside `charts.py` (the weekly summary's chart) and drawn the same way: a private `Figure` on the Agg
+canvas, safe in a worker thread. matplotlib is imported on first use, so a process that never sends
+an alert never pays for it. The data is the outbox row's `chart` payload (`alert_card.chart_data`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+PAIN_COLOUR = "#D55E00"
+MOOD_COLOUR = "#0072B2"
+MISSED_COLOUR = "#BBBBBB"
+"""Okabe-Ito colours, as in the weekly chart."""
+
+
+def render_escalation_chart(chart: dict[str, Any], *, width_in: float = 8.0, height_in: float = 4.0,
+                            dpi: int = 110) -> bytes:
+    """PNG bytes. A day without an answer is a gap in its line, never an invented value."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (heavy: on first use)
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
+    days: list[str] = list(chart["days"])
+    if not days:
+        raise ValueError("a chart needs at least one day")
+    labels = chart.get("labels", {})
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    xs = list(range(len(days)))
+    for x, outcome in zip(xs, chart.get("checkin") or [None] * len(days), strict=False):
+        if outcome == "missed":
+            ax.axvspan(x - 0.5, x + 0.5, color=MISSED_COLOUR, alpha=0.35, lw=0)
+    handles: list[Any] = []
+    for key, colour, marker in (("pain", PAIN_COLOUR, "o"), ("mood", MOOD_COLOUR, "s")):
+        ax.plot(xs, [_num(v) for v in chart.get(key) or [None] * len(days)], color=colour, marker=marker,
+                ms=4, lw=2)
+        handles.append(Line2D([], [], color=colour, marker=marker, lw=2, label=labels.get(key, key)))
+        base = chart.get(f"{key}_baseline")
+        if isinstance(base, int | float) and math.isfinite(base):
+            ax.axhline(float(base), color=colour, lw=1, ls="--", alpha=0.8)
+    handles.append(Line2D([], [], color="#555555", lw=1, ls="--", label=labels.get("baseline", "baseline")))
+    handles.append(Patch(facecolor=MISSED_COLOUR, alpha=0.6, label=labels.get("missed", "missed")))
+    ax.set_ylim(-0.3, 10.3)
+    ax.set_yticks(range(0, 11, 2))
+    ax.set_ylabel(labels.get("scale", ""))
+    ax.set_xlim(-0.6, len(days) - 0.4)
+    ticks = xs[::-1][::2][::-1]  # every other day, counted back from today so today is labelled
+    ax.set_xticks(ticks, [_short(days[i]) for i in ticks], fontsize="small")
+    ax.set_title(str(chart.get("title", "")))
+    ax.grid(axis="y", alpha=0.3)
+    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _short(day: str) -> str:
+    """"2026-02-03" as "03 Feb"."""
+    import datetime as dt  # noqa: PLC0415
+
+    try:
+        return dt.date.fromisoformat(day).strftime("%d %b")
+    except ValueError:
+        return day

@@ -1,0 +1,181 @@
+"""Part of the scheduler tick: re-send unacknowledged escalations, and evaluate missed check-ins.
+
+- **Deadlines.** Each open escalation has `next_alert_at` (its acknowledgement deadline at first, from
+  escalation.yaml). When it passes with nobody having acknowledged, the card goes again to the backup
+  coaches and the coaches' group chat (`COACHBOT_COACH_GROUP_CHAT_ID`), marked with how long it has
+  waited, and `next_alert_at` moves on by the tier's `realert_every` (urgent: every 30 minutes until
+  acknowledged); a tier without one is re-sent once. With no backup and no group, the patient's own
+  coach gets it again, and the log says nobody else could.
+- **Missed check-ins.** The scheduler records a check-in as missed in two places (a new one starts
+  with the last unanswered; one that fell due while the bot was down is past its grace). Rather than
+  hook both, each tick evaluates the patients whose runs were closed as missed since the last tick
+  (with a minute of overlap; the rules dedupe, so evaluating twice changes nothing).
+
+Time comes from the scheduler's injected clock, so tests move hours without sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from coachbot.adapters.db import store
+from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, OutboxMessage, Patient
+from coachbot.care.escalation_rules import EscalationRules, next_realert
+from coachbot.channel import Channel, Outgoing, QueuedMessage
+from coachbot.engine import Reply
+from coachbot.escalations.alerts import AlertSettings, alert_rows
+from coachbot.escalations.raising import evaluate_patient, notice_of, tell_patient
+
+log = logging.getLogger("coachbot.escalations")
+
+Clock = Callable[[], dt.datetime]
+OnQueued = Callable[[list[QueuedMessage]], None]
+OVERLAP = dt.timedelta(minutes=1)
+FIRST_LOOK_BACK = dt.timedelta(days=2)
+BATCH = 100
+
+
+class EscalationTicker:
+    """One per scheduler; `tick` is called once per scheduler tick and never raises."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], service: Any, channel: Channel, *,
+                 clock: Clock, gate: AbstractAsyncContextManager[Any], on_queued: OnQueued) -> None:
+        self.sessions, self.service, self.channel = sessions, service, channel
+        self.clock, self.gate, self.on_queued = clock, gate, on_queued
+        self.missed_since: dt.datetime | None = None
+
+    @property
+    def rules(self) -> EscalationRules | None:
+        return self.service.engine.library.escalation  # type: ignore[no-any-return]
+
+    @property
+    def settings(self) -> AlertSettings:
+        return getattr(self.service, "alerts", None) or AlertSettings()
+
+    async def tick(self) -> None:
+        if self.rules is None:
+            return
+        for step in (self.send_due_realerts, self.evaluate_missed):
+            try:
+                await step()
+            except Exception:
+                log.exception("escalation step %s failed; the next tick retries", step.__name__)
+
+    # -- deadlines ---------------------------------------------------------------------------------
+    async def send_due_realerts(self) -> int:
+        """Re-send every open escalation whose deadline (or next re-send) has passed."""
+        rules = self.rules
+        assert rules is not None
+        now, settings, sent = self.clock(), self.settings, 0
+        queued: list[QueuedMessage] = []
+        async with self.gate, self.sessions() as session, session.begin():
+            query = (select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
+                     .where(Escalation.status == "open", Escalation.next_alert_at <= now)
+                     .order_by(Escalation.next_alert_at).limit(BATCH))
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=Escalation)
+            due = (await session.execute(query)).all()
+            if not due:
+                return 0
+            backups = (await session.execute(select(Coach).where(
+                Coach.active.is_(True), Coach.is_backup.is_(True), Coach.telegram_user_id.is_not(None))
+                .order_by(Coach.id))).scalars().all()
+            for escalation, patient in due:
+                targets = [c.telegram_user_id for c in backups if c.id != patient.coach_id]
+                if settings.group_chat_id is not None:
+                    targets.append(settings.group_chat_id)
+                if not targets:
+                    own = await session.get(Coach, patient.coach_id) if patient.coach_id else None
+                    targets = [own.telegram_user_id] if own is not None and own.telegram_user_id else []
+                    log.warning("escalation %s of %s is past its deadline unacknowledged, and there is no "
+                                "backup coach or coaches' group (COACHBOT_COACH_GROUP_CHAT_ID) to send it "
+                                "to%s",
+                                escalation.id, patient.label, "; reminding its coach" if targets else "")
+                notice = replace(notice_of(escalation, patient.label, True),
+                                 waited=now - escalation.opened_at,
+                                 patient_name=patient.name if settings.show_name else None)
+                rows = [self._row(self.channel.coach_alert(notice, int(chat)), now)
+                        for chat in targets if chat is not None]
+                session.add_all(rows)
+                escalation.realerts += 1
+                escalation.next_alert_at = next_realert(
+                    escalation.tier, escalation.opened_at, now, rules)  # type: ignore[arg-type]
+                store.audit(session, actor="system", action="escalation_realerted", subject=patient.label,
+                            detail={"escalation": escalation.id, "recipients": len(rows)}, now=now)
+                log.warning("escalation %s %s of %s not acknowledged after %s: re-sent to %d chat(s)",
+                            escalation.id, escalation.tier, patient.label,
+                            _ago(now - escalation.opened_at), len(rows))
+                await session.flush()
+                queued += [QueuedMessage.of(row, None) for row in rows]
+                sent += 1
+        if queued:
+            self.on_queued(queued)
+        return sent
+
+    @staticmethod
+    def _row(item: Outgoing, now: dt.datetime) -> OutboxMessage:
+        """A coach's row: no patient on it, so a coach who blocked the bot never marks a patient."""
+        assert item.chat_id is not None
+        return OutboxMessage(chat_id=item.chat_id, lane=item.lane, kind=item.kind, payload=item.payload,
+                             created_at=now, not_before=now, attempts=0, patient_id=None,
+                             escalation_id=item.escalation_id)
+
+    # -- missed check-ins --------------------------------------------------------------------------
+    async def evaluate_missed(self) -> int:
+        """Evaluate the rules for each patient with a check-in recorded missed since the last tick."""
+        now = self.clock()
+        since = self.missed_since or now - FIRST_LOOK_BACK
+        async with self.sessions() as session:
+            patients = (await session.execute(
+                select(CheckinRun.patient_id).where(
+                    CheckinRun.status == "missed",
+                    CheckinRun.local_date >= (since - dt.timedelta(days=2)).date(),
+                    CheckinRun.closed_at > since).group_by(CheckinRun.patient_id)
+                .order_by(func.min(CheckinRun.patient_id)))).scalars().all()
+        raised = 0
+        for patient_id in patients:
+            raised += await self.after_missed(patient_id, now)
+        self.missed_since = now - OVERLAP
+        return raised
+
+    async def after_missed(self, patient_id: int, now: dt.datetime) -> int:
+        """One patient's evaluation after a miss: the escalation, the card and the patient's sentence
+        commit together."""
+        rules = self.rules
+        assert rules is not None
+        async with self.gate, self.sessions() as session, session.begin():
+            patient = await session.get(Patient, patient_id)
+            if patient is None or patient.chat_id is None:
+                return 0
+            notices = await evaluate_patient(session, patient.id, patient.label, patient.timezone,
+                                             rules=rules, now=now, answering=False)
+            if not notices:
+                return 0
+            replies: list[Reply] = []
+            tell_patient(replies, notices, rules)
+            outgoing = self.channel.replies(replies, None)  # lane 0: it says what happens now
+            outgoing += await alert_rows(session, patient, notices, self.channel, self.settings)
+            rows = [OutboxMessage(chat_id=patient.chat_id if item.chat_id is None else item.chat_id,
+                                  lane=item.lane, kind=item.kind, payload=item.payload, created_at=now,
+                                  not_before=now, attempts=0,
+                                  patient_id=patient.id if item.chat_id is None else None,
+                                  escalation_id=item.escalation_id) for item in outgoing]
+            session.add_all(rows)
+            await session.flush()
+            queued = [QueuedMessage.of(row, patient.label if row.patient_id else None) for row in rows]
+        if queued:
+            self.on_queued(queued)
+        return len(notices)
+
+
+def _ago(delta: dt.timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
