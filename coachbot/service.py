@@ -43,6 +43,8 @@ from coachbot.channel import (
     UpdateResult,
     question_token,
 )
+from coachbot.coach_desk import CoachDesk, is_join
+from coachbot.coach_relay import relay_from_patient
 from coachbot.coaching import (
     coach_for_chat,
     coach_of,
@@ -219,6 +221,11 @@ class PatientService:
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
+        desk = CoachDesk(session, self, self.channel, now)
+        if coach is None and patient is None and is_join(event):  # /coach CODE: a new coach joins
+            return await desk.join(chat_id, event)
+        if coach is not None and (tools := await desk.handle(coach, event)) is not None:
+            return tools
         if coach is not None:
             outgoing, started = coach_turn(coach, event, self.channel)
             if started:
@@ -237,6 +244,15 @@ class PatientService:
         if patient is None:
             patient = await self._new_patient(session, chat_id, now)
         patient.unreachable = False  # writing to us means they can hear us again
+        relayed = await relay_from_patient(session, patient, event, self.engine.library.service.channel.coach_tools,
+                                           self.channel, now)
+        if relayed is not None:  # a coach's conversation is open: to the coach, after any crisis flow
+            if self.engine.library.triggers.detect(event.text) is None:  # type: ignore[union-attr]
+                return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
+                                    patient_id=patient.id)
+            result = await self._patient_turn(session, patient, event, now)
+            result.outgoing += relayed.to_coach
+            return result
         if isinstance(event, ChannelCommand):
             if event.name == "mydata":
                 export = await export_patient(session, patient)

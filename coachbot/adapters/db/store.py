@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import (
     AuditEntry,
+    CoachRelay,
     Conversation,
     Escalation,
     Measurement,
@@ -167,12 +168,13 @@ def _snapshot_query(since: dt.datetime) -> Select[Any]:
                    _P.c.onboarded_at, _C.c.script, _C.c.script_version, _C.c.state, _C.c.answers,
                    _C.c.misses, open_step.label("open_step"))
             .join(_C, _C.c.patient_id == _P.c.id)
-            .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False)))
+            .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False),
+                   ~select(CoachRelay.patient_id).where(CoachRelay.patient_id == _P.c.id).exists()))
 
 
 async def snapshot_in_dialog(session: AsyncSession, chat_id: int, now: dt.datetime) -> PatientSnapshot | None:
-    """The patient of `chat_id` with their position; None when they are not in a dialog, or are marked
-    unreachable (the full path clears that mark when they write)."""
+    """The patient of `chat_id` with their position; None when they are not in a dialog, are marked
+    unreachable (the full path clears that mark when they write), or are talking with a coach."""
     since = now - dt.timedelta(days=_OPEN_STEP_DAYS)
     row = (await session.execute(_snapshot_query(since), {"chat_id": chat_id})).first()
     if row is None:
