@@ -24,7 +24,7 @@ from coachbot.channel import Outgoing, UpdateResult
 from coachbot.coach_invites import redeem
 from coachbot.coach_relay import close_relay, live_relay, open_relay
 from coachbot.coach_summary import chart_data, chart_png_base64, coach_name, escalation_line, summary_text
-from coachbot.coaching import queued_alerts
+from coachbot.coaching import pick_coach, queued_alerts
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
 
@@ -61,7 +61,7 @@ class CoachDesk:
         self.session, self.service, self.channel, self.now = session, service, channel, now
         messages = service.engine.library.service.channel
         self.words: CoachWords = messages.coach_tools
-        self.tiers: dict[str, str] = dict(messages.tier_labels)
+        self.tiers: dict[str, str] = {str(tier): label for tier, label in messages.tier_labels.items()}
 
     # -- entry points -------------------------------------------------------------------------------
     async def join(self, chat_id: int, event: Inbound) -> UpdateResult:
@@ -112,7 +112,8 @@ class CoachDesk:
         if not rows:
             return self._say(self.words.queue_empty)
         lines = [fill(self.words.queue_header, count=total)]
-        lines += [escalation_line(self.words, self.tiers, row, label, self.now) for row, label in rows[:QUEUE_SHOWN]]
+        lines += [escalation_line(self.words, self.tiers, row, label, now=self.now)
+                  for row, label in rows[:QUEUE_SHOWN]]
         if total > QUEUE_SHOWN:
             lines.append(fill(self.words.queue_more, count=total - QUEUE_SHOWN))
         return self._say("\n".join(lines))
@@ -124,7 +125,8 @@ class CoachDesk:
         patient = await self._find(label, "patient")
         if patient is None:
             return self._say(fill(self.words.no_such_patient, label=_shown(label)))
-        text = await summary_text(self.session, patient, self.words, self.tiers, self.service.steps, self.now)
+        text = await summary_text(self.session, patient, self.words, self.tiers, steps=self.service.steps,
+                                  now=self.now)
         outgoing = self._say(text)
         data = await chart_data(self.session, patient, self.words, self.now)
         if data is not None:
@@ -220,8 +222,6 @@ class CoachDesk:
             target = await self.session.get(Coach, coach_id)
             ok = target is not None and target.active and coach_id not in current
             return target if ok else None
-        from coachbot.coaching import pick_coach
-
         return await pick_coach(self.session, exclude=current)
 
     async def _find(self, label: str, why: str) -> Patient | None:
@@ -238,7 +238,8 @@ class CoachDesk:
         return None
 
     def _audit(self, action: str, subject: str | None, detail: dict[str, object]) -> None:
-        store.audit(self.session, actor=self.actor, action=action, subject=subject, detail=detail, now=self.now)
+        store.audit(self.session, actor=self.actor, action=action, subject=subject, detail=detail,
+                    now=self.now)
 
     def _say(self, text: str) -> list[Outgoing]:
         return self.channel.text(text)

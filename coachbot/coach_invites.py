@@ -76,7 +76,8 @@ async def redeem(session: AsyncSession, chat_id: int, code: str, now: dt.datetim
                                   .values(used_at=now))
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    coach = (await session.execute(select(Coach).where(Coach.telegram_user_id == chat_id))).scalar_one_or_none()
+    coach = (await session.execute(
+        select(Coach).where(Coach.telegram_user_id == chat_id))).scalar_one_or_none()
     if coach is None:
         coach = Coach(telegram_user_id=chat_id, name=invite.name, is_admin=invite.is_admin,
                       is_backup=invite.is_backup, active=True, created_at=now)

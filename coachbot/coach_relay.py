@@ -42,6 +42,7 @@ RESUMED = "held_then_resumed"
 class Relayed:
     """A patient's message passed on: the forward for the coach, and a short receipt for the patient."""
 
+    text: str
     to_coach: list[Outgoing] = field(default_factory=list)
     to_patient: list[Outgoing] = field(default_factory=list)
 
@@ -79,13 +80,13 @@ async def held_patients(session: AsyncSession, patient_ids: list[int], now: dt.d
 
 def relayable(event: Inbound) -> TextMessage | None:
     """Typed words the patient means for a person: not a command, not one of the engine's words."""
-    if isinstance(event, TextMessage) and not event.text.startswith("/") and parse_command(event.text) is None:
-        return event
-    return None
+    if not isinstance(event, TextMessage) or event.text.startswith("/"):
+        return None
+    return event if parse_command(event.text) is None else None
 
 
-async def relay_from_patient(session: AsyncSession, patient: Patient, event: Inbound, words: CoachWords,
-                             channel: Channel, now: dt.datetime) -> Relayed | None:
+async def relay_from_patient(session: AsyncSession, patient: Patient, event: Inbound, *, channel: Channel,
+                             now: dt.datetime, words: CoachWords) -> Relayed | None:
     """Pass the patient's message to the coach they are talking with; None when no conversation is
     open (or the message is a command), so the message takes the patient's usual path."""
     message = relayable(event)
@@ -103,7 +104,7 @@ async def relay_from_patient(session: AsyncSession, patient: Patient, event: Inb
                 detail={"coach": coach.id, "length": len(message.text)}, now=now)
     forward = channel.text(fill(words.forwarded, label=patient.label, text=message.text),
                            chat_id=coach.telegram_user_id)
-    return Relayed(to_coach=forward, to_patient=channel.text(words.passed_on))
+    return Relayed(text=message.text, to_coach=forward, to_patient=channel.text(words.passed_on))
 
 
 async def close_relay(session: AsyncSession, patient: Patient, relay: CoachRelay, *, actor: str,

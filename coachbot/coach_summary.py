@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Measurement, Patient, StepSuggestion
+from coachbot.adapters.db.models import (
+    Coach,
+    CoachNote,
+    CoachRelay,
+    Escalation,
+    Measurement,
+    Patient,
+    StepSuggestion,
+)
 from coachbot.care.steps_library import StepLibrary
 from coachbot.care.weekly_summary import ChartData, ChartLabels, daily_records
 from coachbot.scheduling import local_date_of, zone_of
@@ -43,17 +51,17 @@ def age(words: CoachWords, since: dt.datetime, now: dt.datetime) -> str:
     return fill(words.age_days, n=minutes // (24 * 60))
 
 
-def escalation_line(words: CoachWords, tiers: dict[str, str], row: Escalation, label: str,
+def escalation_line(words: CoachWords, tiers: dict[str, str], row: Escalation, label: str, *,
                     now: dt.datetime) -> str:
     return fill(words.queue_line, label=label, tier=tiers.get(row.tier, row.tier), rule=row.rule,
                 status=words.escalation_status.get(row.status, row.status),  # type: ignore[call-overload]
                 age=age(words, row.opened_at, now))
 
 
-async def summary_text(session: AsyncSession, patient: Patient, words: CoachWords, tiers: dict[str, str],
+async def summary_text(session: AsyncSession, patient: Patient, words: CoachWords, tiers: dict[str, str], *,
                        steps: StepLibrary | None, now: dt.datetime) -> str:
     zone = zone_of(patient.timezone)
-    days = "–" if patient.onboarded_at is None else str(
+    days = words.none if patient.onboarded_at is None else str(
         (local_date_of(now, zone) - local_date_of(patient.onboarded_at, zone)).days)
     coach = await session.get(Coach, patient.coach_id) if patient.coach_id is not None else None
     relay = await session.get(CoachRelay, patient.id)
@@ -76,7 +84,8 @@ async def _scores(session: AsyncSession, patient: Patient, words: CoachWords, zo
         .order_by(Measurement.recorded_at, Measurement.id))
     latest: dict[str, tuple[float, dt.datetime]] = {}
     for code, value, at in rows:
-        latest[code] = (value, at)
+        if value is not None:
+            latest[code] = (value, at)
     order = [c for c in SCORE_CODES if c in latest] + sorted(set(latest) - set(SCORE_CODES))
     return ", ".join(fill(words.score_item, code=code, value=_number(latest[code][0]),
                           date=latest[code][1].astimezone(zone).strftime("%d %b")) for code in order)
@@ -87,7 +96,7 @@ async def _escalations(session: AsyncSession, patient: Patient, words: CoachWord
     rows = await session.execute(select(Escalation).where(
         Escalation.patient_id == patient.id, Escalation.status.in_(("open", "acknowledged")))
         .order_by(Escalation.opened_at))
-    return [escalation_line(words, tiers, row, patient.label, now) for row in rows.scalars()]
+    return [escalation_line(words, tiers, row, patient.label, now=now) for row in rows.scalars()]
 
 
 async def _notes(session: AsyncSession, patient: Patient, words: CoachWords, zone: dt.tzinfo) -> list[str]:
@@ -109,7 +118,8 @@ async def _steps(session: AsyncSession, patient: Patient, words: CoachWords, ste
         step = steps.get(row.step_id) if steps is not None else None
         lines.append(fill(words.step_line, date=row.suggested_at.astimezone(zone).strftime("%d %b"),
                           step=step.title if step is not None else row.step_id,
-                          feedback=words.step_feedback.get(row.feedback or "waiting", row.feedback)))  # type: ignore[call-overload]
+                          feedback=words.step_feedback.get(  # type: ignore[call-overload]
+                              row.feedback or "waiting", row.feedback)))
     return lines
 
 
@@ -124,21 +134,23 @@ async def chart_data(session: AsyncSession, patient: Patient, words: CoachWords,
         .where(Measurement.patient_id == patient.id, Measurement.code.in_(("pain_now", "mood_now")),
                Measurement.value_num.is_not(None),
                Measurement.recorded_at >= now - dt.timedelta(days=CHART_DAYS + 1)))
-    records = daily_records([(at, code, float(value)) for at, code, value in rows], first, last, zone)
+    records = daily_records([(at, code, float(value)) for at, code, value in rows if value is not None],
+                            first, last, zone)
     if not any(r.checked_in for r in records):
         return None
     c = words.chart
     labels = ChartLabels(title=fill(c.title, label=patient.label), pain=c.pain, mood=c.mood, done=c.done,
                          missed=c.missed, scale=c.scale)
     return ChartData(tuple(r.day for r in records), tuple(r.pain for r in records),
-                     tuple(r.mood for r in records), tuple(r.checked_in for r in records), labels.title, labels)
+                     tuple(r.mood for r in records), tuple(r.checked_in for r in records), labels.title,
+                     labels)
 
 
 async def chart_png_base64(data: ChartData) -> str:
     """The chart as base64 PNG (the outbox's photo payload), drawn in a worker thread."""
 
     def draw() -> bytes:
-        from coachbot.adapters.charts import render_progress_chart  # matplotlib only when needed
+        from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 - only when drawn
 
         return render_progress_chart(data)
 

@@ -244,13 +244,13 @@ class PatientService:
         if patient is None:
             patient = await self._new_patient(session, chat_id, now)
         patient.unreachable = False  # writing to us means they can hear us again
-        relayed = await relay_from_patient(session, patient, event, self.engine.library.service.channel.coach_tools,
-                                           self.channel, now)
+        relayed = await relay_from_patient(session, patient, event, channel=self.channel, now=now,
+                                           words=self.engine.library.service.channel.coach_tools)
         if relayed is not None:  # a coach's conversation is open: to the coach, after any crisis flow
-            if self.engine.library.triggers.detect(event.text) is None:  # type: ignore[union-attr]
+            if self.engine.library.triggers.detect(relayed.text) is None:
                 return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
                                     patient_id=patient.id)
-            result = await self._patient_turn(session, patient, event, now)
+            result = await self._patient_turn(session, patient, TextMessage(relayed.text), now)
             result.outgoing += relayed.to_coach
             return result
         if isinstance(event, ChannelCommand):

@@ -98,7 +98,8 @@ class CheckinStarter:
                 decision = decide_start(runs.occurrence_of(run), runs.profile_of(patient), now,
                                         self.config.timing, noticed_at=by_id[run.id].noticed_at)
                 reason = self._not_now(run, patient, current.get(patient.id), already,
-                                       {p.id for _, p, _ in going}) or (HELD if patient.id in talking else None)
+                                       {p.id for _, p, _ in going})
+                reason = reason or (HELD if patient.id in talking else None)
                 if decision.action == "send" and reason:
                     decision = StartDecision("skipped", reason, decision.late_by)
                 (going if decision.action == "send" else closed).append((run, patient, decision))

@@ -287,7 +287,8 @@ class ChannelMessages(_Strict):
         missing_tiers = sorted(set(get_args(Tier)) - set(self.tier_labels))
         if missing_tiers:
             raise ValueError(f"tier_labels needs a label for every tier; missing: {', '.join(missing_tiers)}")
-        for key, value in self.model_dump(exclude={"patient_commands", "coach_commands", "coach_tools"}).items():
+        own = {"patient_commands", "coach_commands", "coach_tools"}  # each checked on its own
+        for key, value in self.model_dump(exclude=own).items():
             texts = value.items() if isinstance(value, dict) else [("", value)]
             for sub, text in texts:
                 for placeholder in re.findall(r"\{([^{}]*)\}", str(text)):

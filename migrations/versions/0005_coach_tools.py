@@ -41,8 +41,8 @@ def upgrade() -> None:
         sa.Column("coach_id", sa.Integer(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["patient_id"], ["patients.id"], name=op.f("fk_coach_notes_patient_id_patients"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["patient_id"], ["patients.id"],
+                                name=op.f("fk_coach_notes_patient_id_patients"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["coach_id"], ["coaches.id"], name=op.f("fk_coach_notes_coach_id_coaches")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_coach_notes")),
     )

@@ -8,11 +8,22 @@ from coachbot.adapters.db.models import CoachRelay
 from coachbot.coach_admin import invite
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.coachbot_telegram import count, measurements, patient, running_bot, settled
-from tests.support.fake_bot_api import FakeBotApi
+from tests.support.fake_bot_api import FakeBotApi, FakeUser
 
 COACH_ID = 900
 
 PNG = b"\x89PNG\r\n\x1a\n"
+
+
+async def check_in(alex: FakeUser, *, pain: int, mood: int) -> None:
+    await alex.send_command("/checkin")
+    question = await alex.wait_for_message(lambda m: "How bad is your back pain right now" in m.text)
+    await alex.click(str(pain), message=question)
+    await alex.wait_for_message(lambda m: "how is your mood right now" in m.text)
+    await alex.send_text(str(mood))
+    await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)
+    await alex.send_text("skip")
+    await alex.wait_for_message(lambda m: "That is today's check-in done" in m.text)
 
 
 async def test_coach_joins_by_invite_and_talks_with_their_patient(fake_bot_api: FakeBotApi,
@@ -31,14 +42,7 @@ async def test_coach_joins_by_invite_and_talks_with_their_patient(fake_bot_api: 
         row = await patient(bot, 42)
         assert row is not None and row.coach_id is not None
         label = row.label
-        await alex.send_command("/checkin")
-        pain = await alex.wait_for_message(lambda m: "How bad is your back pain right now" in m.text)
-        await alex.click("7", message=pain)
-        await alex.wait_for_message(lambda m: "how is your mood right now" in m.text)
-        await alex.send_text("4")
-        await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)
-        await alex.send_text("skip")
-        await alex.wait_for_message(lambda m: "That is today's check-in done" in m.text)
+        await check_in(alex, pain=7, mood=4)
         await alex.send_text("I want to die")
         await alex.wait_for_message(lambda m: "Samaritans" in m.text)
         await sam.wait_for_message(lambda m: "alert for patient" in m.text)

@@ -35,7 +35,7 @@ async def test_check_in_waits_for_the_open_conversation_and_starts_when_the_coac
     w, patient = await world_with_coach(session_factory)
     assert patient.chat_id is not None
     w.scheduler()
-    await w.service.handle_update(1, SAM, TextMessage(f"/message {patient.label} Shall we talk this morning?"))
+    await w.service.handle_update(1, SAM, TextMessage(f"/message {patient.label} Shall we talk today?"))
     await w.run_until(dt.datetime(2026, 6, 1, 8, 30, tzinfo=UTC))
     assert w.checkins_sent(patient.chat_id) == []
     [run] = await w.runs(patient.id)

@@ -31,6 +31,8 @@ from tests.support.coachbot_telegram import library
 Sessions = async_sessionmaker[AsyncSession]
 ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
 SAM, KIM, ADA = 900, 901, 902  # coaches' Telegram ids; Ada is an admin
+NOT_VALID = "That code is not valid. Please ask an admin for a new one."
+NO_COACH = "There is no other active coach with that number to hand over to."
 ALEX, BEA = 42, 43            # patients' chats
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -112,7 +114,8 @@ class Desk:
 
 # -- joining -------------------------------------------------------------------------------------
 
-async def test_invite_code_registers_the_sender_once_and_only_its_hash_is_stored(session_factory: Sessions) -> None:
+async def test_invite_code_registers_the_sender_once_and_only_its_hash_is_stored(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     code = await desk.invite(admin=True)
     reply = await desk.said(KIM, f"/coach {code.lower()}")
@@ -126,16 +129,16 @@ async def test_invite_code_registers_the_sender_once_and_only_its_hash_is_stored
     assert all(code not in str(e.detail) for e in await desk.audit("coach_joined"))
     assert await desk.count(Patient) == 0  # a coach is never onboarded
     again = await desk.said(BEA, f"/coach {code}")
-    assert again == "That code is not valid. Please ask an admin for a new one."
+    assert again == NOT_VALID
     assert await desk.count(Coach) == 1 and await desk.count(Patient) == 0
 
 
 async def test_wrong_and_expired_codes_get_one_sentence_and_nothing_else(session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     code = await desk.invite(hours=1)
-    assert await desk.said(KIM, "/coach ABCD-EFGH-JKLM") == "That code is not valid. Please ask an admin for a new one."
+    assert await desk.said(KIM, "/coach ABCD-EFGH-JKLM") == NOT_VALID
     desk.clock.now += dt.timedelta(hours=1, seconds=1)
-    assert await desk.said(KIM, f"/coach {code}") == "That code is not valid. Please ask an admin for a new one."
+    assert await desk.said(KIM, f"/coach {code}") == NOT_VALID
     assert (await desk.said(KIM, "/coach")).startswith("To register as a coach, send /coach followed by")
     assert await desk.count(Coach) == 0 and await desk.count(Patient) == 0
     refused = await desk.audit("coach_code_refused")
@@ -164,7 +167,8 @@ async def test_a_registered_coach_is_told_they_are_registered_already(session_fa
 
 # -- assignment ----------------------------------------------------------------------------------
 
-async def test_a_new_patient_goes_to_the_coach_with_fewest_open_patients(session_factory: Sessions) -> None:
+async def test_a_new_patient_goes_to_the_coach_with_fewest_open_patients(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     sam, kim = await desk.coach(SAM, "Sam"), await desk.coach(KIM, "Kim")
     now = desk.clock()
@@ -205,7 +209,8 @@ async def test_queue_lists_own_open_escalations_oldest_urgent_first(session_fact
     assert (await desk.said(SAM, "/queue please")).startswith("Send /queue on its own")
 
 
-async def test_admin_queue_shows_every_patient_and_an_empty_queue_says_so(session_factory: Sessions) -> None:
+async def test_admin_queue_shows_every_patient_and_an_empty_queue_says_so(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     await desk.coach(ADA, "Ada", admin=True)
@@ -218,7 +223,8 @@ async def test_admin_queue_shows_every_patient_and_an_empty_queue_says_so(sessio
 
 # -- /patient and /note --------------------------------------------------------------------------
 
-async def test_patient_summary_shows_status_scores_escalations_notes_and_a_chart(session_factory: Sessions) -> None:
+async def test_patient_summary_shows_status_scores_escalations_notes_and_a_chart(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
@@ -269,7 +275,8 @@ async def test_bad_coach_commands_get_one_sentence_of_usage(session_factory: Ses
     assert await desk.count(CoachNote) == 0
 
 
-async def test_a_coach_of_another_patient_gets_nothing_and_an_admin_sees_all(session_factory: Sessions) -> None:
+async def test_a_coach_of_another_patient_gets_nothing_and_an_admin_sees_all(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
@@ -324,7 +331,8 @@ async def test_message_reaches_the_patient_and_their_replies_reach_the_coach_unt
     assert "7 minutes" not in str([e.detail for e in await desk.audit("relay_to_coach")])
     closed = await desk.send(SAM, f"/close {alex.label}")
     assert closed[ALEX][0].startswith("Your coach has finished this conversation for now.")
-    assert closed[SAM] == [f"The conversation with {alex.label} is closed. Their check-ins carry on as usual."]
+    assert closed[SAM] == [f"The conversation with {alex.label} is closed. Their check-ins carry on as usual."
+                           ]
     after = await desk.send(ALEX, "thanks")
     assert list(after) == [ALEX] and await desk.count(CoachRelay) == 0
     assert await desk.said(SAM, f"/close {alex.label}") == f"There is no open conversation with {alex.label}."
@@ -358,7 +366,8 @@ async def test_engine_words_still_work_during_the_conversation_and_close_without
     assert closed[SAM][-1].startswith(f"The conversation with {alex.label} is closed.")
 
 
-async def test_the_conversation_survives_a_restart_and_ends_after_a_day_idle(session_factory: Sessions) -> None:
+async def test_the_conversation_survives_a_restart_and_ends_after_a_day_idle(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
@@ -383,7 +392,8 @@ async def test_a_stopped_patient_is_not_messaged(session_factory: Sessions) -> N
 
 # -- /handover -----------------------------------------------------------------------------------
 
-async def test_handover_of_one_patient_tells_the_new_coach_and_is_audited(session_factory: Sessions) -> None:
+async def test_handover_of_one_patient_tells_the_new_coach_and_is_audited(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
@@ -404,9 +414,9 @@ async def test_handover_all_goes_to_the_least_busy_other_coach_and_refuses_a_bad
     await desk.coach(SAM, "Sam")
     await desk.onboard(ALEX)
     await desk.onboard(BEA)
-    assert await desk.said(SAM, "/handover all") == "There is no other active coach with that number to hand over to."
-    assert await desk.said(SAM, "/handover all 1") == "There is no other active coach with that number to hand over to."
-    assert await desk.said(SAM, "/handover all 77") == "There is no other active coach with that number to hand over to."
+    assert await desk.said(SAM, "/handover all") == NO_COACH
+    assert await desk.said(SAM, "/handover all 1") == NO_COACH
+    assert await desk.said(SAM, "/handover all 77") == NO_COACH
     kim = await desk.coach(KIM, "Kim")
     sent = await desk.send(SAM, "/handover all")
     assert sent[SAM][0].startswith(f"Handed over to Kim ({kim}): ")

@@ -169,7 +169,8 @@ def _snapshot_query(since: dt.datetime) -> Select[Any]:
                    _C.c.misses, open_step.label("open_step"))
             .join(_C, _C.c.patient_id == _P.c.id)
             .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False),
-                   ~select(CoachRelay.patient_id).where(CoachRelay.patient_id == _P.c.id).exists()))
+                   ~select(CoachRelay.patient_id).where(CoachRelay.patient_id == _P.c.id)
+                   .exists()))
 
 
 async def snapshot_in_dialog(session: AsyncSession, chat_id: int, now: dt.datetime) -> PatientSnapshot | None:
