@@ -35,6 +35,7 @@ async def invite(database_url: str, *, name: str, is_admin: bool, is_backup: boo
 
 async def coaches(database_url: str) -> list[str]:
     """One line per coach: number, name, roles, active or not, open patients."""
+    await upgrade_async(database_url)
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -53,6 +54,7 @@ async def coaches(database_url: str) -> list[str]:
 
 
 async def reassign(database_url: str, label: str, coach_id: int) -> str:
+    await upgrade_async(database_url)
     engine = make_engine(database_url)
     now = dt.datetime.now(dt.UTC)
     try:
