@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.chart_rows import KIND as CHART
+from coachbot.adapters.chart_rows import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
 from coachbot.channel import Outgoing, UpdateResult
 from coachbot.coach_invites import redeem
 from coachbot.coach_relay import close_relay, live_relay, open_relay
-from coachbot.coach_summary import chart_data, chart_png_base64, coach_name, escalation_line, summary_text
+from coachbot.coach_summary import chart_data, coach_name, escalation_line, summary_text
 from coachbot.coaching import pick_coach, queued_alerts
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
@@ -131,8 +133,7 @@ class CoachDesk:
         data = await chart_data(self.session, patient, self.words, self.now)
         if data is not None:
             caption = fill(self.words.chart.caption, label=patient.label)
-            outgoing.append(Outgoing(kind="photo", payload={"data": await chart_png_base64(data),
-                                                            "caption": caption[:1024]}))
+            outgoing.append(Outgoing(kind=CHART, payload=chart_row_payload(data, caption[:1024])))
         self._audit("coach_patient_viewed", patient.label, {"chart": data is not None})
         return outgoing
 

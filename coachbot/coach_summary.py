@@ -1,15 +1,12 @@
 """What /patient shows a coach: status, days in care, latest scores, open escalations, notes, recent
 step feedback, and the last 14 days as a chart.
 
-The chart is the weekly summary's chart (`coachbot.adapters.charts`) with the coach's own words;
-matplotlib is imported only when a chart is drawn, and the drawing runs in a worker thread so the
-event loop keeps serving other chats meanwhile.
+The chart is the weekly summary's chart (`coachbot.adapters.charts`) with the coach's own words. Only
+its data is written here; the outbox sender draws it when it sends it (`coachbot.adapters.chart_rows`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime as dt
 from collections.abc import Sequence
 
@@ -144,17 +141,6 @@ async def chart_data(session: AsyncSession, patient: Patient, words: CoachWords,
     return ChartData(tuple(r.day for r in records), tuple(r.pain for r in records),
                      tuple(r.mood for r in records), tuple(r.checked_in for r in records), labels.title,
                      labels)
-
-
-async def chart_png_base64(data: ChartData) -> str:
-    """The chart as base64 PNG (the outbox's photo payload), drawn in a worker thread."""
-
-    def draw() -> bytes:
-        from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 - only when drawn
-
-        return render_progress_chart(data)
-
-    return base64.b64encode(await asyncio.to_thread(draw)).decode()
 
 
 def _number(value: float) -> str:

@@ -221,11 +221,11 @@ class PatientService:
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
-        desk = CoachDesk(session, self, self.channel, now)
-        if coach is None and patient is None and is_join(event):  # /coach CODE: a new coach joins
-            return await desk.join(chat_id, event)
-        if coach is not None and (tools := await desk.handle(coach, event)) is not None:
-            return tools
+        if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
+            desk = CoachDesk(session, self, self.channel, now)
+            tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
+            if tools is not None:
+                return tools
         if coach is not None:
             outgoing, started = coach_turn(coach, event, self.channel)
             if started:

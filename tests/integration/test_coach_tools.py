@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from coachbot.adapters.chart_rows import render_chart_row
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import (
     AuditEntry,
@@ -56,13 +56,13 @@ class Desk:
                                       channel=TelegramChannel(library().service.channel))
 
     async def send(self, chat_id: int, text: str) -> dict[int, list[str]]:
-        """One update; returns the texts it queued, per chat ("[photo]" for a chart)."""
+        """One update; returns the texts it queued, per chat ("[chart]" for a chart)."""
         self.update_id += 1
         result = await self.service.handle_update(self.update_id, chat_id, TextMessage(text))
         out: dict[int, list[str]] = {}
         for row in result.queued:
             out.setdefault(row.chat_id, []).append(
-                row.payload.get("text", "[photo]" if row.kind == "photo" else row.kind))
+                row.payload.get("text", f"[{row.kind}]"))
         return out
 
     async def said(self, chat_id: int, text: str) -> str:
@@ -238,16 +238,19 @@ async def test_patient_summary_shows_status_scores_escalations_notes_and_a_chart
     saved = await desk.said(SAM, f"/note {alex.label} called her, plans to walk daily")
     assert saved == f"Note saved for {alex.label}."
     sent = await desk.send(SAM, f"/patient {alex.label.lower()}")
-    text, photo = "\n".join(t for t in sent[SAM] if t != "[photo]"), sent[SAM][-1]
+    text, chart = "\n".join(t for t in sent[SAM] if t != "[chart]"), sent[SAM][-1]
     assert text.startswith(f"Patient {alex.label}\nStatus: active. Days in care: 0. Coach: Sam (1).")
     assert "pain_now 7 (01 Mar)" in text and "mood_now 4 (01 Mar)" in text and "pain_baseline 6" in text
     assert f"{alex.label} · Soon (next working day) · pain_rise · open · 3 h ago" in text
     assert "Sam (1): called her, plans to walk daily" in text
     assert "Alex" not in text  # the label, never the name
-    assert photo == "[photo]"
+    assert chart == "[chart]"
     async with session_factory() as session:
-        row = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "photo"))).scalar_one()
-    assert base64.b64decode(row.payload["data"]).startswith(PNG) and row.chat_id == SAM
+        row = (await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "chart"))).scalar_one()
+    assert row.chat_id == SAM and len(row.payload["days"]) == 14
+    assert row.payload["pain"][-4:] == [5, 6, 7, None]
+    assert row.payload["checked_in"][-4:] == [True, True, True, False]
+    assert render_chart_row(row.payload).startswith(PNG)
     viewed = await desk.audit("coach_patient_viewed")
     assert viewed[-1].subject == alex.label and viewed[-1].detail == {"chart": True}
     noted = await desk.audit("coach_note_added")
