@@ -69,7 +69,7 @@ class CoachDesk:
     async def join(self, chat_id: int, event: Inbound) -> UpdateResult:
         """`/coach CODE` from a chat that is nobody's: register the sender, or one plain sentence."""
         found = command_of(event)
-        code = found[1].split()[0] if found and found[1] else ""
+        code = found[1][:64] if found else ""  # "K7QM 4XPA RT2H" too: spaces and dashes do not count
         if not code:
             return UpdateResult(outgoing=self._say(self.words.usage.coach))
         coach = await redeem(self.session, chat_id, code, self.now)

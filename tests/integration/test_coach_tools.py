@@ -118,7 +118,7 @@ async def test_invite_code_registers_the_sender_once_and_only_its_hash_is_stored
         session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     code = await desk.invite(admin=True)
-    reply = await desk.said(KIM, f"/coach {code.lower()}")
+    reply = await desk.said(KIM, f"/coach {code.lower().replace('-', ' ')}")
     async with session_factory() as session:
         coach = (await session.execute(select(Coach).where(Coach.telegram_user_id == KIM))).scalar_one()
         invite = (await session.execute(select(CoachInvite))).scalar_one()
