@@ -23,6 +23,7 @@ from coachbot.adapters.db.models import (
     Patient,
 )
 from coachbot.adapters.telegram.messages_out import TelegramChannel
+from coachbot.channel import ChannelCommand
 from coachbot.coach_invites import create_invite
 from coachbot.engine import Engine, TextMessage
 from coachbot.service import PatientService
@@ -58,7 +59,8 @@ class Desk:
     async def send(self, chat_id: int, text: str) -> dict[int, list[str]]:
         """One update; returns the texts it queued, per chat ("[chart]" for a chart)."""
         self.update_id += 1
-        result = await self.service.handle_update(self.update_id, chat_id, TextMessage(text))
+        event = ChannelCommand("checkin") if text == "/checkin" else TextMessage(text)  # as Telegram's
+        result = await self.service.handle_update(self.update_id, chat_id, event)
         out: dict[int, list[str]] = {}
         for row in result.queued:
             out.setdefault(row.chat_id, []).append(
@@ -426,3 +428,18 @@ async def test_handover_all_goes_to_the_least_busy_other_coach_and_refuses_a_bad
     assert {(await desk.patient(ALEX)).coach_id, (await desk.patient(BEA)).coach_id} == {kim}
     assert len(await desk.audit("patient_handed_over")) == 2
     assert await desk.said(SAM, "/handover all") == "You have no patients to hand over."
+
+
+async def test_typed_words_mid_check_in_go_to_the_coach_and_the_question_waits_until_close(
+        session_factory: Sessions) -> None:
+    desk = Desk(session_factory)
+    await desk.coach(SAM, "Sam")
+    alex = await desk.onboard(ALEX)
+    assert "How bad is your back pain right now" in await desk.said(ALEX, "/checkin")
+    await desk.send(SAM, f"/message {alex.label} Before you answer: how was the night?")
+    sent = await desk.send(ALEX, "7")  # would be an answer on the fast path; the coach gets it instead
+    assert sent[SAM] == [f"{alex.label} wrote:\n7"]
+    assert await desk.count(Measurement, code="pain_now") == 0
+    await desk.send(SAM, f"/close {alex.label}")
+    assert "how is your mood right now" in await desk.said(ALEX, "7")
+    assert await desk.count(Measurement, code="pain_now") == 1
