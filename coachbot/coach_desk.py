@@ -206,15 +206,20 @@ class CoachDesk:
                                     {p.coach_id for p in patients if p.coach_id is not None})
         if target is None or target.telegram_user_id is None:
             return self._say(self.words.no_other_coach)
+        closing: list[Outgoing] = []
         for patient in patients:
             self._audit("patient_handed_over", patient.label, {"from": patient.coach_id, "to": target.id})
             patient.coach_id = target.id
+            relay = await live_relay(self.session, patient.id, self.now)
+            if relay is not None:  # a conversation ends with the handover: the new coach starts afresh
+                closing += await close_relay(self.session, patient, relay, actor=self.actor, words=self.words,
+                                             channel=self.channel, service=self.service, now=self.now)
         labels = ", ".join(p.label for p in patients)
         told = self.channel.text(fill(self.words.handed_to_you, labels=labels,
                                       coach=coach_name(self.coach, self.words.none)),
                                  chat_id=target.telegram_user_id)
         return self._say(fill(self.words.handed_over, labels=labels,
-                              coach=coach_name(target, self.words.none))) + told
+                              coach=coach_name(target, self.words.none))) + told + closing
 
     # -- helpers ------------------------------------------------------------------------------------
     async def _target(self, coach_id: int | None, current: set[int]) -> Coach | None:

@@ -403,8 +403,11 @@ async def test_handover_of_one_patient_tells_the_new_coach_and_is_audited(
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
     kim = await desk.coach(KIM, "Kim")
+    await desk.send(SAM, f"/message {alex.label} Hello")
     sent = await desk.send(SAM, f"/handover {alex.label} {kim}")
     assert sent[SAM] == [f"Handed over to Kim ({kim}): {alex.label}."]
+    assert sent[ALEX][0].startswith("Your coach has finished this conversation")  # it ends with the handover
+    assert await desk.count(CoachRelay) == 0
     assert sent[KIM][0].startswith(f"Sam (1) handed these patients over to you: {alex.label}.")
     assert (await desk.patient(ALEX)).coach_id == kim
     entry = (await desk.audit("patient_handed_over"))[-1]
