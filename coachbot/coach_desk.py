@@ -82,16 +82,32 @@ class CoachDesk:
     async def handle(self, coach: Coach, event: Inbound) -> UpdateResult | None:
         """A registered coach's command; None when it is not one of these (coaching.coach_turn answers)."""
         found = command_of(event)
-        if found is None:
-            return None
-        name, rest = found
         self.coach = coach
         self.actor = f"coach:{coach.id}"
+        if found is None:
+            return await self._plain_words(event)
+        name, rest = found
         handler = {"coach": self._already, "queue": self._queue, "patient": self._patient,
                    "note": self._note, "message": self._message, "close": self._close,
                    "handover": self._handover}[name]
         outgoing = await handler(rest)
         return UpdateResult(outgoing=outgoing, label=self.actor)
+
+    async def _plain_words(self, event: Inbound) -> UpdateResult | None:
+        """Words without a command while conversations are open: say how to reach the patient, since
+        a coach may well expect a plain reply to go through (it does not: nothing is sent)."""
+        if not isinstance(event, TextMessage) or event.text.startswith("/"):
+            return None
+        labels = await self._open_conversations()
+        if not labels:
+            return None
+        return UpdateResult(outgoing=self._say(fill(self.words.plain_words, labels=", ".join(labels))),
+                            label=self.actor)
+
+    async def _open_conversations(self) -> list[str]:
+        return list((await self.session.execute(
+            select(Patient.label).join(CoachRelay, CoachRelay.patient_id == Patient.id)
+            .where(CoachRelay.coach_id == self.coach.id).order_by(Patient.label))).scalars())
 
     # -- commands -----------------------------------------------------------------------------------
     async def _already(self, rest: str) -> list[Outgoing]:
@@ -171,9 +187,7 @@ class CoachDesk:
         if extra:
             return self._say(self.words.usage.close)
         if not label:
-            mine = (await self.session.execute(
-                select(Patient.label).join(CoachRelay, CoachRelay.patient_id == Patient.id)
-                .where(CoachRelay.coach_id == self.coach.id).order_by(Patient.label))).scalars().all()
+            mine = await self._open_conversations()
             if len(mine) != 1:
                 return self._say(fill(self.words.close_which, labels=", ".join(mine))
                                  if mine else self.words.usage.close)

@@ -76,6 +76,7 @@ class CoachWords(_Strict):
     to_patient: str = Field(description="what the patient receives; marked as from their coach")
     forwarded: str = Field(description="a patient's message, in their coach's chat")
     passed_on: str = Field(description="said to the patient after each message passed to the coach")
+    plain_words: str = Field(description="a coach's words without a command while a conversation is open")
     closed_for_patient: str
     closed: str
     not_open: str
@@ -123,6 +124,7 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "closed": frozenset({"label"}),
     "not_open": frozenset({"label"}),
     "close_which": frozenset({"labels"}),
+    "plain_words": frozenset({"labels"}),
     "handed_over": frozenset({"labels", "coach"}),
     "handed_to_you": frozenset({"labels", "coach"}),
     "relay_open_line": frozenset({"coach"}),

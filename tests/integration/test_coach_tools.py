@@ -359,16 +359,20 @@ async def test_crisis_words_during_the_conversation_run_the_crisis_flow_and_stil
     assert await desk.count(Escalation, rule="crisis") == 1
 
 
-async def test_engine_words_still_work_during_the_conversation_and_close_without_label(
+async def test_engine_words_still_work_during_the_conversation_and_a_coachs_plain_words_are_explained(
         session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
     await desk.send(SAM, f"/message {alex.label} Hello")
+    assert await desk.said(SAM, "how are you doing?") == (
+        "That was not sent to anyone. To write to a patient, send /message with their label and your words. "
+        f"Your open conversations: {alex.label}.")
     help_reply = await desk.send(ALEX, "help")
     assert list(help_reply) == [ALEX] and "Here are the words" in help_reply[ALEX][0]
     closed = await desk.send(SAM, "/close")
     assert closed[SAM][-1].startswith(f"The conversation with {alex.label} is closed.")
+    assert (await desk.said(SAM, "how are you doing?")).startswith("I do not know that command")
 
 
 async def test_the_conversation_survives_a_restart_and_ends_after_a_day_idle(
