@@ -1,8 +1,9 @@
 """Coaches as the service sees them: who a chat belongs to, who watches a patient, which alerts wait.
 
 Plain queries inside the caller's transaction. A patient is given to the active coach with the fewest
-open (not stopped) patients; an escalation raised while no coach was registered stays open with no alert row, and
-`queued_alerts` writes those rows once a coach exists (at start and when a coach says /start).
+open (not stopped) patients; an escalation raised while no coach was registered stays open with no
+alert row, and `queued_alerts` writes those rows once a coach exists (at start and when a coach says
+/start, or joins with /coach CODE).
 """
 
 from __future__ import annotations
