@@ -1,9 +1,10 @@
 """The conversation a coach opens with /message: the patient's messages go to the coach, and their
 scheduled check-in waits, until the coach sends /close (or the conversation has been idle for a day).
 
-Stored as one row per patient (`coach_relays`), so it survives a restart. Safety first: the service
-runs the crisis flow before anything here for a message with words of crisis, and the coach still
-gets the text. The engine's own words (help, stop, pause, resume, skip) and commands keep working
+Stored as one row per patient (`coach_relays`), so it survives a restart. Safety first: a message
+with words of crisis, abuse or a red flag runs the safety flow exactly as always, and so does an
+answer while a safety dialog is running (its direct questions must get their answers); the coach
+still gets the text. The engine's own words (help, stop, pause, resume, skip) and commands keep working
 during the conversation, so a patient can always stop their messages. Message text is forwarded
 through the outbox only; logs and the audit log get its length, never the words.
 """

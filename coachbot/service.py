@@ -246,8 +246,10 @@ class PatientService:
         patient.unreachable = False  # writing to us means they can hear us again
         relayed = await relay_from_patient(session, patient, event, channel=self.channel, now=now,
                                            words=self.engine.library.service.channel.coach_tools)
-        if relayed is not None:  # a coach's conversation is open: to the coach, after any crisis flow
-            if self.engine.library.triggers.detect(relayed.text) is None:
+        if relayed is not None:  # a coach's conversation is open: to the coach, after any safety flow
+            safety = self.engine.library.service.preempt.values()
+            in_safety_dialog = _conversation is not None and _conversation.script in safety
+            if not in_safety_dialog and self.engine.library.triggers.detect(relayed.text) is None:
                 return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
                                     patient_id=patient.id)
             result = await self._patient_turn(session, patient, TextMessage(relayed.text), now)

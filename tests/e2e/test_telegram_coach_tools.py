@@ -44,8 +44,10 @@ async def test_coach_joins_by_invite_and_talks_with_their_patient(fake_bot_api: 
         label = row.label
         await check_in(alex, pain=7, mood=4)
         await alex.send_text("I want to die")
-        await alex.wait_for_message(lambda m: "Samaritans" in m.text)
+        crisis = await alex.wait_for_message(lambda m: "Samaritans" in m.text)  # with the first question
         await sam.wait_for_message(lambda m: "alert for patient" in m.text)
+        await alex.click("No", message=crisis)
+        await alex.wait_for_message(lambda m: "Your coach has been told and will still be in touch" in m.text)
 
         await sam.send_command("/queue")
         queue = await sam.wait_for_message(lambda m: m.text.startswith("Open escalations"))

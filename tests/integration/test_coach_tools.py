@@ -357,6 +357,11 @@ async def test_crisis_words_during_the_conversation_run_the_crisis_flow_and_stil
     assert sent[SAM][0].startswith(f"URGENT (act today) alert for patient {alex.label}")
     assert sent[SAM][-1] == f"{alex.label} wrote:\nhonestly I want to die"
     assert await desk.count(Escalation, rule="crisis") == 1
+    # The crisis questions still get their answers while the conversation is open, and the coach sees them.
+    sent = await desk.send(ALEX, "yes")
+    assert "Have you made a plan to end your life?" in sent[ALEX][0]
+    assert sent[SAM] == [f"{alex.label} wrote:\nyes"]
+    assert await desk.count(Measurement, code="crisis_thoughts") == 1
 
 
 async def test_engine_words_still_work_during_the_conversation_and_a_coachs_plain_words_are_explained(
