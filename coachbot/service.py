@@ -219,7 +219,7 @@ class PatientService:
                                     label=fast.patient_label, patient_id=fast.patient_id)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
-        patient, _conversation = await patient_with_conversation(session, chat_id)
+        patient, conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
             desk = CoachDesk(session, self, self.channel, now)
@@ -248,7 +248,7 @@ class PatientService:
                                            words=self.engine.library.service.channel.coach_tools)
         if relayed is not None:  # a coach's conversation is open: to the coach, after any safety flow
             safety = self.engine.library.service.preempt.values()
-            in_safety_dialog = _conversation is not None and _conversation.script in safety
+            in_safety_dialog = conversation is not None and conversation.script in safety
             if not in_safety_dialog and self.engine.library.triggers.detect(relayed.text) is None:
                 return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
                                     patient_id=patient.id)
