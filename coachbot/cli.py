@@ -159,6 +159,42 @@ def _cmd_coaches_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_coaches_invite(args: argparse.Namespace) -> int:
+    """A one-time code for a new coach, who sends /coach CODE to the bot; only its hash is stored."""
+    from coachbot.coach_admin import invite
+
+    settings = _settings(args)
+    name = args.name.strip()
+    if not name or len(name) > 200 or not 0 < args.expires_hours <= 24 * 30:
+        print("coachbot: --name needs 1 to 200 characters and --expires-hours a number from 1 to 720",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    made = asyncio.run(invite(settings.database_url, name=name, is_admin=args.admin, is_backup=args.backup,
+                              expires_hours=args.expires_hours))
+    print(f"invite code: {made.code}\nvalid once, until {made.expires_at:%Y-%m-%d %H:%M} UTC; the new coach "
+          "sends /coach followed by the code to the bot. It is not stored and cannot be shown again.")
+    return 0
+
+
+def _cmd_coaches_list(args: argparse.Namespace) -> int:
+    from coachbot.coach_admin import coaches
+
+    for line in asyncio.run(coaches(_settings(args).database_url)) or ["no coaches registered"]:
+        print(line)
+    return 0
+
+
+def _cmd_patients_reassign(args: argparse.Namespace) -> int:
+    from coachbot.coach_admin import AdminError, reassign
+
+    try:
+        print(asyncio.run(reassign(_settings(args).database_url, args.label, args.coach)))
+    except AdminError as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
 def _cmd_schedule_status(args: argparse.Namespace) -> int:
     """How many check-ins of one local date are due, queued, sent, answered, missed and skipped."""
     from sqlalchemy.exc import DBAPIError
@@ -260,6 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="how the bot greets them (never shown to patients)")
     add.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     add.set_defaults(func=_cmd_coaches_add)
+    invite = coaches.add_parser("invite", help="make a one-time code a new coach sends as /coach CODE")
+    invite.add_argument("--name", default="Coach", help="how the bot greets them (never shown to patients)")
+    invite.add_argument("--admin", action="store_true", help="the new coach sees every patient")
+    invite.add_argument("--backup", action="store_true", help="the new coach is a backup for urgent alerts")
+    invite.add_argument("--expires-hours", type=float, default=72, help="how long the code works (default 72)")
+    invite.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    invite.set_defaults(func=_cmd_coaches_invite)
+    listing = coaches.add_parser("list", help="coaches, their numbers and how many open patients each has")
+    listing.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    listing.set_defaults(func=_cmd_coaches_list)
+    patients = commands.add_parser("patients", help="patients").add_subparsers(dest="patients_cmd",
+                                                                               required=True)
+    reassign = patients.add_parser("reassign", help="give a patient to another coach")
+    reassign.add_argument("label", help="the patient's label, e.g. P-4KX7QM")
+    reassign.add_argument("--coach", type=int, required=True, help="the coach's number (coachbot coaches list)")
+    reassign.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    reassign.set_defaults(func=_cmd_patients_reassign)
     schedule = commands.add_parser("schedule", help="the check-in scheduler").add_subparsers(
         dest="schedule_cmd", required=True)
     status = schedule.add_parser("status", help="how many check-ins are due, queued, sent and missed today")

@@ -1,13 +1,15 @@
 """Coaches as the service sees them: who a chat belongs to, who watches a patient, which alerts wait.
 
 Plain queries inside the caller's transaction. A patient is given to the active coach with the fewest
-patients; an escalation raised while no coach was registered stays open with no alert row, and
-`queued_alerts` writes those rows once a coach exists (at start and when a coach says /start).
+open (not stopped) patients; an escalation raised while no coach was registered stays open with no
+alert row, and `queued_alerts` writes those rows once a coach exists (at start and when a coach says
+/start, or joins with /coach CODE).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exists, func, select
@@ -42,11 +44,12 @@ async def coach_for_chat(session: AsyncSession, chat_id: int) -> Coach | None:
     return result.scalar_one_or_none()
 
 
-async def pick_coach(session: AsyncSession) -> Coach | None:
-    """The active coach reachable in Telegram with the fewest patients (the oldest on a tie)."""
+async def pick_coach(session: AsyncSession, exclude: Collection[int] = ()) -> Coach | None:
+    """The active coach reachable in Telegram with the fewest open patients (the oldest on a tie).
+    Open means not stopped: a patient still onboarding, active or paused may need their coach."""
     load = (select(Coach, func.count(Patient.id).label("patients"))
-            .outerjoin(Patient, Patient.coach_id == Coach.id)
-            .where(Coach.active.is_(True), Coach.telegram_user_id.is_not(None))
+            .outerjoin(Patient, (Patient.coach_id == Coach.id) & (Patient.status != "stopped"))
+            .where(Coach.active.is_(True), Coach.telegram_user_id.is_not(None), Coach.id.not_in(exclude))
             .group_by(Coach.id).order_by(func.count(Patient.id), Coach.id).limit(1))
     row = (await session.execute(load)).first()
     return row[0] if row else None

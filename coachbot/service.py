@@ -46,6 +46,8 @@ from coachbot.channel import (
     UpdateResult,
     question_token,
 )
+from coachbot.coach_desk import CoachDesk, is_join
+from coachbot.coach_relay import relay_from_patient
 from coachbot.coaching import (
     coach_for_chat,
     coach_turn,
@@ -275,8 +277,13 @@ class PatientService:
                                              self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
-        patient, _conversation = await patient_with_conversation(session, chat_id)
+        patient, conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
+        if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
+            desk = CoachDesk(session, self, self.channel, now)
+            tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
+            if tools is not None:
+                return tools
         if coach is not None:
             handled = await coach_actions.command(
                 session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
@@ -299,6 +306,17 @@ class PatientService:
         if patient is None:
             patient = await self._new_patient(session, chat_id, now)
         patient.unreachable = False  # writing to us means they can hear us again
+        relayed = await relay_from_patient(session, patient, event, channel=self.channel, now=now,
+                                           words=self.engine.library.service.channel.coach_tools)
+        if relayed is not None:  # a coach's conversation is open: to the coach, after any safety flow
+            safety = self.engine.library.service.preempt.values()
+            in_safety_dialog = conversation is not None and conversation.script in safety
+            if not in_safety_dialog and self.engine.library.triggers.detect(relayed.text) is None:
+                return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
+                                    patient_id=patient.id)
+            result = await self._patient_turn(session, patient, TextMessage(relayed.text), now)
+            result.outgoing += relayed.to_coach
+            return result
         if isinstance(event, ChannelCommand):
             if event.name == "mydata":
                 export = await export_patient(session, patient)

@@ -24,6 +24,7 @@ from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, Conversation, OutboxMessage, Patient
 from coachbot.adapters.reminders import TickReport, ago, write_outbox
 from coachbot.channel import Channel, QueuedMessage, question_token
+from coachbot.coach_relay import HELD, held_patients
 from coachbot.coaching import coach_of
 from coachbot.engine import StartDialog
 from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
@@ -91,12 +92,14 @@ class CheckinStarter:
             pairs = await runs.hold_claims(session, list(by_id), self.me, now)
             already = await runs.done_today(session, pairs, self.scripts)
             current = await runs.conversations(session, {patient.id for _, patient in pairs})
+            talking = await held_patients(session, [patient.id for _, patient in pairs], now)
             going: list[tuple[CheckinRun, Patient, StartDecision]] = []
             for run, patient in sorted(pairs, key=lambda pair: pair[0].due_at, reverse=True):
                 decision = decide_start(runs.occurrence_of(run), runs.profile_of(patient), now,
                                         self.config.timing, noticed_at=by_id[run.id].noticed_at)
                 reason = self._not_now(run, patient, current.get(patient.id), already,
                                        {p.id for _, p, _ in going})
+                reason = reason or (HELD if patient.id in talking else None)
                 if decision.action == "send" and reason:
                     decision = StartDecision("skipped", reason, decision.late_by)
                 (going if decision.action == "send" else closed).append((run, patient, decision))

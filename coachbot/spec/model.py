@@ -12,6 +12,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from coachbot.spec.coach_words import CoachWords
+
 Scalar = int | float | str | bool
 QuestionType = Literal["scale", "choice", "yes_no", "number", "time_of_day", "free_text", "timezone"]
 Tier = Literal["urgent", "soon", "routine"]
@@ -228,7 +230,7 @@ class Messages(_Strict):
 
 PATIENT_COMMANDS = ("start", "checkin", "settings", "pause", "resume", "stop", "help", "mydata")
 """The commands patients see in Telegram's menu, in this order."""
-COACH_COMMANDS = ("start", "help")
+COACH_COMMANDS = ("start", "help", "queue", "patient", "note", "message", "close", "handover")
 """The commands coaches see in their own chat."""
 
 
@@ -267,6 +269,7 @@ class ChannelMessages(_Strict):
     coach_alert: str = Field(description="the alert card; uses {label}, {tier}, {rule}, {reason}, {evidence}")
     tier_labels: dict[Tier, str]
     no_evidence: str = "none"
+    coach_tools: CoachWords
 
     @model_validator(mode="after")
     def _complete_and_filled(self) -> ChannelMessages:
@@ -284,7 +287,8 @@ class ChannelMessages(_Strict):
         missing_tiers = sorted(set(get_args(Tier)) - set(self.tier_labels))
         if missing_tiers:
             raise ValueError(f"tier_labels needs a label for every tier; missing: {', '.join(missing_tiers)}")
-        for key, value in self.model_dump(exclude={"patient_commands", "coach_commands"}).items():
+        own = {"patient_commands", "coach_commands", "coach_tools"}  # each checked on its own
+        for key, value in self.model_dump(exclude=own).items():
             texts = value.items() if isinstance(value, dict) else [("", value)]
             for sub, text in texts:
                 for placeholder in re.findall(r"\{([^{}]*)\}", str(text)):

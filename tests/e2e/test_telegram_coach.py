@@ -31,7 +31,8 @@ async def test_registered_coach_is_greeted_as_coach_never_onboarded(
     assert greeting.buttons == []
     assert "I do not know that command" in pointer.text
     coach_menu = fake_bot_api.commands_for({"type": "chat", "chat_id": COACH_ID})
-    assert [c["command"] for c in coach_menu] == ["start", "help"]
+    assert [c["command"] for c in coach_menu] == ["start", "help", "queue", "patient", "note", "message",
+                                                 "close", "handover"]
 
 
 async def test_red_flag_answer_alerts_the_patients_coach(fake_bot_api: FakeBotApi, database_url: str) -> None:

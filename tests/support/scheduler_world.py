@@ -71,6 +71,9 @@ class PlainChannel:
     def coach_message(self, kind: Literal["greeting", "help", "unknown"], name: str) -> Outgoing:
         return Outgoing(kind="text", payload={"text": kind})
 
+    def text(self, text: str, chat_id: int | None = None) -> list[Outgoing]:
+        return [Outgoing(kind="text", payload={"text": text}, chat_id=chat_id)]
+
     def settings(self) -> list[Outgoing]:
         return []
 

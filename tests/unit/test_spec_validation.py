@@ -12,12 +12,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from coachbot.care.triggers import TriggerFileError, load_default_triggers
 from coachbot.spec import DialogError, Problem, check_path, load_library
 from coachbot.spec.schema import export_schema
 
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
+
+_SHIPPED_COACH_TOOLS = "  coach_tools: " + json.dumps(
+    YAML(typ="safe").load((REPO_DIALOGS / "service.yaml").read_text())["channel"]["coach_tools"]) + "\n"
+"""The coach tools' sentences as shipped, as one line of YAML (JSON) to go under `channel:`."""
 
 SERVICE = """\
 entry: hello
@@ -47,7 +52,8 @@ messages:
 channel:
   patient_commands: {start: Start, checkin: Check in now, settings: Change settings, pause: Pause,
                      resume: Resume, stop: Stop, help: Get help, mydata: My data}
-  coach_commands: {start: Coach start, help: Coach help}
+  coach_commands: {start: Coach start, help: Coach help, queue: Coach queue, patient: Coach patient,
+                   note: Coach note, message: Coach message, close: Coach close, handover: Coach handover}
   unsupported_media: {photo: No photos., sticker: No stickers., voice: No voice notes., other: Text only.}
   edited_message: Edits are not read.
   group_chat: Private chats only.
@@ -60,7 +66,7 @@ channel:
   coach_unknown_command: Unknown command.
   coach_alert: "{tier} {label} {rule} {reason} {evidence}"
   tier_labels: {urgent: Urgent, soon: Soon, routine: Routine}
-"""
+""" + _SHIPPED_COACH_TOOLS
 
 HELLO = """\
 script: hello

@@ -267,7 +267,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     lane: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
-    #: "text" | "edit" | "photo" | "document".
+    #: "text" | "edit" | "photo" | "document" | "chart" (drawn when sent: adapters/chart_rows.py).
     kind: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime]
@@ -339,3 +339,50 @@ class CheckinRun(Base):
     reminder_at: Mapped[dt.datetime | None]
     reminder_sent_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
+
+
+# -- coach tools (issue 5) -----------------------------------------------------------------------------
+
+class CoachInvite(Base):
+    """A one-time code an admin made for a new coach; only its SHA-256 is kept, never the code."""
+
+    __tablename__ = "coach_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The name the new coach is registered and greeted under.
+    name: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_backup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
+
+
+class CoachNote(Base):
+    """A coach's note about a patient, shown in /patient; never logged."""
+
+    __tablename__ = "coach_notes"
+    __table_args__ = (Index("ix_coach_notes_patient_id_created_at", "patient_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    coach_id: Mapped[int] = mapped_column(ForeignKey("coaches.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
+class CoachRelay(Base):
+    """An open conversation between a coach and a patient (/message ... /close): while it is open the
+    patient's messages go to the coach and their scheduled check-in waits. Closing deletes the row."""
+
+    __tablename__ = "coach_relays"
+
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    coach_id: Mapped[int] = mapped_column(ForeignKey("coaches.id"))
+    opened_at: Mapped[dt.datetime]
+    #: The last message either way; a relay idle for a day counts as closed.
+    updated_at: Mapped[dt.datetime]

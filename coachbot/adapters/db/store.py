@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import (
     AuditEntry,
+    CoachRelay,
     Conversation,
     Escalation,
     Measurement,
@@ -164,9 +165,11 @@ SNAPSHOT_QUERY: Select[Any] = (
                   StepSuggestion.suggested_at >= bindparam("since"))
            .exists().label("open_step"))
     .join(_C, _C.c.patient_id == _P.c.id)
-    .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False)))
-"""The patient of a chat with their position, in one statement; no row when they are not in a dialog
-or are marked unreachable (the full path clears that mark when they write). Built once: building a
+    .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False),
+           ~select(CoachRelay.patient_id).where(CoachRelay.patient_id == _P.c.id).exists()))
+"""The patient of a chat with their position, in one statement; no row when they are not in a dialog,
+are marked unreachable (the full path clears that mark when they write) or are talking with a coach
+(the full path relays their words). Built once: building a
 statement costs more than SQLite takes to run it."""
 
 

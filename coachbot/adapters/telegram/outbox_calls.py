@@ -8,6 +8,8 @@ import logging
 
 from telegram import Bot, Message
 
+from coachbot.adapters.chart_rows import KIND as CHART
+from coachbot.adapters.chart_rows import render_chart_row
 from coachbot.adapters.escalation_chart import render_escalation_chart
 from coachbot.adapters.telegram.keyboards import markup
 from coachbot.channel import QueuedMessage
@@ -45,6 +47,10 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
         sent = await bot.send_photo(row.chat_id, photo=base64.b64decode(payload["data"]),
                                     caption=payload.get("caption"),
                                     reply_markup=markup(payload.get("keyboard")))
+        return sent.message_id
+    if row.kind == CHART:  # drawn now, in a worker thread, never inside a transaction
+        png = await asyncio.to_thread(render_chart_row, payload)
+        sent = await bot.send_photo(row.chat_id, photo=png, caption=payload.get("caption"))
         return sent.message_id
     raise ValueError(f"unknown outbox kind {row.kind!r}")
 
