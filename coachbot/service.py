@@ -72,6 +72,8 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
+from coachbot.self_management import Photo, SelfManagement, outgoing_for
+from coachbot.step_overrides import coach_step_command
 from coachbot.step_suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.service")
@@ -97,6 +99,7 @@ class Delivery:
     suggest_step: bool = False
     position: Position | None = None
     patient_id: int | None = None
+    photos: list[Photo] = field(default_factory=list)
 
 
 class PatientService:
@@ -104,9 +107,11 @@ class PatientService:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
                  clock: Clock = system_clock, channel: Channel | None = None,
-                 gate: WriteGate | None = None, steps: StepLibrary | None = None) -> None:
+                 gate: WriteGate | None = None, steps: StepLibrary | None = None,
+                 care: SelfManagement | None = None) -> None:
         self.sessions = sessions
-        self.steps = steps
+        self.care = care  # flare-ups, the weekly summary, /steps, /flareplan, coach pins
+        self.steps = care.steps if care is not None else steps
         self.engine = engine
         self.clock = clock
         self.channel = channel
@@ -116,12 +121,18 @@ class PatientService:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            answered = await self._answer_fast(session, chat_id, event, now)
+            command = isinstance(event, TextMessage) and event.text.startswith("/")
+            answered = None if command else await self._answer_fast(session, chat_id, event, now)
             if answered is not None:
                 return answered
             patient = await store.patient_by_chat(session, chat_id)
             if patient is None:
                 patient = await self._new_patient(session, chat_id, now)
+            if self.care is not None:  # /steps and /flareplan (the terminal comes this way)
+                event, handled = await self.care.patient_event(session, patient, event, now)
+                if handled is not None:
+                    return Delivery(patient_label=patient.label, chat_id=patient.chat_id, replies=handled,
+                                    patient_id=patient.id)
             return await self.apply(session, patient, event, now)
 
     async def _answer_fast(self, session: AsyncSession, chat_id: int, event: Event,
@@ -151,12 +162,18 @@ class PatientService:
         """Run one event for a loaded patient inside the caller's transaction."""
         position = await store.load_position(session, patient.id)
         context = await self._context(session, patient, now)
+        if self.care is not None:
+            context = await self.care.with_facts(session, patient, event, context, now)
         outcome = self.engine.handle(context, position, event, now)
         delivery = Delivery(patient_label=patient.label, chat_id=patient.chat_id,
                             position=outcome.position)
         schedule_basis = schedule_store.schedule_basis(patient)
         for effect in outcome.effects:
             await self._apply_effect(session, patient, effect, now, delivery)
+        if self.care is not None:
+            extras = await self.care.after_event(session, patient, outcome, now)
+            delivery.replies += extras.replies
+            delivery.photos += extras.photos
         await store.save_position(session, patient.id, outcome.position, now)
         patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -219,6 +236,10 @@ class PatientService:
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
+        if coach is not None and self.care is not None and isinstance(event, TextMessage) and (
+                said := await coach_step_command(session, coach, event.text, self.care.steps,
+                                                 self.care.texts.coach, now)) is not None:
+            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None), label=f"coach:{coach.id}")
         if coach is not None:
             outgoing, started = coach_turn(coach, event, self.channel)
             if started:
@@ -237,6 +258,11 @@ class PatientService:
         if patient is None:
             patient = await self._new_patient(session, chat_id, now)
         patient.unreachable = False  # writing to us means they can hear us again
+        if self.care is not None:
+            event, handled = await self.care.patient_event(session, patient, event, now)
+            if handled is not None:
+                return UpdateResult(outgoing=outgoing_for(self.channel, handled, None), label=patient.label,
+                                    patient_id=patient.id, accepted_press=True if isinstance(event, Press) else None)
         if isinstance(event, ChannelCommand):
             if event.name == "mydata":
                 export = await export_patient(session, patient)
@@ -263,7 +289,7 @@ class PatientService:
             delivery = await self.apply(session, patient, TextMessage("/help"), now)
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
-        outgoing = first + self.channel.replies(delivery.replies, token)
+        outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
         for notice in delivery.escalations:
             if not notice.is_new:
                 continue
@@ -366,10 +392,10 @@ class PatientService:
             log.warning("safety trigger %s (%s) for %s", effect.kind, effect.rule, patient.label)
         elif isinstance(effect, SuggestStep):
             delivery.suggest_step = True
-            if self.steps is not None:
-                step = await suggest_step(session, patient, self.steps, now)
-                if step is not None:
-                    delivery.replies.append(step)
+            if self.care is not None:
+                delivery.replies += await self.care.suggest(session, patient, now)
+            elif self.steps is not None and (offered := await suggest_step(session, patient, self.steps, now)):
+                delivery.replies.append(Reply(text=f"{offered.step.title}\n\n{offered.step.text.strip()}"))
         elif isinstance(effect, DialogEnded):
             self._dialog_ended(patient, effect, now)
 

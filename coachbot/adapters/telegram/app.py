@@ -80,7 +80,7 @@ class TelegramBot:
         token = settings.telegram_token.get_secret_value().strip()
         self.channel = TelegramChannel(core.library.service.channel)
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
-                                      steps=core.steps)
+                                      steps=core.steps, care=core.care)
         builder = Application.builder().token(token).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
