@@ -33,8 +33,17 @@ from coachbot.care.weekly_summary import (
     load_summary_texts,
 )
 from coachbot.channel import Channel, Outgoing, Press
-from coachbot.engine import ButtonOption, DialogEnded, Event, PatientContext, Reply, SafetyTriggered, StartDialog
-from coachbot.engine import TextMessage
+from coachbot.engine import (
+    ButtonOption,
+    DialogEnded,
+    Escalate,
+    Event,
+    PatientContext,
+    Reply,
+    SafetyTriggered,
+    StartDialog,
+    TextMessage,
+)
 from coachbot.engine.runner import Outcome
 from coachbot.flare_checkins import flare_now, flare_plan
 from coachbot.population_prior import PriorCache
@@ -119,15 +128,23 @@ class SelfManagement:
         the resources must stand alone."""
         extras = Extras()
         ended = [e.script for e in outcome.effects if isinstance(e, DialogEnded) and e.completed]
-        if not ended or any(isinstance(e, SafetyTriggered) for e in outcome.effects):
-            return extras
-        if outcome.position is not None and outcome.position.script in self._safety_scripts:
+        if not ended or self._safety_turn(outcome):
             return extras
         if self.service.daily in ended:
             extras.replies += await self._flare_news(session, patient, now)
         if self.service.weekly in ended:
             await self._weekly_summary(session, patient, now, extras)
         return extras
+
+    def _safety_turn(self, outcome: Outcome) -> bool:
+        """A crisis or red-flag message was said in this event (a trigger, a switch to a safety script
+        such as the leg check's 999 message, or an urgent escalation)."""
+        scripts = {e.script for e in outcome.effects if isinstance(e, DialogEnded)}
+        if outcome.position is not None:
+            scripts.add(outcome.position.script)
+        return bool(scripts & self._safety_scripts) or any(
+            isinstance(e, SafetyTriggered) or (isinstance(e, Escalate) and e.tier == "urgent")
+            for e in outcome.effects)
 
     async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> list[Reply]:
         words = self.texts.flare
@@ -210,7 +227,8 @@ class SelfManagement:
                 Reply(words.no_more_today.strip())]
         flare, _ = await flare_now(session, patient, now, self.flare_rules)
         state = await patient_state(session, patient, now, flare=flare.short_checkins)
-        listed = steps_for_now(self.steps, state)[:MAX_LISTED]
+        allowed = steps_for_now(self.steps, state)
+        listed = allowed[:MAX_LISTED]
         if not argument:
             if not listed:
                 return [Reply(words.none.strip())]
@@ -219,7 +237,7 @@ class SelfManagement:
             return [Reply("\n".join(lines), options=tuple(ButtonOption(s.id, s.title) for s in listed),
                           question=STEP_MARK)]
         chosen = (listed[int(argument) - 1] if argument.isdigit() and 0 < int(argument) <= len(listed)
-                  else next((s for s in listed if s.id == argument), None))
+                  else next((s for s in allowed if s.id == argument), None))
         if chosen is None:
             return [Reply(words.not_found.strip())]
         return [Reply(f"{chosen.title}\n\n{chosen.text.strip()}")]
