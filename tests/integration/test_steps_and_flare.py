@@ -365,3 +365,63 @@ async def test_steps_and_flareplan_wait_until_onboarding_is_done(
     await service.handle(CHAT, TextMessage("hello"))
     delivery = await service.handle(CHAT, TextMessage(command))
     assert delivery.replies and "flare-up plan" not in texts(delivery).lower()
+
+
+# -- the weekly summary --------------------------------------------------------------------------
+
+WEEKLY = ["5", "5", "5", "0", "0", "0", "0", "6", "3"]
+
+
+async def test_weekly_review_ends_with_the_summary_and_a_chart_in_the_same_transaction(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from coachbot.adapters.db.models import OutboxMessage
+
+    clock = Clock()
+    service = await onboarded(session_factory, clock)
+    await checkin(service, clock, ["6", "4", "skip"])
+    for _ in range(7):
+        await checkin(service, clock, ["5", "5", "It helped", "skip"])
+    async with session_factory() as session:
+        helped = (await session.execute(select(StepSuggestion.step_id).where(
+            StepSuggestion.feedback == "helped"))).scalars().all()
+    titles = [care().steps.get(step_id).title for step_id in helped]  # type: ignore[union-attr]
+    clock.now += dt.timedelta(hours=2)
+    await service.handle_update(100, CHAT, StartDialog("weekly_review"))  # type: ignore[arg-type]
+    for n, answer in enumerate(WEEKLY[:-1]):
+        await service.handle_update(101 + n, CHAT, TextMessage(answer))
+    result = await service.handle_update(200, CHAT, TextMessage(WEEKLY[-1]))
+    kinds = [row.kind for row in result.queued]
+    assert kinds[-1] == "photo" and "text" in kinds
+    summary = "\n".join(row.payload["text"] for row in result.queued if row.kind == "text")
+    assert "weekly review done" in summary and "Here is a look back at your week, Sam." in summary
+    for title in titles:
+        assert title in summary, "the summary names each step the patient marked helpful"
+    assert "about the same" in summary or "lower" in summary, "what changed, in plain words"
+    assert "/flareplan" in summary, "no plan yet: the summary offers one"
+    photo = result.queued[-1].payload
+    data = base64.b64decode(photo["data"])
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    image = Image.open(io.BytesIO(data))
+    image.verify()
+    assert image.format == "PNG" and image.size[0] > 400
+    assert "4 weeks" in photo["caption"]
+    async with session_factory() as session:
+        stored = (await session.execute(select(OutboxMessage.kind).where(
+            OutboxMessage.id.in_([row.id for row in result.queued])))).scalars().all()
+    assert sorted(stored) == sorted(kinds), "the chart's outbox row committed with the answer"
+
+
+async def test_weekly_review_cut_short_by_a_crisis_sends_no_summary(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    service = await onboarded(session_factory, clock)
+    await service.handle(CHAT, StartDialog("weekly_review"))
+    for answer in WEEKLY[:4]:
+        await service.handle(CHAT, TextMessage(answer))
+    delivery = await service.handle(CHAT, TextMessage("I want to end my life"))
+    assert not delivery.photos and "look back at your week" not in texts(delivery)
