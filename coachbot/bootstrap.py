@@ -46,4 +46,5 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
     care = SelfManagement.load(dialogs_dir, library.service)
     steps = care.steps if care is not None else load_steps(steps_file) if steps_file.exists() else None
     return App(db=db, sessions=sessions, library=library, engine=engine,
-               patients=PatientService(sessions, engine, clock, steps=steps, care=care), steps=steps, care=care)
+               patients=PatientService(sessions, engine, clock, steps=steps, care=care), steps=steps,
+               care=care)

@@ -29,11 +29,14 @@ async def pain_checkins(session: AsyncSession, patient_id: int, now: dt.datetime
                Measurement.recorded_at >= now - PAIN_HISTORY, Measurement.recorded_at <= now,
                Measurement.value_num.is_not(None))
         .order_by(Measurement.recorded_at, Measurement.id))).all()
-    return [PainCheckIn(at, float(pain)) for at, pain in rows]
+    return [PainCheckIn(at, float(pain)) for at, pain in rows if pain is not None]
+
+
+DEFAULT_RULES = FlareRules()
 
 
 async def flare_now(session: AsyncSession, patient: Patient, now: dt.datetime,
-                    rules: FlareRules = FlareRules()) -> tuple[FlareStep, list[PainCheckIn]]:
+                    rules: FlareRules = DEFAULT_RULES) -> tuple[FlareStep, list[PainCheckIn]]:
     """The flare state after the latest check-in (and the check-ins it was rebuilt from)."""
     checkins = await pain_checkins(session, patient.id, now)
     return replay(checkins, now, rules, zone_of(patient.timezone)), checkins

@@ -80,10 +80,10 @@ class SelfManagement:
 
     def __init__(self, steps: StepLibrary, texts: SelfManagementTexts, summary: SummaryTexts,
                  service: ServiceFile, *, prior: PriorCache | None = None,
-                 flare_rules: FlareRules = FlareRules()) -> None:
+                 flare_rules: FlareRules | None = None) -> None:
         self.steps, self.texts, self.summary, self.service = steps, texts, summary, service
         self.prior = prior or PriorCache()
-        self.flare_rules = flare_rules
+        self.flare_rules = flare_rules or FlareRules()
         self._safety_scripts = frozenset(service.preempt.values())
 
     @classmethod
@@ -159,10 +159,9 @@ class SelfManagement:
         plan = await flare_plan(session, patient.id)
         if plan:
             lines = [words.plan_intro.strip()]
-            for code, template in (("flare_helps", words.plan_helps), ("flare_avoid", words.plan_avoid),
-                                   ("flare_tell", words.plan_tell), ("flare_seek_help", words.plan_seek_help)):
-                if code in plan:
-                    lines.append(fill(template, text=plan[code]))
+            templates = {"flare_helps": words.plan_helps, "flare_avoid": words.plan_avoid,
+                         "flare_tell": words.plan_tell, "flare_seek_help": words.plan_seek_help}
+            lines += [fill(template, text=plan[code]) for code, template in templates.items() if code in plan]
             parts.append("\n".join(lines))
         else:
             parts += [words.general_advice.strip(), words.no_plan_offer.strip()]
@@ -182,7 +181,8 @@ class SelfManagement:
             select(Measurement.recorded_at, Measurement.code, Measurement.value_num)
             .where(Measurement.patient_id == patient.id, Measurement.code.in_(("pain_now", "mood_now")),
                    Measurement.recorded_at >= since, Measurement.value_num.is_not(None)))).all()
-        days = daily_records(((at, code, float(v)) for at, code, v in rows), first, last, zone)
+        days = daily_records(((at, code, float(v)) for at, code, v in rows if v is not None), first, last,
+                             zone)
         helpful = helpful_titles(self.steps, await history_of(session, patient.id, now), since)
         summary = build_summary(self.summary, patient.name or self.service.messages.name_fallback,
                                 days, helpful)
@@ -197,8 +197,8 @@ class SelfManagement:
                                    fill(self.texts.weekly.chart_caption, weeks=weeks)))
 
     # -- the patient's commands ----------------------------------------------------------------------
-    async def patient_event(self, session: AsyncSession, patient: Patient, event: Any,
-                            now: dt.datetime) -> tuple[Any, list[Reply] | None]:
+    async def patient_event(self, session: AsyncSession, patient: Patient, event: Event | Press,
+                            now: dt.datetime) -> tuple[Event | Press, list[Reply] | None]:
         """/steps, /steps N, /steps different, their buttons, and /flareplan. Returns the event to go
         on with (/flareplan becomes the plan dialog's StartDialog) and the replies when handled here."""
         if patient.onboarded_at is None or patient.status == "stopped":

@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.care.steps_library import StepLibrary
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
+from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
     STALE_STATE,
     Channel,
@@ -107,7 +107,7 @@ class PatientService:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
                  clock: Clock = system_clock, channel: Channel | None = None,
-                 gate: WriteGate | None = None, steps: StepLibrary | None = None,
+                 gate: WriteGate | None = None, steps: StepLibrary | None = None, *,
                  care: SelfManagement | None = None) -> None:
         self.sessions = sessions
         self.care = care  # flare-ups, the weekly summary, /steps, /flareplan, coach pins
@@ -128,11 +128,12 @@ class PatientService:
             patient = await store.patient_by_chat(session, chat_id)
             if patient is None:
                 patient = await self._new_patient(session, chat_id, now)
-            if self.care is not None:  # /steps and /flareplan (the terminal comes this way)
-                event, handled = await self.care.patient_event(session, patient, event, now)
+            if self.care is not None and command:  # /steps and /flareplan (the terminal comes this way)
+                mine, handled = await self.care.patient_event(session, patient, event, now)
                 if handled is not None:
                     return Delivery(patient_label=patient.label, chat_id=patient.chat_id, replies=handled,
                                     patient_id=patient.id)
+                event = mine if not isinstance(mine, Press) else event
             return await self.apply(session, patient, event, now)
 
     async def _answer_fast(self, session: AsyncSession, chat_id: int, event: Event,
@@ -237,9 +238,10 @@ class PatientService:
         patient, _conversation = await patient_with_conversation(session, chat_id)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None and self.care is not None and isinstance(event, TextMessage) and (
-                said := await coach_step_command(session, coach, event.text, self.care.steps,
-                                                 self.care.texts.coach, now)) is not None:
-            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None), label=f"coach:{coach.id}")
+                said := await coach_step_command(session, coach, event.text, steps=self.care.steps,
+                                                 words=self.care.texts.coach, now=now)) is not None:
+            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
+                                label=f"coach:{coach.id}")
         if coach is not None:
             outgoing, started = coach_turn(coach, event, self.channel)
             if started:
@@ -258,11 +260,12 @@ class PatientService:
         if patient is None:
             patient = await self._new_patient(session, chat_id, now)
         patient.unreachable = False  # writing to us means they can hear us again
-        if self.care is not None:
+        if self.care is not None and isinstance(event, TextMessage | Press):
             event, handled = await self.care.patient_event(session, patient, event, now)
             if handled is not None:
                 return UpdateResult(outgoing=outgoing_for(self.channel, handled, None), label=patient.label,
-                                    patient_id=patient.id, accepted_press=True if isinstance(event, Press) else None)
+                                    patient_id=patient.id,
+                                    accepted_press=True if isinstance(event, Press) else None)
         if isinstance(event, ChannelCommand):
             if event.name == "mydata":
                 export = await export_patient(session, patient)
@@ -394,7 +397,8 @@ class PatientService:
             delivery.suggest_step = True
             if self.care is not None:
                 delivery.replies += await self.care.suggest(session, patient, now)
-            elif self.steps is not None and (offered := await suggest_step(session, patient, self.steps, now)):
+            elif self.steps is not None and (
+                    offered := await suggest_step(session, patient, self.steps, now)) is not None:
                 delivery.replies.append(Reply(text=f"{offered.step.title}\n\n{offered.step.text.strip()}"))
         elif isinstance(effect, DialogEnded):
             self._dialog_ended(patient, effect, now)

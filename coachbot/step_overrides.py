@@ -24,7 +24,7 @@ _COMMAND = re.compile(r"^/(pin|unpin|block|unblock)(?:@\w+)?(?:\s+(.*))?$", re.I
 COMMANDS = ("pin", "unpin", "block", "unblock")
 
 
-async def coach_step_command(session: AsyncSession, coach: Coach, text: str, steps: StepLibrary,
+async def coach_step_command(session: AsyncSession, coach: Coach, text: str, *, steps: StepLibrary,
                              words: CoachWords, now: dt.datetime) -> str | None:
     """The reply to a coach's /pin, /block, /unpin or /unblock; None for any other message."""
     match = _COMMAND.match(text.strip())

@@ -124,7 +124,8 @@ async def _decline(session: AsyncSession, patient_id: int, step_id: str, now: dt
     row = (await session.execute(
         select(StepSuggestion).where(StepSuggestion.patient_id == patient_id,
                                      StepSuggestion.step_id == step_id)
-        .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1))).scalar_one_or_none()
+        .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1)
+    )).scalar_one_or_none()
     if row is not None and row.feedback is None:
         row.feedback, row.feedback_at = "declined", now
 

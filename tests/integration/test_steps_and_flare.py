@@ -3,24 +3,30 @@ different one", the coach's pins and blocks, and the population prior. The clock
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import io
 from functools import cache
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import (
     AuditEntry,
     Coach,
+    Conversation,
     Escalation,
     Measurement,
+    OutboxMessage,
     Patient,
     StepOverride,
     StepSuggestion,
 )
 from coachbot.adapters.telegram.messages_out import TelegramChannel
+from coachbot.channel import Press
 from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.population_prior import PriorCache, answer_counts
 from coachbot.self_management import SelfManagement
@@ -85,7 +91,6 @@ async def checkin(service: PatientService, clock: Clock, answers: list[str], cha
 
 
 async def in_dialog(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    from coachbot.adapters.db.models import Conversation
     async with sessions() as session:
         return (await session.execute(select(Conversation))).first() is not None
 
@@ -225,11 +230,11 @@ async def test_step_buttons_carry_their_own_token_through_the_channel(
     result = await service.handle_update(1, CHAT, TextMessage("skip"))
     keyboards = [row.payload.get("keyboard") for row in result.queued if row.payload.get("keyboard")]
     assert keyboards == [[[["A different one", "steps:different"]]]]
-    from coachbot.channel import Press
     swapped = await service.handle_update(2, CHAT, Press(token="steps", value="different"))
     assert swapped.accepted_press is True and "steps:different" in str(swapped.queued[0].payload)
     opened = await service.handle_update(3, CHAT, Press(token="steps", value="relaxed_breathing"))
-    assert opened.queued[0].payload["text"].startswith(care().steps.get("relaxed_breathing").title)  # type: ignore[union-attr]
+    breathing = care().steps.get("relaxed_breathing")
+    assert breathing is not None and opened.queued[0].payload["text"].startswith(breathing.title)
 
 
 # -- the coach's pins and blocks --------------------------------------------------------------------
@@ -260,7 +265,8 @@ async def test_coach_pin_is_suggested_and_block_is_never_for_their_own_patient_o
     assert "/pin LABEL STEP" in usage.queued[0].payload["text"]
     unknown = await service.handle_update(12, mine, TextMessage(f"/pin {patient.label} traction"))
     assert "no step called traction" in unknown.queued[0].payload["text"]
-    pinned = await service.handle_update(13, mine, TextMessage(f"/pin {patient.label.lower()} relaxed_breathing"))
+    pinned = await service.handle_update(13, mine,
+                                         TextMessage(f"/pin {patient.label.lower()} relaxed_breathing"))
     assert "Pinned" in pinned.queued[0].payload["text"]
     blocked = await service.handle_update(14, mine, TextMessage(f"/block {patient.label} body_scan"))
     assert "Blocked" in blocked.queued[0].payload["text"]
@@ -374,13 +380,6 @@ WEEKLY = ["5", "5", "5", "0", "0", "0", "0", "6", "3"]
 
 async def test_weekly_review_ends_with_the_summary_and_a_chart_in_the_same_transaction(
         session_factory: async_sessionmaker[AsyncSession]) -> None:
-    import base64
-    import io
-
-    from PIL import Image
-
-    from coachbot.adapters.db.models import OutboxMessage
-
     clock = Clock()
     service = await onboarded(session_factory, clock)
     await checkin(service, clock, ["6", "4", "skip"])

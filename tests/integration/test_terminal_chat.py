@@ -93,6 +93,6 @@ async def test_terminal_chat_shows_steps_and_the_weekly_summary_with_where_the_c
     text = out.getvalue()
     assert "Steps that may suit you now" in text and "1. " in text
     assert "Here is a look back at your week, Sam." in text
-    charts = list(tmp_path.glob("coachbot-chart-P-*.png"))
+    charts = sorted(tmp_path.glob("coachbot-chart-P-*.png"))  # noqa: ASYNC240 (after the chat)
     assert len(charts) == 1 and charts[0].read_bytes().startswith(b"\x89PNG")
     assert f"saved to {charts[0]}" in text and "in Telegram it comes as a picture" in text
