@@ -10,6 +10,7 @@ word comes from dialogs/ (self_management.yaml, summary.yaml, steps.yaml).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import re
@@ -26,6 +27,7 @@ from coachbot.care.self_management_texts import FILE_NAME, SelfManagementTexts, 
 from coachbot.care.step_policy import steps_for_now
 from coachbot.care.steps_library import Step, StepLibrary, load_steps
 from coachbot.care.weekly_summary import (
+    ChartData,
     SummaryTexts,
     build_summary,
     daily_records,
@@ -190,11 +192,11 @@ class SelfManagement:
         if not await flare_plan(session, patient.id):
             text += "\n\n" + self.texts.weekly.no_plan_offer.strip()
         extras.replies.append(Reply(text))
-        from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 (matplotlib is heavy)
-
         weeks = max(1, -(-len(days) // 7))
-        extras.photos.append(Photo(render_progress_chart(summary.chart),
-                                   fill(self.texts.weekly.chart_caption, weeks=weeks)))
+        # Drawing takes 0.2-0.4 s (and importing matplotlib 2 s, once): off the event loop, so other
+        # patients' updates go on meanwhile (on SQLite, other writes wait for this transaction).
+        png = await asyncio.to_thread(_render, summary.chart)
+        extras.photos.append(Photo(png, fill(self.texts.weekly.chart_caption, weeks=weeks)))
 
     # -- the patient's commands ----------------------------------------------------------------------
     async def patient_event(self, session: AsyncSession, patient: Patient, event: Event | Press,
@@ -259,6 +261,12 @@ def outgoing_for(channel: Channel, replies: Sequence[Reply], token: str | None,
     out += [Outgoing(kind="photo", payload={"data": base64.b64encode(p.data).decode(), "caption": p.caption})
             for p in photos]
     return out
+
+
+def _render(chart: ChartData) -> bytes:
+    from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 (matplotlib is heavy)
+
+    return render_progress_chart(chart)
 
 
 def _num(value: float) -> str:
