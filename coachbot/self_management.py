@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,7 +96,7 @@ class SelfManagement:
         return cls(load_steps(files[0]), load_texts(files[1]), load_summary_texts(files[2]), service)
 
     # -- the daily check-in ------------------------------------------------------------------------
-    async def with_facts(self, session: AsyncSession, patient: Patient, event: Event | Any,
+    async def with_facts(self, session: AsyncSession, patient: Patient, event: object,
                          context: PatientContext, now: dt.datetime) -> PatientContext:
         """`in_flare` for a starting daily check-in: 1 picks its short flare-up version."""
         if not (isinstance(event, StartDialog) and event.script == self.service.daily

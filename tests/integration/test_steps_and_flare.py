@@ -106,14 +106,14 @@ async def test_pain_jump_shows_general_advice_then_short_checkins_until_pain_set
     jump = await checkin(service, clock, ["6", "4", "not tried", "skip"])  # up 3 points: a flare-up
     assert "up from 3" in jump and "/flareplan" in jump, "no plan yet: general advice and an offer"
     assert "shorter" in jump and "999" in jump
-    short = await checkin(service, clock, ["5", "It is helping", "no"])
-    assert "short one" in short and "mood" not in short.lower(), "the flare version skips mood and note"
+    short = await checkin(service, clock, ["5", "4", "It is helping", "no"])
+    assert "short one" in short and "anything else" not in short, "the flare version: no feedback, no note"
     assert not await in_dialog(session_factory), "the short check-in ends after pain, plan and legs"
-    await checkin(service, clock, ["4", "helping", "no"])  # within 1 of the baseline: 1 of 2
-    settled = await checkin(service, clock, ["3", "helping", "no"])
+    await checkin(service, clock, ["4", "5", "helping", "no"])  # within 1 of the baseline: 1 of 2
+    settled = await checkin(service, clock, ["3", "5", "helping", "no"])
     assert "settled" in settled
     normal = await checkin(service, clock, ["3", "5"])
-    assert "mood" in normal.lower() and "short one" not in normal, "back to the usual check-in"
+    assert "How did it go" in normal and "short one" not in normal, "back to the usual check-in"
     async with session_factory() as session:
         going = (await session.execute(select(Measurement.value_text).where(
             Measurement.code == "flare_plan_going"))).scalars().all()
@@ -144,7 +144,7 @@ async def test_flare_plan_is_not_shown_over_a_red_flag_from_the_leg_check(
     clock = Clock()
     service = await onboarded(session_factory, clock)
     await checkin(service, clock, ["3", "5", "skip"])
-    said = await checkin(service, clock, ["9", "yes", "yes"])  # pain 9: the leg check; both legs
+    said = await checkin(service, clock, ["9", "5", "yes", "yes"])  # pain 9: the leg check; both legs
     assert "999" in said and "up from 3" not in said, "the emergency message stands alone"
     async with session_factory() as session:
         rules = set((await session.execute(select(Escalation.rule))).scalars())
@@ -156,7 +156,7 @@ async def test_new_leg_numbness_holds_back_exercise_and_heat_steps(
         session_factory: async_sessionmaker[AsyncSession]) -> None:
     clock = Clock()
     service = await onboarded(session_factory, clock)
-    said = await checkin(service, clock, ["8", "yes", "no", "4", "skip"])
+    said = await checkin(service, clock, ["8", "4", "yes", "no", "skip"])
     assert "GP" in said and "coach" in said
     async with session_factory() as session:
         patient = (await session.execute(select(Patient))).scalar_one()
@@ -172,7 +172,7 @@ async def test_new_leg_numbness_holds_back_exercise_and_heat_steps(
     for step in care().steps.steps:
         if step.exercise or step.heat:
             assert f". {step.title}\n" not in listed + "\n"
-    cleared = await checkin(service, clock, ["8", "no", "4", "helped", "skip"])
+    cleared = await checkin(service, clock, ["8", "4", "no", "helped", "skip"])
     assert "change in your leg" not in cleared
     async with session_factory() as session:
         state = await patient_state(session, patient, clock.now)
