@@ -177,6 +177,8 @@ class SelfManagement:
         zone = zone_of(patient.timezone)
         last = now.astimezone(zone).date()
         first = last - dt.timedelta(days=SUMMARY_DAYS - 1)
+        if patient.onboarded_at is not None:  # no "missed" days from before they started
+            first = min(last, max(first, patient.onboarded_at.astimezone(zone).date()))
         since = dt.datetime.combine(first, dt.time(), tzinfo=zone)
         rows = (await session.execute(
             select(Measurement.recorded_at, Measurement.code, Measurement.value_num)

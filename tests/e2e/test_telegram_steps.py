@@ -53,5 +53,5 @@ async def test_weekly_review_summary_and_chart_reach_the_patient(
     photos = fake_bot_api.calls_to("sendPhoto", status=200)
     assert len(photos) == 1
     sent = [m for m in alex.messages() if m.photo is not None]
-    assert len(sent) == 1 and sent[0].photo.startswith(b"\x89PNG") and "weeks" in (sent[0].caption or "")
+    assert len(sent) == 1 and sent[0].photo.startswith(b"\x89PNG") and "day by day" in (sent[0].caption or "")
     assert sent[0].message_id > summary.message_id, "the chart follows the summary"

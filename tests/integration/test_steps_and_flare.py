@@ -408,7 +408,7 @@ async def test_weekly_review_ends_with_the_summary_and_a_chart_in_the_same_trans
     image = Image.open(io.BytesIO(data))
     image.verify()
     assert image.format == "PNG" and image.size[0] > 400
-    assert "4 weeks" in photo["caption"]
+    assert "day by day" in photo["caption"]
     async with session_factory() as session:
         stored = (await session.execute(select(OutboxMessage.kind).where(
             OutboxMessage.id.in_([row.id for row in result.queued])))).scalars().all()
@@ -424,3 +424,20 @@ async def test_weekly_review_cut_short_by_a_crisis_sends_no_summary(
         await service.handle(CHAT, TextMessage(answer))
     delivery = await service.handle(CHAT, TextMessage("I want to end my life"))
     assert not delivery.photos and "look back at your week" not in texts(delivery)
+
+
+async def test_crisis_words_pre_empt_the_short_flare_checkin(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    service = await onboarded(session_factory, clock)
+    await checkin(service, clock, ["3", "5", "skip"])
+    await checkin(service, clock, ["6", "4", "not tried", "skip"])
+    clock.now += dt.timedelta(days=1)
+    short = texts(await service.handle(CHAT, StartDialog("daily_checkin")))
+    assert "short one" in short
+    said = texts(await service.handle(CHAT, TextMessage("I want to end it all")))
+    assert "116 123" in said and "flare" not in said.lower()
+    async with session_factory() as session:
+        conversation = (await session.execute(select(Conversation))).scalar_one()
+        rules = set((await session.execute(select(Escalation.rule))).scalars())
+    assert conversation.script == "crisis" and "crisis" in rules
