@@ -173,8 +173,8 @@ def build_summary(texts: SummaryTexts, name: str, days: Sequence[DayRecord],
         lines.append(words.helpful.none)
     lines.append(words.closing.format(weeks=weeks, days=len(days)))
     chart = ChartData(tuple(d.day for d in days), tuple(d.pain for d in days), tuple(d.mood for d in days),
-                      tuple(d.checked_in for d in days), texts.chart.title.format(weeks=weeks, days=len(days)),
-                      texts.chart)
+                      tuple(d.checked_in for d in days),
+                      texts.chart.title.format(weeks=weeks, days=len(days)), texts.chart)
     return WeeklySummary("\n\n".join(lines), chart)
 
 
