@@ -20,6 +20,7 @@ from coachbot.scheduling import zone_of
 PAIN_HISTORY = dt.timedelta(days=21)
 """Enough for the longest flare (7 days) and the check-in before it, after a gap of two weeks."""
 PLAN_CODES = ("flare_helps", "flare_avoid", "flare_tell", "flare_seek_help")
+FLARE_SHOWN = "flare_plan_shown"
 
 
 async def pain_checkins(session: AsyncSession, patient_id: int, now: dt.datetime) -> list[PainCheckIn]:
@@ -40,6 +41,14 @@ async def flare_now(session: AsyncSession, patient: Patient, now: dt.datetime,
     """The flare state after the latest check-in (and the check-ins it was rebuilt from)."""
     checkins = await pain_checkins(session, patient.id, now)
     return replay(checkins, now, rules, zone_of(patient.timezone)), checkins
+
+
+async def flare_shown(session: AsyncSession, patient_id: int, since: dt.datetime) -> bool:
+    """Whether the flare-up message (the plan, or advice) was shown since `since`."""
+    row = (await session.execute(
+        select(Measurement.id).where(Measurement.patient_id == patient_id, Measurement.code == FLARE_SHOWN,
+                                     Measurement.recorded_at >= since).limit(1))).first()
+    return row is not None
 
 
 async def flare_plan(session: AsyncSession, patient_id: int) -> dict[str, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.care.flare import FlareRules
 from coachbot.care.self_management_texts import FILE_NAME, SelfManagementTexts, fill, load_texts
@@ -46,7 +47,7 @@ from coachbot.engine import (
     TextMessage,
 )
 from coachbot.engine.runner import Outcome
-from coachbot.flare_checkins import flare_now, flare_plan
+from coachbot.flare_checkins import FLARE_SHOWN, flare_now, flare_plan, flare_shown
 from coachbot.population_prior import PriorCache
 from coachbot.scheduling import zone_of
 from coachbot.spec.model import ServiceFile
@@ -72,6 +73,9 @@ class Photo:
 
 @dataclass
 class Extras:
+    """What the service adds to an event's replies: `before` them, then `replies` and `photos` after."""
+
+    before: list[Reply] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     photos: list[Photo] = field(default_factory=list)
 
@@ -122,19 +126,23 @@ class SelfManagement:
         return Reply(text=f"{step.title}\n\n{step.text.strip()}\n\n{words.different_hint}",
                      options=(ButtonOption(DIFFERENT, words.different_button),), question=STEP_MARK)
 
-    async def after_event(self, session: AsyncSession, patient: Patient, outcome: Outcome,
+    async def after_event(self, session: AsyncSession, patient: Patient, event: object, outcome: Outcome,
                           now: dt.datetime) -> Extras:
         """What follows a completed check-in (the flare-up plan, or that it has settled) or weekly
-        review (the summary and its chart). Nothing when the event ended in a safety dialog: then
-        the resources must stand alone."""
+        review (the summary and its chart), and what goes before a short flare-up check-in whose
+        patient has not seen their plan yet (they left the check-in where pain jumped before its
+        end). Nothing when the event ended in a safety dialog: then the resources must stand alone."""
         extras = Extras()
-        ended = [e.script for e in outcome.effects if isinstance(e, DialogEnded) and e.completed]
-        if not ended or self._safety_turn(outcome):
+        if self._safety_turn(outcome):
             return extras
+        ended = [e.script for e in outcome.effects if isinstance(e, DialogEnded) and e.completed]
         if self.service.daily in ended:
-            extras.replies += await self._flare_news(session, patient, now)
+            extras.replies += await self._flare_news(session, patient, now, starting=False)
         if self.service.weekly in ended:
             await self._weekly_summary(session, patient, now, extras)
+        if (isinstance(event, StartDialog) and event.script == self.service.daily
+                and outcome.position is not None and outcome.position.script == self.service.daily):
+            extras.before += await self._flare_news(session, patient, now, starting=True)
         return extras
 
     def _safety_turn(self, outcome: Outcome) -> bool:
@@ -147,16 +155,26 @@ class SelfManagement:
             isinstance(e, SafetyTriggered) or (isinstance(e, Escalate) and e.tier == "urgent")
             for e in outcome.effects)
 
-    async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> list[Reply]:
+    async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime, *,
+                          starting: bool) -> list[Reply]:
+        """At the end of a check-in: the plan when pain has just jumped, or that it has settled. When a
+        check-in starts: the plan, if this flare-up's has not been shown yet. Showing it is recorded
+        (measure FLARE_SHOWN), so it is shown once per flare-up."""
         words = self.texts.flare
         step, checkins = await flare_now(session, patient, now, self.flare_rules)
-        if step.change == "settled":
+        if not starting and step.change == "settled":
             return [Reply(words.settled.strip())]
-        if step.change == "timed_out":
+        if not starting and step.change == "timed_out":
             return [Reply(words.timed_out.strip())]
-        if step.change != "started" or step.flare is None:
+        flare = step.flare
+        if flare is None or (not starting and step.change != "started"):
             return []
-        parts = [fill(words.started, now=_num(checkins[-1].pain), before=_num(step.flare.baseline))]
+        if starting and await flare_shown(session, patient.id, flare.started_at):
+            return []
+        store.add_measurement(session, patient.id, FLARE_SHOWN, 1, "flare", "shown", now)
+        jump = next((c.pain for c in checkins if c.at == flare.started_at), flare.peak)
+        started = words.started_earlier if starting else words.started
+        parts = [fill(started, now=_num(jump), before=_num(flare.baseline))]
         plan = await flare_plan(session, patient.id)
         if plan:
             lines = [words.plan_intro.strip()]

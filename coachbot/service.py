@@ -172,7 +172,8 @@ class PatientService:
         for effect in outcome.effects:
             await self._apply_effect(session, patient, effect, now, delivery)
         if self.care is not None:
-            extras = await self.care.after_event(session, patient, outcome, now)
+            extras = await self.care.after_event(session, patient, event, outcome, now)
+            delivery.replies[:0] = extras.before
             delivery.replies += extras.replies
             delivery.photos += extras.photos
         await store.save_position(session, patient.id, outcome.position, now)

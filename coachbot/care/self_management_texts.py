@@ -27,6 +27,7 @@ class _Strict(BaseModel):
 
 class FlareWords(_Strict):
     started: str
+    started_earlier: str
     plan_intro: str
     plan_helps: str
     plan_avoid: str
@@ -78,6 +79,7 @@ _PLAN = frozenset({"text"})
 _COACH = frozenset({"label", "step", "title"})
 PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "flare.started": frozenset({"now", "before"}),
+    "flare.started_earlier": frozenset({"now", "before"}),
     "flare.plan_helps": _PLAN, "flare.plan_avoid": _PLAN, "flare.plan_tell": _PLAN,
     "flare.plan_seek_help": _PLAN,
     "steps.item": frozenset({"number", "title"}),

@@ -441,3 +441,19 @@ async def test_crisis_words_pre_empt_the_short_flare_checkin(
         conversation = (await session.execute(select(Conversation))).scalar_one()
         rules = set((await session.execute(select(Escalation.rule))).scalars())
     assert conversation.script == "crisis" and "crisis" in rules
+
+
+async def test_a_patient_who_left_the_jump_checkin_early_sees_the_advice_once_at_the_next(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    service = await onboarded(session_factory, clock)
+    await checkin(service, clock, ["3", "5", "skip"])
+    left = await checkin(service, clock, ["7"])  # pain up 4, then no more answers
+    assert "flare-up" not in left
+    clock.now += dt.timedelta(days=1)
+    start = await service.handle(CHAT, StartDialog("daily_checkin"))
+    said = texts(start)
+    assert said.index("At your last check-in your pain was 7 out of 10, up from 3") < said.index("short one")
+    assert "/flareplan" in said and start.replies[-1].options, "then the short check-in's first question"
+    again = await checkin(service, clock, ["6", "4", "helping", "no"])
+    assert "up from 3" not in again, "shown once per flare-up"
