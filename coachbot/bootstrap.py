@@ -11,6 +11,7 @@ from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.care.steps_library import StepLibrary, load_steps
 from coachbot.engine import Engine
+from coachbot.self_management import SelfManagement
 from coachbot.service import Clock, PatientService, system_clock
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
@@ -26,6 +27,7 @@ class App:
     engine: Engine
     patients: PatientService
     steps: StepLibrary | None = None
+    care: SelfManagement | None = None
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -41,6 +43,8 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
     sessions = make_sessionmaker(db)
     engine = Engine(library)
     steps_file = dialogs_dir / "steps.yaml"
-    steps = load_steps(steps_file) if steps_file.exists() else None
+    care = SelfManagement.load(dialogs_dir, library.service)
+    steps = care.steps if care is not None else load_steps(steps_file) if steps_file.exists() else None
     return App(db=db, sessions=sessions, library=library, engine=engine,
-               patients=PatientService(sessions, engine, clock, steps=steps), steps=steps)
+               patients=PatientService(sessions, engine, clock, steps=steps, care=care), steps=steps,
+               care=care)

@@ -58,11 +58,12 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
 def _data_file_problems(path: Path) -> list[Problem]:
     """The steps, summary and escalation files have their own checkers; run each one that applies."""
     from coachbot.care.escalation_spec import check_escalation_file
+    from coachbot.care.self_management_texts import check_texts_file
     from coachbot.care.steps_library import check_steps_file
     from coachbot.care.weekly_summary import check_summary_file
 
     checkers = {"steps.yaml": check_steps_file, "summary.yaml": check_summary_file,
-                "escalation.yaml": check_escalation_file}
+                "escalation.yaml": check_escalation_file, "self_management.yaml": check_texts_file}
     if path.is_file():
         checker = checkers.get(path.name)
         return checker(path) if checker else []

@@ -86,6 +86,8 @@ from coachbot.escalations.raising import (
     watches,
     would_escalate,
 )
+from coachbot.self_management import Photo, SelfManagement, outgoing_for
+from coachbot.step_overrides import coach_step_command
 from coachbot.step_suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.service")
@@ -111,6 +113,7 @@ class Delivery:
     suggest_step: bool = False
     position: Position | None = None
     patient_id: int | None = None
+    photos: list[Photo] = field(default_factory=list)
 
 
 class PatientService:
@@ -118,9 +121,11 @@ class PatientService:
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
                  clock: Clock = system_clock, channel: Channel | None = None,
-                 gate: WriteGate | None = None, steps: StepLibrary | None = None) -> None:
+                 gate: WriteGate | None = None, steps: StepLibrary | None = None, *,
+                 care: SelfManagement | None = None) -> None:
         self.sessions = sessions
-        self.steps = steps
+        self.care = care  # flare-ups, the weekly summary, /steps, /flareplan, coach pins
+        self.steps = care.steps if care is not None else steps
         self.engine = engine
         self.clock = clock
         self.channel = channel
@@ -134,13 +139,20 @@ class PatientService:
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
         now = self.clock()
-        fast = await self._answer_fast(chat_id, event, now)
+        command = isinstance(event, TextMessage) and event.text.startswith("/")
+        fast = None if command else await self._answer_fast(chat_id, event, now)
         if fast is not None:
             return fast[0]
         async with self.sessions() as session, session.begin():
             patient = await store.patient_by_chat(session, chat_id)
             if patient is None:
                 patient = await self._new_patient(session, chat_id, now)
+            if self.care is not None and command:  # /steps and /flareplan (the terminal comes this way)
+                mine, handled = await self.care.patient_event(session, patient, event, now)
+                if handled is not None:
+                    return Delivery(patient_label=patient.label, chat_id=patient.chat_id, replies=handled,
+                                    patient_id=patient.id)
+                event = mine if not isinstance(mine, Press) else event
             return await self.apply(session, patient, event, now)
 
     async def _answer_fast(self, chat_id: int, event: Event, now: dt.datetime, *,
@@ -204,6 +216,8 @@ class PatientService:
         """Run one event for a loaded patient inside the caller's transaction."""
         position = await store.load_position(session, patient.id)
         context = await self._context(session, patient, now)
+        if self.care is not None:
+            context = await self.care.with_facts(session, patient, event, context, now)
         outcome = self.engine.handle(context, position, event, now)
         delivery = Delivery(patient_label=patient.label, chat_id=patient.chat_id,
                             position=outcome.position)
@@ -213,6 +227,11 @@ class PatientService:
         await self._evaluate(session, delivery, patient_id=patient.id, label=patient.label,
                              timezone=patient.timezone, now=now,
                              codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
+        if self.care is not None:
+            extras = await self.care.after_event(session, patient, event, outcome, now)
+            delivery.replies[:0] = extras.before
+            delivery.replies += extras.replies
+            delivery.photos += extras.photos
         await store.save_position(session, patient.id, outcome.position, now)
         patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -284,6 +303,11 @@ class PatientService:
             tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
             if tools is not None:
                 return tools
+        if coach is not None and self.care is not None and isinstance(event, TextMessage) and (
+                said := await coach_step_command(session, coach, event.text, steps=self.care.steps,
+                                                 words=self.care.texts.coach, now=now)) is not None:
+            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
+                                label=f"coach:{coach.id}")
         if coach is not None:
             handled = await coach_actions.command(
                 session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
@@ -317,6 +341,12 @@ class PatientService:
             result = await self._patient_turn(session, patient, TextMessage(relayed.text), now)
             result.outgoing += relayed.to_coach
             return result
+        if self.care is not None and isinstance(event, TextMessage | Press):
+            event, handled = await self.care.patient_event(session, patient, event, now)
+            if handled is not None:
+                return UpdateResult(outgoing=outgoing_for(self.channel, handled, None), label=patient.label,
+                                    patient_id=patient.id,
+                                    accepted_press=True if isinstance(event, Press) else None)
         if isinstance(event, ChannelCommand):
             if event.name == "mydata":
                 export = await export_patient(session, patient)
@@ -343,7 +373,7 @@ class PatientService:
             delivery = await self.apply(session, patient, TextMessage("/help"), now)
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
-        outgoing = first + self.channel.replies(delivery.replies, token)
+        outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
         outgoing += await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
         return UpdateResult(outgoing=outgoing, label=patient.label, patient_id=patient.id,
                             accepted_press=accepted)
@@ -429,10 +459,11 @@ class PatientService:
             log.warning("safety trigger %s (%s) for %s", effect.kind, effect.rule, patient.label)
         elif isinstance(effect, SuggestStep):
             delivery.suggest_step = True
-            if self.steps is not None:
-                step = await suggest_step(session, patient, self.steps, now)
-                if step is not None:
-                    delivery.replies.append(step)
+            if self.care is not None:
+                delivery.replies += await self.care.suggest(session, patient, now)
+            elif self.steps is not None and (
+                    offered := await suggest_step(session, patient, self.steps, now)) is not None:
+                delivery.replies.append(Reply(text=f"{offered.step.title}\n\n{offered.step.text.strip()}"))
         elif isinstance(effect, DialogEnded):
             self._dialog_ended(patient, effect, now)
 

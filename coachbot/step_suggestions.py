@@ -1,71 +1,133 @@
 """Turning a dialog's `suggest_step` into one stored, explained suggestion, and feedback into learning.
 
 The choice itself is the pure policy in `care/step_policy.py`; this module only gathers what it needs
-from the database (latest scores, open safety escalations, past suggestions) and records the result.
+from the database (latest scores, flags from open safety escalations, the leg check and a flare, the
+coach's pins and blocks, past suggestions, the population prior) and records the result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db.models import Escalation, Measurement, Patient, StepSuggestion
-from coachbot.care.step_policy import PastSuggestion, PatientState, choose_step
-from coachbot.care.steps_library import CATEGORICAL_MEASURES, NUMERIC_MEASURES, StepLibrary
-from coachbot.engine import Reply
+from coachbot.adapters.db.models import Escalation, Measurement, Patient, StepOverride, StepSuggestion
+from coachbot.care.step_policy import PastSuggestion, PatientState, PopulationPrior, Suggestion, choose_step
+from coachbot.care.steps_library import CATEGORICAL_MEASURES, NUMERIC_MEASURES, Step, StepLibrary
 
 SCORE_WINDOW = dt.timedelta(days=14)
 HISTORY_WINDOW = dt.timedelta(days=90)
+LEG_MEASURE = "leg_symptoms"
+"""The leg check's answer (dialogs/blocks/leg_check.yaml): 1 = new numbness, tingling or weakness."""
+LEG_FLAGS = frozenset({"leg_weakness", "leg_numbness", "numb_skin"})
+"""One question covers all three, so a yes holds back exercise and heat alike (the safer reading)."""
 _SAFETY_FLAGS = {"red_flag_emergency": "red_flag", "red_flag_urgent": "red_flag", "crisis": "crisis",
                  "abuse": "crisis"}
 _FEEDBACK = {"helped", "not_helped", "not_tried"}
 
 
-async def _patient_state(session: AsyncSession, patient: Patient, now: dt.datetime) -> PatientState:
-    codes = [*NUMERIC_MEASURES, *CATEGORICAL_MEASURES]
+async def patient_state(session: AsyncSession, patient: Patient, now: dt.datetime, *,
+                        flare: bool = False) -> PatientState:
+    """What the policy needs to know about a patient now, from the last two weeks of answers."""
+    codes = [*NUMERIC_MEASURES, *CATEGORICAL_MEASURES, LEG_MEASURE]
     rows = (await session.execute(
         select(Measurement.code, Measurement.value_num, Measurement.value_text)
         .where(Measurement.patient_id == patient.id, Measurement.code.in_(codes),
                Measurement.recorded_at >= now - SCORE_WINDOW)
         .order_by(Measurement.recorded_at, Measurement.id))).all()
     scores: dict[str, float | str] = {}
+    series: dict[str, list[float]] = {"pain_now": [], "mood_now": []}
     for code, number, text in rows:  # later rows win: the latest value of each measure
         value = number if number is not None else text
         if value is not None:
             scores[code] = value
+        if code in series and number is not None:
+            series[code].append(number)
     open_rules = (await session.execute(
         select(Escalation.rule).where(Escalation.patient_id == patient.id,
                                       Escalation.status.in_(("open", "acknowledged"))))).scalars()
-    flags = frozenset(_SAFETY_FLAGS[rule] for rule in open_rules if rule in _SAFETY_FLAGS)
-    return PatientState(scores=scores, flags=flags, timezone=patient.timezone)
+    flags = {_SAFETY_FLAGS[rule] for rule in open_rules if rule in _SAFETY_FLAGS}
+    if scores.pop(LEG_MEASURE, 0) == 1:  # the latest leg check said yes: until one says no
+        flags |= LEG_FLAGS
+    if flare:
+        flags.add("flare")
+    overrides = (await session.execute(
+        select(StepOverride.step_id, StepOverride.kind).where(StepOverride.patient_id == patient.id)
+        .order_by(StepOverride.created_at, StepOverride.id))).all()
+    usual = {code: statistics.median(values) for code, values in series.items() if values}
+    return PatientState(scores=scores, flags=frozenset(flags), timezone=patient.timezone, usual=usual,
+                        pinned=tuple(step for step, kind in overrides if kind == "pin"),
+                        blocked=frozenset(step for step, kind in overrides if kind == "block"))
 
 
-async def suggest_step(session: AsyncSession, patient: Patient, steps: StepLibrary,
-                       now: dt.datetime) -> Reply | None:
-    """Today's step as a message, recorded with why it was chosen; None when none may be offered."""
-    state = await _patient_state(session, patient, now)
+@dataclass(frozen=True)
+class Offered:
+    """A step to show the patient, and the policy's answer that chose it."""
+
+    step: Step
+    suggestion: Suggestion
+
+
+async def history_of(session: AsyncSession, patient_id: int, now: dt.datetime) -> list[PastSuggestion]:
     past = (await session.execute(
-        select(StepSuggestion).where(StepSuggestion.patient_id == patient.id,
+        select(StepSuggestion).where(StepSuggestion.patient_id == patient_id,
                                      StepSuggestion.suggested_at >= now - HISTORY_WINDOW)
-        .order_by(StepSuggestion.suggested_at))).scalars().all()
-    history = [PastSuggestion(step_id=row.step_id, suggested_at=row.suggested_at,
-                              feedback=row.feedback)  # type: ignore[arg-type]
-               for row in past]
-    # Seeded per patient and day: the same day replays the same choice, and tests are repeatable.
-    rng = random.Random(f"{patient.id}:{now.date().isoformat()}")
-    suggestion = choose_step(steps, state, history, now, rng)
+        .order_by(StepSuggestion.suggested_at, StepSuggestion.id))).scalars().all()
+    return [PastSuggestion(step_id=row.step_id, suggested_at=row.suggested_at,
+                           feedback=row.feedback)  # type: ignore[arg-type]
+            for row in past]
+
+
+async def suggest_step(session: AsyncSession, patient: Patient, steps: StepLibrary, now: dt.datetime, *,
+                       state: PatientState | None = None, prior: PopulationPrior | None = None,
+                       exclude: Iterable[str] = ()) -> Offered | None:
+    """Today's step, recorded with why it was chosen; None when none may be offered.
+
+    With `exclude` (the patient asked for a different one) the new step replaces today's: the one
+    turned down is kept with feedback "declined", so the day still has one active suggestion."""
+    state = state or await patient_state(session, patient, now)
+    history = await history_of(session, patient.id, now)
+    # Seeded per patient, day and swap: the same day replays the same choice; tests are repeatable.
+    rng = random.Random(f"{patient.id}:{now.date().isoformat()}:{len(history)}")
+    suggestion = choose_step(steps, state, history, now, rng, prior=prior, exclude=exclude)
     if suggestion is None:
         return None
     step = steps.get(suggestion.step_id)
     if step is None:
         return None
+    if suggestion.replaces is not None:
+        await _decline(session, patient.id, suggestion.replaces, now)
     if not suggestion.repeat:
         session.add(StepSuggestion(patient_id=patient.id, step_id=step.id, suggested_at=now,
                                    reason=suggestion.reason))
-    return Reply(text=f"{step.title}\n\n{step.text.strip()}")
+    return Offered(step, suggestion)
+
+
+async def todays_step(session: AsyncSession, patient: Patient, now: dt.datetime,
+                      since: dt.datetime) -> str | None:
+    """The step suggested today (since the patient's local midnight) and not turned down, if any."""
+    row = (await session.execute(
+        select(StepSuggestion.step_id).where(
+            StepSuggestion.patient_id == patient.id, StepSuggestion.suggested_at >= since,
+            StepSuggestion.suggested_at <= now,
+            (StepSuggestion.feedback.is_(None)) | (StepSuggestion.feedback != "declined"))
+        .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1))).first()
+    return row[0] if row else None
+
+
+async def _decline(session: AsyncSession, patient_id: int, step_id: str, now: dt.datetime) -> None:
+    row = (await session.execute(
+        select(StepSuggestion).where(StepSuggestion.patient_id == patient_id,
+                                     StepSuggestion.step_id == step_id)
+        .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1)
+    )).scalar_one_or_none()
+    if row is not None and row.feedback is None:
+        row.feedback, row.feedback_at = "declined", now
 
 
 async def record_feedback(session: AsyncSession, patient_id: int, feedback: object,

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -21,8 +22,8 @@ from coachbot.service import Delivery, EscalationNotice
 TERMINAL_CHAT_ID = 1
 """The terminal plays one patient, stored like any other under this chat id."""
 
-BANNER = ("coachbot terminal chat. Type as the patient would. Extra commands here: "
-          ":next (jump to the next daily check-in), :week (weekly review), :quit.")
+BANNER = ("coachbot terminal chat. Type as the patient would (/steps and /flareplan work too). Extra "
+          "commands here: :next (jump to the next daily check-in), :week (weekly review), :quit.")
 
 
 class SimulatedClock:
@@ -53,13 +54,19 @@ def format_escalation(notice: EscalationNotice) -> str:
 
 class TerminalChat:
     def __init__(self, app: App, clock: SimulatedClock, out: TextIO = sys.stdout,
-                 read_line: Callable[[], str] | None = None) -> None:
+                 read_line: Callable[[], str] | None = None, chart_dir: Path | None = None) -> None:
         self.app, self.clock, self.out = app, clock, out
+        self.chart_dir = chart_dir or Path.cwd()
         self.read_line = read_line or (lambda: input("you> "))
 
     def show(self, delivery: Delivery) -> None:
         for reply in delivery.replies:
             print(format_reply(reply), file=self.out)
+        for photo in delivery.photos:  # the weekly chart: Telegram sends it as a photo
+            path = self.chart_dir / f"coachbot-chart-{delivery.patient_label}-{self.clock():%Y-%m-%d}.png"
+            path.write_bytes(photo.data)
+            print(f"coachbot> [chart] {photo.caption}\n          (saved to {path}; in Telegram it comes as "
+                  "a picture)", file=self.out)
         for notice in delivery.escalations:
             print(format_escalation(notice), file=self.out)
 

@@ -80,8 +80,8 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "summary.opening": frozenset({"name"}), "summary.checkins": frozenset({"done", "days"}),
     "summary.pain": frozenset({"now", "before"}), "summary.mood": frozenset({"now", "before"}),
     "summary.helpful": frozenset({"steps"}), "summary.step_title": frozenset({"title"}),
-    "summary.closing": frozenset({"weeks"}),
-    "chart.title": frozenset({"weeks"})}
+    "summary.closing": frozenset({"weeks", "days"}),
+    "chart.title": frozenset({"weeks", "days"})}
 """What each sentence may use; anything else would show the patient a raw `{brace}`."""
 
 
@@ -171,9 +171,10 @@ def build_summary(texts: SummaryTexts, name: str, days: Sequence[DayRecord],
         lines.append(words.helpful.some.format(steps=_join(shown, words.list_and)))
     else:
         lines.append(words.helpful.none)
-    lines.append(words.closing.format(weeks=weeks))
+    lines.append(words.closing.format(weeks=weeks, days=len(days)))
     chart = ChartData(tuple(d.day for d in days), tuple(d.pain for d in days), tuple(d.mood for d in days),
-                      tuple(d.checked_in for d in days), texts.chart.title.format(weeks=weeks), texts.chart)
+                      tuple(d.checked_in for d in days),
+                      texts.chart.title.format(weeks=weeks, days=len(days)), texts.chart)
     return WeeklySummary("\n\n".join(lines), chart)
 
 

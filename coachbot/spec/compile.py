@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from coachbot.care.triggers import TriggerSet
 
 NON_SCRIPT_FILES = frozenset({"service.yaml", "triggers.yaml", "steps.yaml", "summary.yaml",
-                              "escalation.yaml", "messages.yaml"})
+                              "escalation.yaml", "messages.yaml", "self_management.yaml"})
 """Files directly in dialogs/ that are not scripts; their owners read and check them."""
 
 

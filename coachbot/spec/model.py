@@ -18,9 +18,10 @@ Scalar = int | float | str | bool
 QuestionType = Literal["scale", "choice", "yes_no", "number", "time_of_day", "free_text", "timezone"]
 Tier = Literal["urgent", "soon", "routine"]
 ProfileField = Literal["name", "timezone", "checkin_time", "consent", "weekly_review_day"]
-Fact = Literal["days_in_care", "open_step"]
+Fact = Literal["days_in_care", "open_step", "in_flare"]
 """Facts about the patient the service supplies with each event: whole days since onboarding ended,
-and 1 when a suggested step still waits for the patient's feedback (else 0)."""
+1 when a suggested step still waits for the patient's feedback (else 0), and, when a dialog starts,
+1 while a flare-up lasts (care/flare.py; else 0)."""
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 EXIT = "$exit"
 """Inside a block, the target that leaves the block for the state that used it."""
@@ -228,7 +229,8 @@ class Messages(_Strict):
         return self
 
 
-PATIENT_COMMANDS = ("start", "checkin", "settings", "pause", "resume", "stop", "help", "mydata")
+PATIENT_COMMANDS = ("start", "checkin", "steps", "flareplan", "settings", "pause", "resume", "stop", "help",
+                    "mydata")
 """The commands patients see in Telegram's menu, in this order."""
 COACH_COMMANDS = ("start", "help", "queue", "patient", "note", "message", "close", "handover")
 """The commands coaches see in their own chat."""

@@ -77,7 +77,8 @@ async def test_command_menus_are_set_for_patients(fake_bot_api: FakeBotApi, data
     async with running_bot(fake_bot_api, database_url):
         pass
     commands = [c["command"] for c in fake_bot_api.commands_for()]
-    assert commands == ["start", "checkin", "settings", "pause", "resume", "stop", "help", "mydata"]
+    assert commands == ["start", "checkin", "steps", "flareplan", "settings", "pause", "resume", "stop",
+                        "help", "mydata"]
 
 
 async def test_second_press_and_old_question_record_nothing_and_explain(

@@ -64,7 +64,11 @@ async def checkin(alex: FakeUser, clock: Clock, day: int, pain: int) -> FakeMess
     await alex.click(str(pain), message=question)
     mood = await alex.wait_for_message(lambda m: "how is your mood right now" in m.text)
     await alex.send_text("6")
-    await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)
+    step_or_note = await alex.wait_for_message(
+        lambda m: "How did it go?" in m.text or "anything else you would like your coach to know" in m.text)
+    if "How did it go?" in step_or_note.text:  # the step suggested at the last check-in
+        await alex.click("It helped", message=step_or_note)
+        await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)
     await alex.send_text("skip")
     await alex.wait_for_message(lambda m: "That is today's check-in done" in m.text)
     return mood

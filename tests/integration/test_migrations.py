@@ -45,7 +45,7 @@ def _schema_differences(connection: Connection) -> list[Any]:
 
 
 def test_there_is_one_head_and_it_is_the_newest_revision() -> None:
-    assert HEAD == "0005"
+    assert HEAD == "0006"
 
 
 async def test_upgrade_to_head_on_an_empty_database(database_url: str) -> None:

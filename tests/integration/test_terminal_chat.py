@@ -74,3 +74,25 @@ def test_dialogs_validate_checks_the_steps_file_too(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
     assert "steps.yaml:3" in result.stderr and "category" in result.stderr
+
+
+async def test_terminal_chat_shows_steps_and_the_weekly_summary_with_where_the_chart_went(
+        database_url: str, tmp_path: Path) -> None:
+    clock = SimulatedClock()
+    app = await build_app(database_url, DIALOGS, clock=clock)
+    out = io.StringIO()
+    chat = TerminalChat(app, clock, out=out, chart_dir=tmp_path)
+    try:
+        for line in ["hi", "yes", "Sam", "no", "no", "5", "6", "9am", "UK", "/steps", "/steps 1"]:
+            await chat.step(line)
+        await chat.step(":week")
+        for line in ["5", "5", "5", "0", "0", "0", "0", "6", "3"]:
+            await chat.step(line)
+    finally:
+        await app.close()
+    text = out.getvalue()
+    assert "Steps that may suit you now" in text and "1. " in text
+    assert "Here is a look back at your week, Sam." in text
+    charts = sorted(tmp_path.glob("coachbot-chart-P-*.png"))  # noqa: ASYNC240 (after the chat)
+    assert len(charts) == 1 and charts[0].read_bytes().startswith(b"\x89PNG")
+    assert f"saved to {charts[0]}" in text and "in Telegram it comes as a picture" in text

@@ -19,6 +19,7 @@ from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.bootstrap import App
 from coachbot.config import Settings, load_settings
 from coachbot.engine import Engine
+from coachbot.self_management import SelfManagement
 from coachbot.service import PatientService
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
@@ -53,8 +54,22 @@ async def make_core(database_url: str) -> App:
     db = make_engine(database_url)
     sessions = make_sessionmaker(db)
     engine = Engine(library())
+    care = self_management()
     return App(db=db, sessions=sessions, library=library(), engine=engine,
-               patients=PatientService(sessions, engine))
+               patients=PatientService(sessions, engine, care=care), steps=care.steps, care=care)
+
+
+def self_management() -> SelfManagement:
+    """As bootstrap loads it, with a fresh population-prior cache (one per process)."""
+    care = _loaded_self_management()
+    return SelfManagement(care.steps, care.texts, care.summary, care.service)
+
+
+@functools.cache
+def _loaded_self_management() -> SelfManagement:
+    care = SelfManagement.load(DIALOGS, library().service)
+    assert care is not None
+    return care
 
 
 @contextlib.asynccontextmanager

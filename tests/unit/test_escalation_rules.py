@@ -369,7 +369,8 @@ def test_shipped_escalation_file_is_valid_and_has_every_default_rule() -> None:
     assert check_escalation_file(SHIPPED) == []
     tiers = {name: rule.tier for name, rule in RULES.rules.items()}
     assert tiers == {"crisis": "urgent", "abuse": "urgent", "red_flag_emergency": "urgent",
-                     "red_flag_urgent": "soon", "pain_worse": "soon", "peg_worse": "soon",
+                     "red_flag_urgent": "soon", "leg_symptoms": "soon", "pain_worse": "soon",
+                     "peg_worse": "soon",
                      "phq2_positive": "soon", "gad2_positive": "soon", "mood_low": "soon",
                      "checkins_missed": "routine", "asks_for_person": "routine"}
     assert escalation_json_schema()["title"] == "coachbot dialogs/escalation.yaml"

@@ -50,7 +50,8 @@ messages:
   idle: Nothing to answer right now.
   stale_button: That question was already answered.
 channel:
-  patient_commands: {start: Start, checkin: Check in now, settings: Change settings, pause: Pause,
+  patient_commands: {start: Start, checkin: Check in now, steps: Browse steps,
+                     flareplan: Flare plan, settings: Change settings, pause: Pause,
                      resume: Resume, stop: Stop, help: Get help, mydata: My data}
   coach_commands: {start: Coach start, help: Coach help, queue: Coach queue, patient: Coach patient,
                    note: Coach note, message: Coach message, close: Coach close, handover: Coach handover}

@@ -95,7 +95,7 @@ def test_checkins_done_are_counted_over_the_last_seven_days() -> None:
 def test_a_first_week_has_nothing_to_compare_with() -> None:
     summary = build_summary(TEXTS, "Sam", _days([5, 6, 4, 5, 5, 6, 4], [5] * 7), [])
     assert TEXTS.summary.pain.first.format(now="5") in summary.text
-    assert summary.chart.title == TEXTS.chart.title.format(weeks=1)
+    assert summary.chart.title == TEXTS.chart.title.format(weeks=1, days=7)
 
 
 def test_every_word_comes_from_the_dialog_file(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_every_word_comes_from_the_dialog_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("old", "new", "message"), [
     ("compared with {before} the week before.", "compared with {last_week}.",
      "{last_week} is not filled in here"),
-    ("Your last {weeks} weeks", "Your last {weeks weeks", "is not closed"),
+    ("over the last {days} days", "over the last {days days", "is not closed"),
     ("  mood: Mood\n", "  mod: Mood\n", "'mod' is not a key allowed"),
 ])
 def test_a_broken_summary_file_is_reported_with_its_line(tmp_path: Path, old: str, new: str,

@@ -17,6 +17,7 @@ Why each table exists:
   finds due work with an index scan instead of one timer per patient.
 - ``checkin_runs``: one row per check-in claimed, unique per patient, dialog and local date: the
   idempotency key that keeps two processes, a restart or a clock change from serving a day twice.
+- ``step_overrides``: a coach's pin or block of a self-management step for one patient.
 
 Conventions: every timestamp is a timezone-aware ``datetime`` passed in by the caller (time is injected,
 so there are no clock defaults); it is stored in UTC and read back as UTC on both databases. Naive
@@ -386,3 +387,22 @@ class CoachRelay(Base):
     opened_at: Mapped[dt.datetime]
     #: The last message either way; a relay idle for a day counts as closed.
     updated_at: Mapped[dt.datetime]
+
+
+# -- self-management steps (issue 6) -----------------------------------------------------------------
+
+class StepOverride(Base):
+    """A coach's pin or block of one step for one patient: a pinned step is suggested first whenever
+    the gates allow it, a blocked one never. One row per patient and step (a pin replaces a block)."""
+
+    __tablename__ = "step_overrides"
+    __table_args__ = (UniqueConstraint("patient_id", "step_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    #: "pin" | "block".
+    kind: Mapped[str] = mapped_column(String(8))
+    # No ON DELETE action: a coach is deactivated, not deleted.
+    coach_id: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
+    created_at: Mapped[dt.datetime]

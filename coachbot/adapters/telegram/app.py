@@ -82,7 +82,7 @@ class TelegramBot:
         token = settings.telegram_token.get_secret_value().strip()
         self.channel = TelegramChannel(core.library.service.channel, core.library.escalation)
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
-                                      steps=core.steps)
+                                      steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
         builder = Application.builder().token(token).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))

@@ -1,0 +1,140 @@
+"""`dialogs/self_management.yaml`: the words around flare-ups, /steps, the weekly summary's extras and
+the coach's /pin and /block replies, checked like the other dialog files.
+
+Pure: pydantic models and a placeholder check. Each sentence may use only the `{names}` listed in
+PLACEHOLDERS; a typo such as `{lable}` is a problem with file, line and fix when the files load, not
+a raw brace in a patient's chat.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from coachbot.spec.problems import DialogError, Problem, sort_problems
+from coachbot.spec.schema import schema_problems
+from coachbot.spec.yaml_source import YamlDocument, read_yaml
+
+FILE_NAME = "self_management.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlareWords(_Strict):
+    started: str
+    started_earlier: str
+    plan_intro: str
+    plan_helps: str
+    plan_avoid: str
+    plan_tell: str
+    plan_seek_help: str
+    general_advice: str
+    no_plan_offer: str
+    safety: str
+    short_checkins: str
+    settled: str
+    timed_out: str
+
+
+class StepsWords(_Strict):
+    heading: str
+    item: str
+    none: str
+    not_found: str
+    different_button: str
+    different_hint: str
+    no_more_today: str
+    nothing_to_swap: str
+
+
+class WeeklyWords(_Strict):
+    no_plan_offer: str
+    chart_caption: str
+
+
+class CoachWords(_Strict):
+    pinned: str
+    blocked: str
+    unpinned: str
+    unblocked: str
+    not_set: str
+    usage: str
+    no_patient: str
+    no_step: str
+
+
+class SelfManagementTexts(_Strict):
+    flare: FlareWords
+    steps: StepsWords
+    weekly: WeeklyWords
+    coach: CoachWords
+
+
+_PLAN = frozenset({"text"})
+_COACH = frozenset({"label", "step", "title"})
+PLACEHOLDERS: Mapping[str, frozenset[str]] = {
+    "flare.started": frozenset({"now", "before"}),
+    "flare.started_earlier": frozenset({"now", "before"}),
+    "flare.plan_helps": _PLAN, "flare.plan_avoid": _PLAN, "flare.plan_tell": _PLAN,
+    "flare.plan_seek_help": _PLAN,
+    "steps.item": frozenset({"number", "title"}),
+    "weekly.chart_caption": frozenset({"weeks"}),
+    **{f"coach.{key}": _COACH for key in CoachWords.model_fields},
+}
+"""What each sentence may use; every other sentence uses none."""
+
+
+def load_texts(path: Path) -> SelfManagementTexts:
+    """The words; raises DialogError listing every problem in the file."""
+    texts, problems = _load(path)
+    if problems or texts is None:
+        raise DialogError(problems)
+    return texts
+
+
+def check_texts_file(path: Path) -> list[Problem]:
+    return _load(path)[1]
+
+
+def fill(template: str, **values: object) -> str:
+    """A checked sentence with its placeholders filled in."""
+    return template.format(**values).strip()
+
+
+def _load(path: Path) -> tuple[SelfManagementTexts | None, list[Problem]]:
+    label = f"{path.parent.name}/{path.name}"
+    try:
+        doc = read_yaml(path, label)
+    except DialogError as exc:
+        return None, exc.problems
+    try:
+        texts = SelfManagementTexts.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, sort_problems(schema_problems(exc, doc, SelfManagementTexts))
+    problems = sort_problems(_placeholder_problems(doc, texts))
+    return (None if problems else texts), problems
+
+
+def _placeholder_problems(doc: YamlDocument, texts: SelfManagementTexts) -> Iterator[Problem]:
+    for section, words in texts.model_dump().items():
+        for key, text in words.items():
+            allowed = PLACEHOLDERS.get(f"{section}.{key}", frozenset())
+            loc = (section, key)
+            usable = ", ".join("{" + a + "}" for a in sorted(allowed)) or "no {placeholders}"
+            fix = f"use only {usable}, or write {{{{ and }}}} for a literal brace."
+            try:
+                used = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+            except ValueError:
+                yield Problem(doc.label, doc.line_of(loc), None, f"{section}.{key}",
+                              "a { or } is not closed, so the sentence cannot be filled in.", fix)
+                continue
+            for name in used:
+                if name not in allowed:
+                    yield Problem(doc.label, doc.line_of(loc), None, f"{section}.{key}",
+                                  f"{{{name}}} is not filled in here, so the patient would see it as it is.",
+                                  fix)

@@ -1,0 +1,90 @@
+"""The population prior from the database: how each step fared for patients with similar scores.
+
+One aggregate query (answered suggestions of the last PRIOR_WINDOW, each with the patient's latest
+pain and mood at the time it was offered, banded as `care/step_policy.score_band` does, counted per
+band, band, step and answer) gives at most a few hundred rows whatever the number of patients. The
+result is cached per process and refreshed every REFRESH: learning across patients is slow, so a
+prior a few minutes old costs nothing. The patient's own answers are taken back out (one small
+indexed query), so the prior is other patients' experience and their own is not counted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coachbot.adapters.db.models import Measurement, StepSuggestion
+from coachbot.care.step_policy import FEEDBACK_WEIGHTS, PopulationPrior
+
+PRIOR_WINDOW = dt.timedelta(days=180)
+REFRESH = dt.timedelta(minutes=10)
+
+Counts = Mapping[tuple[str, str, str], tuple[float, float]]
+
+
+class PriorCache:
+    """One process's population prior, rebuilt from the database at most every `refresh`."""
+
+    def __init__(self, refresh: dt.timedelta = REFRESH, window: dt.timedelta = PRIOR_WINDOW) -> None:
+        self.refresh, self.window = refresh, window
+        self._counts: Counts | None = None
+        self._at: dt.datetime | None = None
+        self.loads = 0
+        """How many times the aggregate query ran (for tests and logs)."""
+
+    async def prior_for(self, session: AsyncSession, patient_id: int, now: dt.datetime) -> PopulationPrior:
+        """The prior for one patient: everyone's answers but their own."""
+        if self._counts is None or self._at is None or not self._at <= now < self._at + self.refresh:
+            self._counts, self._at = await answer_counts(session, now - self.window), now
+            self.loads += 1
+        own = await answer_counts(session, now - self.window, patient_id=patient_id)
+        return PopulationPrior(_minus(self._counts, own))
+
+
+async def answer_counts(session: AsyncSession, since: dt.datetime, *,
+                        patient_id: int | None = None) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """Weighted (helped, did not help) per (pain band, mood band, step), from answered suggestions."""
+    answered = (select(StepSuggestion.step_id, StepSuggestion.feedback,
+                       _latest("pain_now").label("pain"), _latest("mood_now").label("mood"))
+                .where(StepSuggestion.feedback.is_not(None), StepSuggestion.suggested_at >= since))
+    if patient_id is not None:
+        answered = answered.where(StepSuggestion.patient_id == patient_id)
+    inner = answered.subquery()
+    pain, mood = _band(inner.c.pain).label("pain_band"), _band(inner.c.mood).label("mood_band")
+    rows = (await session.execute(
+        select(pain, mood, inner.c.step_id, inner.c.feedback, func.count())
+        .group_by(pain, mood, inner.c.step_id, inner.c.feedback))).all()
+    counts: dict[tuple[str, str, str], tuple[float, float]] = {}
+    for pain_band, mood_band, step_id, feedback, n in rows:
+        weights = FEEDBACK_WEIGHTS.get(feedback)
+        if weights is None:
+            continue
+        key = (pain_band, mood_band, step_id)
+        helped, failed = counts.get(key, (0.0, 0.0))
+        counts[key] = (helped + weights[0] * n, failed + weights[1] * n)
+    return counts
+
+
+def _latest(code: str) -> ColumnElement[float]:
+    """The patient's latest answer to `code` at the moment the step was offered (an index lookup)."""
+    return (select(Measurement.value_num)
+            .where(Measurement.patient_id == StepSuggestion.patient_id, Measurement.code == code,
+                   Measurement.recorded_at <= StepSuggestion.suggested_at)
+            .order_by(Measurement.recorded_at.desc()).limit(1)
+            .correlate(StepSuggestion).scalar_subquery())
+
+
+def _band(value: ColumnElement[float]) -> ColumnElement[str]:
+    """`care.step_policy.score_band` in SQL: 0-3, 4-6, 7-10, or "unknown" with no answer."""
+    return case((value.is_(None), "unknown"), (value < 4, "0-3"), (value < 7, "4-6"), else_="7-10")
+
+
+def _minus(total: Counts, own: Counts) -> dict[tuple[str, str, str], tuple[float, float]]:
+    out = dict(total)
+    for key, (helped, failed) in own.items():
+        h, f = out.get(key, (0.0, 0.0))
+        out[key] = (max(0.0, h - helped), max(0.0, f - failed))
+    return out

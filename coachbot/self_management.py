@@ -1,0 +1,292 @@
+"""Self-management around the dialogs: flare-ups, the weekly summary, /steps, /flareplan, "a different
+one", and the coach's pins and blocks.
+
+The service calls in at a few points, a line or two each: the facts a starting dialog may branch on
+(`in_flare`), what follows a completed check-in or weekly review (the flare-up plan, the summary and its
+chart), the step suggestion itself, and the patient's and coach's commands. Everything runs in the
+service's transaction, so the replies, the chart and the state they follow from commit together. Every
+word comes from dialogs/ (self_management.yaml, summary.yaml, steps.yaml).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coachbot.adapters.db import store
+from coachbot.adapters.db.models import Measurement, Patient
+from coachbot.care.flare import FlareRules
+from coachbot.care.self_management_texts import FILE_NAME, SelfManagementTexts, fill, load_texts
+from coachbot.care.step_policy import steps_for_now
+from coachbot.care.steps_library import Step, StepLibrary, load_steps
+from coachbot.care.weekly_summary import (
+    ChartData,
+    SummaryTexts,
+    build_summary,
+    daily_records,
+    helpful_titles,
+    load_summary_texts,
+)
+from coachbot.channel import Channel, Outgoing, Press
+from coachbot.engine import (
+    ButtonOption,
+    DialogEnded,
+    Escalate,
+    Event,
+    PatientContext,
+    Reply,
+    SafetyTriggered,
+    StartDialog,
+    TextMessage,
+)
+from coachbot.engine.runner import Outcome
+from coachbot.flare_checkins import FLARE_SHOWN, flare_now, flare_plan, flare_shown
+from coachbot.population_prior import PriorCache
+from coachbot.scheduling import zone_of
+from coachbot.spec.model import ServiceFile
+from coachbot.step_suggestions import history_of, patient_state, suggest_step, todays_step
+
+STEPS_TOKEN = "steps"
+"""The callback token of the /steps buttons and of "A different one" (never a question's token)."""
+STEP_MARK = "<steps>"
+"""Reply.question of a step message: its buttons carry STEPS_TOKEN, not the position's token."""
+DIFFERENT = "different"
+PLAN_SCRIPT = "flare_plan"
+MAX_LISTED = 12
+"""/steps lists at most this many, the best-suited first: a choice, not a catalogue."""
+SUMMARY_DAYS = 28
+_COMMAND = re.compile(r"^/(steps|flareplan)(?:@\w+)?(?:\s+(\S+))?\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Photo:
+    data: bytes
+    caption: str
+
+
+@dataclass
+class Extras:
+    """What the service adds to an event's replies: `before` them, then `replies` and `photos` after."""
+
+    before: list[Reply] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    photos: list[Photo] = field(default_factory=list)
+
+
+class SelfManagement:
+    """Loaded once per process from the dialogs folder; shared by every patient."""
+
+    def __init__(self, steps: StepLibrary, texts: SelfManagementTexts, summary: SummaryTexts,
+                 service: ServiceFile, *, prior: PriorCache | None = None,
+                 flare_rules: FlareRules | None = None) -> None:
+        self.steps, self.texts, self.summary, self.service = steps, texts, summary, service
+        self.prior = prior or PriorCache()
+        self.flare_rules = flare_rules or FlareRules()
+        self._safety_scripts = frozenset(service.preempt.values())
+
+    @classmethod
+    def load(cls, dialogs_dir: Path, service: ServiceFile) -> SelfManagement | None:
+        """None when the folder has no steps (a dialogs folder for tests, say)."""
+        files = [dialogs_dir / name for name in ("steps.yaml", FILE_NAME, "summary.yaml")]
+        if not all(f.exists() for f in files):
+            return None
+        return cls(load_steps(files[0]), load_texts(files[1]), load_summary_texts(files[2]), service)
+
+    # -- the daily check-in ------------------------------------------------------------------------
+    async def with_facts(self, session: AsyncSession, patient: Patient, event: object,
+                         context: PatientContext, now: dt.datetime) -> PatientContext:
+        """`in_flare` for a starting daily check-in: 1 picks its short flare-up version."""
+        if not (isinstance(event, StartDialog) and event.script == self.service.daily
+                and patient.onboarded_at is not None):
+            return context
+        step, _ = await flare_now(session, patient, now, self.flare_rules)
+        return replace(context, facts={**context.facts, "in_flare": 1.0 if step.short_checkins else 0.0})
+
+    async def suggest(self, session: AsyncSession, patient: Patient, now: dt.datetime,
+                      exclude: Sequence[str] = ()) -> list[Reply]:
+        """Today's step (or a different one), with its "A different one" button; [] when none."""
+        flare, _ = await flare_now(session, patient, now, self.flare_rules)
+        state = await patient_state(session, patient, now, flare=flare.short_checkins)
+        prior = await self.prior.prior_for(session, patient.id, now)
+        offered = await suggest_step(session, patient, self.steps, now, state=state, prior=prior,
+                                     exclude=exclude)
+        if offered is None or (exclude and offered.suggestion.repeat):
+            return []
+        return [self._step_reply(offered.step)]
+
+    def _step_reply(self, step: Step) -> Reply:
+        words = self.texts.steps
+        return Reply(text=f"{step.title}\n\n{step.text.strip()}\n\n{words.different_hint}",
+                     options=(ButtonOption(DIFFERENT, words.different_button),), question=STEP_MARK)
+
+    async def after_event(self, session: AsyncSession, patient: Patient, event: object, outcome: Outcome,
+                          now: dt.datetime) -> Extras:
+        """What follows a completed check-in (the flare-up plan, or that it has settled) or weekly
+        review (the summary and its chart), and what goes before a short flare-up check-in whose
+        patient has not seen their plan yet (they left the check-in where pain jumped before its
+        end). Nothing when the event ended in a safety dialog: then the resources must stand alone."""
+        extras = Extras()
+        if self._safety_turn(outcome):
+            return extras
+        ended = [e.script for e in outcome.effects if isinstance(e, DialogEnded) and e.completed]
+        if self.service.daily in ended:
+            extras.replies += await self._flare_news(session, patient, now, starting=False)
+        if self.service.weekly in ended:
+            await self._weekly_summary(session, patient, now, extras)
+        if (isinstance(event, StartDialog) and event.script == self.service.daily
+                and outcome.position is not None and outcome.position.script == self.service.daily):
+            extras.before += await self._flare_news(session, patient, now, starting=True)
+        return extras
+
+    def _safety_turn(self, outcome: Outcome) -> bool:
+        """A crisis or red-flag message was said in this event (a trigger, a switch to a safety script
+        such as the leg check's 999 message, or an urgent escalation)."""
+        scripts = {e.script for e in outcome.effects if isinstance(e, DialogEnded)}
+        if outcome.position is not None:
+            scripts.add(outcome.position.script)
+        return bool(scripts & self._safety_scripts) or any(
+            isinstance(e, SafetyTriggered) or (isinstance(e, Escalate) and e.tier == "urgent")
+            for e in outcome.effects)
+
+    async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime, *,
+                          starting: bool) -> list[Reply]:
+        """At the end of a check-in: the plan when pain has just jumped, or that it has settled. When a
+        check-in starts: the plan, if this flare-up's has not been shown yet. Showing it is recorded
+        (measure FLARE_SHOWN), so it is shown once per flare-up."""
+        words = self.texts.flare
+        step, checkins = await flare_now(session, patient, now, self.flare_rules)
+        if not starting and step.change == "settled":
+            return [Reply(words.settled.strip())]
+        if not starting and step.change == "timed_out":
+            return [Reply(words.timed_out.strip())]
+        flare = step.flare
+        if flare is None or (not starting and step.change != "started"):
+            return []
+        if starting and await flare_shown(session, patient.id, flare.started_at):
+            return []
+        store.add_measurement(session, patient.id, FLARE_SHOWN, 1, "flare", "shown", now)
+        jump = next((c.pain for c in checkins if c.at == flare.started_at), flare.peak)
+        started = words.started_earlier if starting else words.started
+        parts = [fill(started, now=_num(jump), before=_num(flare.baseline))]
+        plan = await flare_plan(session, patient.id)
+        if plan:
+            lines = [words.plan_intro.strip()]
+            templates = {"flare_helps": words.plan_helps, "flare_avoid": words.plan_avoid,
+                         "flare_tell": words.plan_tell, "flare_seek_help": words.plan_seek_help}
+            lines += [fill(template, text=plan[code]) for code, template in templates.items() if code in plan]
+            parts.append("\n".join(lines))
+        else:
+            parts += [words.general_advice.strip(), words.no_plan_offer.strip()]
+        parts += [words.safety.strip(), words.short_checkins.strip()]
+        return [Reply("\n\n".join(parts))]
+
+    # -- the weekly summary ------------------------------------------------------------------------
+    async def _weekly_summary(self, session: AsyncSession, patient: Patient, now: dt.datetime,
+                              extras: Extras) -> None:
+        from sqlalchemy import select  # noqa: PLC0415 (kept beside the one query that needs it)
+
+        zone = zone_of(patient.timezone)
+        last = now.astimezone(zone).date()
+        first = last - dt.timedelta(days=SUMMARY_DAYS - 1)
+        if patient.onboarded_at is not None:  # no "missed" days from before they started
+            first = min(last, max(first, patient.onboarded_at.astimezone(zone).date()))
+        since = dt.datetime.combine(first, dt.time(), tzinfo=zone)
+        rows = (await session.execute(
+            select(Measurement.recorded_at, Measurement.code, Measurement.value_num)
+            .where(Measurement.patient_id == patient.id, Measurement.code.in_(("pain_now", "mood_now")),
+                   Measurement.recorded_at >= since, Measurement.value_num.is_not(None)))).all()
+        days = daily_records(((at, code, float(v)) for at, code, v in rows if v is not None), first, last,
+                             zone)
+        helpful = helpful_titles(self.steps, await history_of(session, patient.id, now), since)
+        summary = build_summary(self.summary, patient.name or self.service.messages.name_fallback,
+                                days, helpful)
+        text = summary.text
+        if not await flare_plan(session, patient.id):
+            text += "\n\n" + self.texts.weekly.no_plan_offer.strip()
+        extras.replies.append(Reply(text))
+        weeks = max(1, -(-len(days) // 7))
+        # Drawing takes 0.2-0.4 s (and importing matplotlib 2 s, once): off the event loop, so other
+        # patients' updates go on meanwhile (on SQLite, other writes wait for this transaction).
+        png = await asyncio.to_thread(_render, summary.chart)
+        extras.photos.append(Photo(png, fill(self.texts.weekly.chart_caption, weeks=weeks)))
+
+    # -- the patient's commands ----------------------------------------------------------------------
+    async def patient_event(self, session: AsyncSession, patient: Patient, event: Event | Press,
+                            now: dt.datetime) -> tuple[Event | Press, list[Reply] | None]:
+        """/steps, /steps N, /steps different, their buttons, and /flareplan. Returns the event to go
+        on with (/flareplan becomes the plan dialog's StartDialog) and the replies when handled here."""
+        if patient.onboarded_at is None or patient.status == "stopped":
+            return event, None
+        if isinstance(event, Press) and event.token == STEPS_TOKEN:
+            return event, await self._steps_command(session, patient, event.value, now)
+        if not isinstance(event, TextMessage):
+            return event, None
+        match = _COMMAND.match(event.text.strip())
+        if match is None:
+            return event, None
+        if match.group(1).lower() == "flareplan":
+            return StartDialog(PLAN_SCRIPT), None
+        return event, await self._steps_command(session, patient, (match.group(2) or "").lower(), now)
+
+    async def _steps_command(self, session: AsyncSession, patient: Patient, argument: str,
+                             now: dt.datetime) -> list[Reply]:
+        words = self.texts.steps
+        if argument == DIFFERENT:
+            zone = zone_of(patient.timezone)
+            midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), tzinfo=zone)
+            current = await todays_step(session, patient, now, midnight)
+            if current is None:
+                return [Reply(words.nothing_to_swap.strip())]
+            return await self.suggest(session, patient, now, exclude=(current,)) or [
+                Reply(words.no_more_today.strip())]
+        flare, _ = await flare_now(session, patient, now, self.flare_rules)
+        state = await patient_state(session, patient, now, flare=flare.short_checkins)
+        allowed = steps_for_now(self.steps, state)
+        listed = allowed[:MAX_LISTED]
+        if not argument:
+            if not listed:
+                return [Reply(words.none.strip())]
+            lines = [words.heading.strip()] + [fill(words.item, number=n, title=s.title)
+                                               for n, s in enumerate(listed, 1)]
+            return [Reply("\n".join(lines), options=tuple(ButtonOption(s.id, s.title) for s in listed),
+                          question=STEP_MARK)]
+        chosen = (listed[int(argument) - 1] if argument.isdigit() and 0 < int(argument) <= len(listed)
+                  else next((s for s in allowed if s.id == argument), None))
+        if chosen is None:
+            return [Reply(words.not_found.strip())]
+        return [Reply(f"{chosen.title}\n\n{chosen.text.strip()}")]
+
+
+def outgoing_for(channel: Channel, replies: Sequence[Reply], token: str | None,
+             photos: Sequence[Photo] = ()) -> list[Outgoing]:
+    """The channel's messages for `replies`: a step message's buttons carry STEPS_TOKEN, the rest the
+    question's token; then the photos (the weekly chart)."""
+    out: list[Outgoing] = []
+    run: list[Reply] = []
+    for reply in replies:
+        if reply.question == STEP_MARK:
+            out += channel.replies(run, token) + channel.replies([reply], STEPS_TOKEN)
+            run = []
+        else:
+            run.append(reply)
+    out += channel.replies(run, token)
+    out += [Outgoing(kind="photo", payload={"data": base64.b64encode(p.data).decode(), "caption": p.caption})
+            for p in photos]
+    return out
+
+
+def _render(chart: ChartData) -> bytes:
+    from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 (matplotlib is heavy)
+
+    return render_progress_chart(chart)
+
+
+def _num(value: float) -> str:
+    return f"{round(value, 1):g}"
