@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from coachbot.adapters.db.models import ProcessedUpdate
 from tests.support.coachbot_telegram import count, measurements, outbox_rows, patient, running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi
@@ -86,3 +89,33 @@ async def test_messages_unsent_at_shutdown_go_out_after_restart(
         rows = await outbox_rows(bot, 42)
     assert "Do you agree" in consent.text and len(alex.messages()) == 1
     assert rows[0].sent_at is not None and rows[0].message_id == consent.message_id
+
+
+async def test_an_update_is_confirmed_to_telegram_only_after_its_answer_is_committed(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    """Were the bot to die while an answer is being handled, Telegram must still hold the update."""
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await alex.send_command("/start")
+        await alex.wait_for_message(lambda m: bool(m.buttons))
+        handle_update, release = bot.service.handle_update, asyncio.Event()
+
+        async def slow_handle_update(*args: Any) -> Any:
+            await release.wait()
+            return await handle_update(*args)
+
+        bot.service.handle_update = slow_handle_update  # type: ignore[method-assign]
+        press = await alex.click("Yes")
+        assert press.update_id is not None
+        try:
+            await fake_bot_api.wait_until(lambda: press.update_id in bot.bot.unfinished,
+                                          what="update fetched")
+            await asyncio.sleep(0.5)  # PTB's polling loop would confirm it within milliseconds
+            assert press.update_id in fake_bot_api.unconfirmed_update_ids
+            assert await count(bot, ProcessedUpdate) == 1  # only the /start
+        finally:
+            release.set()
+        await alex.wait_for_message(lambda m: "call you" in m.text)
+        await fake_bot_api.wait_until(lambda: press.update_id not in fake_bot_api.unconfirmed_update_ids,
+                                      what="update confirmed")
+        assert await count(bot, ProcessedUpdate) == 2

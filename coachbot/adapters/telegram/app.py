@@ -26,6 +26,7 @@ from telegram.ext import Application, TypeHandler
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.telegram import outbox_store
 from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
+from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
@@ -84,12 +85,12 @@ class TelegramBot:
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
                                       steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
-        builder = Application.builder().token(token).concurrent_updates(
-            PerChatProcessor(settings.telegram_concurrent_updates))
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
-        builder = builder.base_url(self.base_url).base_file_url(file_url(self.base_url))
-        builder = builder.request(AiohttpRequest()).get_updates_request(
-            AiohttpRequest(connection_pool_size=2))
+        self.bot = ConfirmAfterCommitBot(
+            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=AiohttpRequest(),
+            get_updates_request=AiohttpRequest(connection_pool_size=2))
+        builder = Application.builder().bot(self.bot).concurrent_updates(
+            PerChatProcessor(settings.telegram_concurrent_updates))
         self.application = builder.build()
         pacer = Pacer(settings.telegram_sends_per_second, settings.telegram_chat_sends_per_second,
                       settings.telegram_chat_burst)
@@ -97,7 +98,7 @@ class TelegramBot:
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
                                    gate=self.service.gate)
-        handler = UpdateHandler(self.service, self.channel, self.sender)
+        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self.bot.finished)
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
 

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeChat, Update
@@ -60,10 +60,19 @@ class PerChatProcessor(BaseUpdateProcessor):
 class UpdateHandler:
     """The one PTB callback: every update goes through the service, never through PTB persistence."""
 
-    def __init__(self, service: PatientService, channel: TelegramChannel, sender: OutboxSender) -> None:
+    def __init__(self, service: PatientService, channel: TelegramChannel, sender: OutboxSender, *,
+                 on_done: Callable[[int], None] | None = None) -> None:
         self.service, self.channel, self.sender = service, channel, sender
+        self.on_done = on_done
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self._handle(update, context)
+        finally:  # committed, or failed and logged by PTB's error handler: it may now be confirmed
+            if self.on_done is not None:
+                self.on_done(update.update_id)
+
+    async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         classified = classify(update, self.channel)
         query = update.callback_query
         if classified is None:

@@ -332,6 +332,12 @@ class FakeBotApi(BotApiMethods):
             await self.wait_until(entry.done.is_set, timeout, what=f"redelivery of update {update_id}")
 
     @property
+    def unconfirmed_update_ids(self) -> list[int]:
+        """Updates handed out by getUpdates and not yet confirmed by a later offset: Telegram would
+        deliver these again to a bot that restarted now."""
+        return [p.update_id for p in self._pending if p.handed_out]
+
+    @property
     def pending_updates(self) -> list[dict[str, Any]]:
         return [p.payload for p in self._pending if not p.handed_out]
 
