@@ -2,15 +2,58 @@
 level as a dashed line, and the missed check-ins shaded.
 
 Beside `charts.py` (the weekly summary's chart) and drawn the same way: a private `Figure` on the Agg
-canvas, safe in a worker thread. matplotlib is imported on first use, so a process that never sends
-an alert never pays for it. The data is the outbox row's `chart` payload (`alert_card.chart_data`).
+canvas. The bot draws in one worker process (`draw`), not a thread: drawing holds the GIL for over a
+hundred milliseconds, and in a thread that stalled the bot's event loop for seconds while thousands of
+check-ins went out. matplotlib is imported there, on first use (or by `warm_up` at start), so the
+bot's own process never loads it. The data is the outbox row's `chart` payload (`alert_card.chart_data`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
+
+DRAW_TIMEOUT = 30.0
+"""Seconds to wait for a drawing (the first includes starting the worker and importing matplotlib)."""
+_pool: ProcessPoolExecutor | None = None
+
+
+def _worker() -> ProcessPoolExecutor:
+    global _pool  # noqa: PLW0603 - one drawing process for the bot's lifetime
+    if _pool is None:
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+async def draw(chart: dict[str, Any]) -> bytes:
+    """The chart's PNG, drawn in the worker process; raises (so the caller can send text) on failure."""
+    try:
+        drawing = asyncio.get_running_loop().run_in_executor(_worker(), render_escalation_chart, chart)
+        return await asyncio.wait_for(drawing, DRAW_TIMEOUT)
+    except (BrokenProcessPool, TimeoutError):
+        _reset()  # a dead or stuck worker is replaced on the next drawing
+        raise
+
+
+def warm_up() -> None:
+    """Start the worker and import matplotlib there now, so the first alert does not wait for it."""
+    _worker().submit(_import_matplotlib)
+
+
+def _import_matplotlib() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401, PLC0415
+
+
+def _reset() -> None:
+    global _pool  # noqa: PLW0603
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool = None
 
 PAIN_COLOUR = "#D55E00"
 MOOD_COLOUR = "#0072B2"
@@ -30,7 +73,7 @@ def render_escalation_chart(chart: dict[str, Any], *, width_in: float = 8.0, hei
     if not days:
         raise ValueError("a chart needs at least one day")
     labels = chart.get("labels", {})
-    figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi)  # fixed margins: "constrained" is twice as slow
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     xs = list(range(len(days)))
@@ -55,7 +98,8 @@ def render_escalation_chart(chart: dict[str, Any], *, width_in: float = 8.0, hei
     ax.set_xticks(ticks, [_short(days[i]) for i in ticks], fontsize="small")
     ax.set_title(str(chart.get("title", "")))
     ax.grid(axis="y", alpha=0.3)
-    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small")
+    figure.subplots_adjust(left=0.08, right=0.98, top=0.91, bottom=0.2)
+    figure.legend(handles=handles, loc="lower center", ncols=4, frameon=False, fontsize="small")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 
 from telegram import Bot, Message
 
-from coachbot.adapters.escalation_chart import render_escalation_chart
+from coachbot.adapters.escalation_chart import draw
 from coachbot.adapters.telegram.keyboards import markup
 from coachbot.channel import QueuedMessage
 
@@ -50,11 +49,11 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
 
 
 async def _chart(bot: Bot, row: QueuedMessage) -> int:
-    """An alert card: the chart is drawn now, in a worker thread (the event loop keeps serving); if
+    """An alert card: the chart is drawn now, in the drawing process (the event loop keeps serving); if
     drawing fails the card goes as text with its buttons, because an alert must never be lost."""
     payload = row.payload
     try:
-        png = await asyncio.to_thread(render_escalation_chart, payload["chart"])
+        png = await draw(payload["chart"])
     except Exception as exc:  # a bad chart must not hold back the alert
         log.error("could not draw the chart of outbox row %s (%s); sending the card as text", row.id,
                   type(exc).__name__)
