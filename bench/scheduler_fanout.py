@@ -89,7 +89,18 @@ async def _serve(conn: Connection, patients: int, alerts: int, alert_every: floa
                 alert_arrived.set()
             return result
 
+        original_photo = fake.api_sendPhoto
+
+        def send_photo(params: dict[str, Any], files: dict[str, Any]) -> Any:
+            result = original_photo(params, files)  # the alert card: its 14-day chart, drawn by the bot
+            if int(params["chat_id"]) == COACH_CHAT:
+                count[COACH_CHAT] = count.get(COACH_CHAT, 0) + 1
+                first.setdefault(COACH_CHAT, time.time())
+                alert_arrived.set()
+            return result
+
         fake.register_method("sendMessage", send_message)
+        fake.register_method("sendPhoto", send_photo)
         conn.send(fake.base_url)
         due = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         await asyncio.sleep(max(0.0, due - time.time()))
@@ -109,7 +120,8 @@ async def _serve(conn: Connection, patients: int, alerts: int, alert_every: floa
             await asyncio.wait_for(everyone.wait(), max(0.0, deadline - time.time()))
         await asyncio.sleep(3)  # anything sent twice would show up now
         times = [first[c] - due for c in targets if c in first]
-        refused = [int(c.params.get("chat_id", 0)) for c in fake.calls_to("sendMessage", status=429)]
+        refused = [int(c.params.get("chat_id", 0)) for method in ("sendMessage", "sendPhoto")
+                   for c in fake.calls_to(method, status=429)]
         conn.send({"first": times, "missing": patients - len(times),
                    "duplicates": sum(1 for c in targets if count.get(c, 0) > 1),
                    "rate_limited": fake.rate_limited, "alert_delays": delays,

@@ -3,7 +3,7 @@
 Drawing takes a few hundred milliseconds (and over a second for matplotlib's first import), far too
 long to hold a transaction (on SQLite, the one write lock every patient's answer waits for). So
 /patient writes the data with its audit entry in its transaction, and the outbox sender draws the
-image in a worker thread just before sending it; a retry draws it again, identically.
+image in the drawing process (`drawing.py`) just before sending it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 level as a dashed line, and the missed check-ins shaded.
 
 Beside `charts.py` (the weekly summary's chart) and drawn the same way: a private `Figure` on the Agg
-canvas, safe in a worker thread. matplotlib is imported on first use, so a process that never sends
-an alert never pays for it. The data is the outbox row's `chart` payload (`alert_card.chart_data`).
+canvas, in the drawing process (`drawing.py`). The data is the outbox row's `chart` payload
+(`alert_card.chart_data`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def render_escalation_chart(chart: dict[str, Any], *, width_in: float = 8.0, hei
     if not days:
         raise ValueError("a chart needs at least one day")
     labels = chart.get("labels", {})
-    figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
+    figure = Figure(figsize=(width_in, height_in), dpi=dpi)  # fixed margins: "constrained" is twice as slow
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     xs = list(range(len(days)))
@@ -55,7 +55,8 @@ def render_escalation_chart(chart: dict[str, Any], *, width_in: float = 8.0, hei
     ax.set_xticks(ticks, [_short(days[i]) for i in ticks], fontsize="small")
     ax.set_title(str(chart.get("title", "")))
     ax.grid(axis="y", alpha=0.3)
-    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small")
+    figure.subplots_adjust(left=0.08, right=0.98, top=0.91, bottom=0.2)
+    figure.legend(handles=handles, loc="lower center", ncols=4, frameon=False, fontsize="small")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()

@@ -45,7 +45,8 @@ def format_reply(reply: Reply) -> str:
 
 
 def format_escalation(notice: EscalationNotice) -> str:
-    evidence = ", ".join(f"{k}={v}" for k, v in sorted(notice.evidence.items())) or "none"
+    evidence = ", ".join(f"{k}={v}" for k, v in sorted(notice.evidence.items())
+                         if k not in ("last_days", "baselines")) or "none"  # the days are the card's chart
     state = "NEW" if notice.is_new else "UPDATED"
     return (f"  +-- COACH ALERT ({notice.tier.upper()}, {state}) patient {notice.patient_label}\n"
             f"  |   rule: {notice.rule}: {notice.reason}\n"

@@ -124,6 +124,7 @@ async def _resolve(session: AsyncSession, coach: Coach, escalation: Escalation |
     assert patient is not None
     if escalation.status == "resolved":
         return channel.text(await _already(session, card, escalation, channel.zone))
+    earlier = await _acknowledged_line(session, card, escalation, channel.zone)
     escalation.status, escalation.resolved_at, escalation.resolved_by = "resolved", now, coach.id
     escalation.resolution_note, escalation.note_pending_by, escalation.next_alert_at = note, None, None
     escalation.updated_at = now
@@ -134,7 +135,7 @@ async def _resolve(session: AsyncSession, coach: Coach, escalation: Escalation |
                 detail={"escalation": escalation.id, "rule": escalation.rule}, now=now)
     log.info("escalation %s of %s resolved by %s", escalation.id, patient.label, actor)
     line = card.resolved.format(coach=coach.name, at=_when(now, channel.zone), note=note)
-    return channel.text(line) + await _card_edits(session, escalation, channel, line)
+    return channel.text(line) + await _card_edits(session, escalation, channel, "\n".join([*earlier, line]))
 
 
 async def _card_edits(session: AsyncSession, escalation: Escalation, channel: AlertChannel,
@@ -151,6 +152,16 @@ async def _card_edits(session: AsyncSession, escalation: Escalation, channel: Al
                                         "chart" in row.payload, line, acknowledged=True, closed=True,
                                         chat_id=row.chat_id))
     return edits
+
+
+async def _acknowledged_line(session: AsyncSession, card: CoachCard, escalation: Escalation,
+                             zone: dt.tzinfo) -> list[str]:
+    """The card's "Acknowledged by" line, kept when the card is closed on resolving."""
+    if escalation.acknowledged_by is None or escalation.acknowledged_at is None:
+        return []
+    coach = await session.get(Coach, escalation.acknowledged_by)
+    at = _when(escalation.acknowledged_at, zone)
+    return [card.acknowledged.format(coach=coach.name if coach else "?", at=at)]
 
 
 async def _already(session: AsyncSession, card: CoachCard, escalation: Escalation, zone: dt.tzinfo) -> str:

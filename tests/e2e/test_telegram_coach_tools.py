@@ -59,7 +59,7 @@ async def test_coach_joins_by_invite_and_talks_with_their_patient(fake_bot_api: 
         queue = await sam.wait_for_message(lambda m: said(m).startswith("Open escalations"))
         await sam.send_command(f"/patient {label}")
         summary = await sam.wait_for_message(lambda m: said(m).startswith(f"Patient {label}"))
-        chart = await sam.wait_for_message(lambda m: m.method == "sendPhoto")
+        chart = await sam.wait_for_message(lambda m: m.method == "sendPhoto", timeout=15)
 
         answers = len(await measurements(bot, 42))
         await sam.send_command(f"/message {label} I saw your message. Are you safe right now?")

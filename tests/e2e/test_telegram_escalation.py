@@ -118,7 +118,7 @@ async def test_pain_rising_over_three_check_ins_reaches_the_coach_who_acknowledg
         [row] = await escalations(bot)
     assert (row.status, row.resolved_by, row.resolution_note) == (
         "resolved", 1, "Phoned Alex: flare after gardening, plan agreed.")
-    assert "Resolved by Sam" in (card.caption or "")
+    assert "Acknowledged by Sam" in (card.caption or "") and "Resolved by Sam" in (card.caption or "")
 
 
 async def test_unacknowledged_urgent_goes_to_backup_and_group_and_only_coaches_may_press(

@@ -4,6 +4,7 @@ buttons and commands; the re-send to the backups after the deadline, on a contro
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -22,6 +23,7 @@ from coachbot.adapters.db.models import (
 )
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.channel import ChannelCommand, EscalationPress, Press, QueuedMessage, question_token
+from coachbot.cli import main
 from coachbot.engine import Engine, TextMessage
 from coachbot.escalations.alerts import AlertSettings
 from coachbot.escalations.deadlines import EscalationTicker
@@ -389,3 +391,17 @@ async def test_with_no_coach_escalations_queue_and_are_listed_without_names(
     async with session_factory() as session:
         count = await session.scalar(select(func.count()).select_from(Escalation))
     assert count == 1 and escalation.status == "open"
+
+
+async def test_escalations_list_command_prints_labels_never_names(
+        session_factory: Sessions, migrated_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    w = World(session_factory)
+    await w.onboard()
+    await w.send(TextMessage("I want to kill myself"))
+    [patient] = await w.rows(Patient)
+    assert await asyncio.to_thread(main, ["escalations", "list", "--database-url", migrated_url]) == 0
+    out = capsys.readouterr().out
+    assert patient.label in out and "crisis" in out and "Alex" not in out and "kill" not in out
+    assert await asyncio.to_thread(
+        main, ["escalations", "list", "--status", "resolved", "--database-url", migrated_url]) == 0
+    assert capsys.readouterr().out.strip() == "no resolved escalations"

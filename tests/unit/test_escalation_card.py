@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import struct
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -14,9 +15,9 @@ from PIL import Image
 from coachbot.adapters.escalation_chart import render_escalation_chart
 from coachbot.adapters.telegram import alert_card, outbox_calls
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.care.escalation_rules import Measurement, PatientHistory, evaluate
+from coachbot.care.escalation_rules import Measurement, PatientHistory, check_escalation_file, evaluate
 from coachbot.channel import EscalationNotice, QueuedMessage
-from tests.support.coachbot_telegram import library
+from tests.support.coachbot_telegram import DIALOGS, library
 
 NOW = dt.datetime(2026, 3, 16, 20, 0, tzinfo=dt.UTC)
 
@@ -108,3 +109,13 @@ async def test_the_sender_draws_the_chart_and_a_chart_that_fails_still_sends_the
     assert await outbox_calls.call(bot, row(broken)) == 2  # type: ignore[arg-type]
     assert bot.calls[-1][0] == "send_message" and bot.calls[-1][1]["text"] == card.payload["caption"]
     assert bot.calls[-1][1]["reply_markup"] is not None
+
+
+def test_a_card_sentence_with_a_placeholder_it_cannot_fill_is_refused_with_its_line(tmp_path: Path) -> None:
+    shipped = (DIALOGS / "escalation.yaml").read_text()
+    broken = tmp_path / "escalation.yaml"
+    broken.write_text(shipped.replace("to be acknowledged by {due}.", "to be acknowledged by {deu}."))
+    [problem] = check_escalation_file(broken)
+    assert "{deu} is not filled in here" in problem.message and "{due}" in (problem.fix or "")
+    assert problem.line == 1 + shipped.splitlines().index(
+        '  deadline: "Escalation {id}: raised {opened}, to be acknowledged by {due}."')

@@ -23,6 +23,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
+from coachbot.adapters import drawing
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.telegram import outbox_store
 from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
@@ -109,7 +110,8 @@ class TelegramBot:
                                  "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
         await self._initialize()
         await self._set_menus()
-        await warn_if_no_coach(self.core.sessions)
+        if not await warn_if_no_coach(self.core.sessions):
+            drawing.warm_up()  # alert cards may go out: start the drawing process now
         async with self.service.gate:
             await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()

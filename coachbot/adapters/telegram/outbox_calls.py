@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 
@@ -10,6 +9,7 @@ from telegram import Bot, Message
 
 from coachbot.adapters.chart_rows import KIND as CHART
 from coachbot.adapters.chart_rows import render_chart_row
+from coachbot.adapters.drawing import draw
 from coachbot.adapters.escalation_chart import render_escalation_chart
 from coachbot.adapters.telegram.keyboards import markup
 from coachbot.channel import QueuedMessage
@@ -48,19 +48,19 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
                                     caption=payload.get("caption"),
                                     reply_markup=markup(payload.get("keyboard")))
         return sent.message_id
-    if row.kind == CHART:  # drawn now, in a worker thread, never inside a transaction
-        png = await asyncio.to_thread(render_chart_row, payload)
+    if row.kind == CHART:  # drawn now, in the drawing process, never inside a transaction
+        png = await draw(render_chart_row, payload)
         sent = await bot.send_photo(row.chat_id, photo=png, caption=payload.get("caption"))
         return sent.message_id
     raise ValueError(f"unknown outbox kind {row.kind!r}")
 
 
 async def _chart(bot: Bot, row: QueuedMessage) -> int:
-    """An alert card: the chart is drawn now, in a worker thread (the event loop keeps serving); if
+    """An alert card: the chart is drawn now, in the drawing process (the event loop keeps serving); if
     drawing fails the card goes as text with its buttons, because an alert must never be lost."""
     payload = row.payload
     try:
-        png = await asyncio.to_thread(render_escalation_chart, payload["chart"])
+        png = await draw(render_escalation_chart, payload["chart"])
     except Exception as exc:  # a bad chart must not hold back the alert
         log.error("could not draw the chart of outbox row %s (%s); sending the card as text", row.id,
                   type(exc).__name__)
