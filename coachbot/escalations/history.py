@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import CheckinRun, Escalation
@@ -54,21 +54,38 @@ def measurement_query(patient_id: int, rules: EscalationRules, now: dt.datetime)
     """The measurements the rules read: their window of the watched measures, all baselines and
     re-bases. One query on the (patient, code, time) index."""
     since = now - dt.timedelta(days=window_days(rules))
+    return _query_for(rules).params(patient_id=patient_id, since=since)
+
+
+def _query_for(rules: EscalationRules) -> Select[Any]:
+    """The statement for one rules file, built once: on the answer path, building and hashing a new
+    statement for each answer cost more than SQLite takes to run it."""
+    cached = _QUERIES.get(id(rules))
+    if cached is not None and cached[0] is rules:
+        return cached[1]
     windowed = sorted({*(getattr(r, "measure", None) for r in rules.rules.values()),
                        *rules.evidence.measures} - {None})  # type: ignore[type-var]
     whole = sorted({source.measure for source in rules.baselines.values()}
                    | {BASELINE_PREFIX + measure for measure in rules.baselines})
     m = StoredMeasurement
-    return (select(m.code, m.value_num, m.recorded_at)
-            .where(m.patient_id == patient_id,
-                   or_(and_(m.code.in_(windowed), m.recorded_at >= since), m.code.in_(whole)))
-            .order_by(m.recorded_at, m.id))
+    query = (select(m.code, m.value_num, m.recorded_at)
+             .where(m.patient_id == bindparam("patient_id"),
+                    or_(and_(m.code.in_(windowed), m.recorded_at >= bindparam("since")),
+                        m.code.in_(whole)))
+             .order_by(m.recorded_at, m.id))
+    _QUERIES[id(rules)] = (rules, query)
+    return query
+
+
+_QUERIES: dict[int, tuple[EscalationRules, Select[Any]]] = {}
 
 
 def read_measurements(conn: Connection, patient_id: int, rules: EscalationRules,
                       now: dt.datetime) -> list[MeasurementRow]:
     """`measurement_query` on a synchronous connection (the answer lane's read step)."""
-    return [(code, value, at) for code, value, at in conn.execute(measurement_query(patient_id, rules, now))]
+    since = now - dt.timedelta(days=window_days(rules))
+    rows = conn.execute(_query_for(rules), {"patient_id": patient_id, "since": since})
+    return [(code, value, at) for code, value, at in rows]
 
 
 def history_of(rows: Iterable[MeasurementRow], timezone: str) -> PatientHistory:
