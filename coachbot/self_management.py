@@ -10,8 +10,6 @@ word comes from dialogs/ (self_management.yaml, summary.yaml, steps.yaml).
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -20,6 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.chart_rows import KIND as CHART
+from coachbot.adapters.chart_rows import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.care.flare import FlareRules
@@ -67,7 +67,9 @@ _COMMAND = re.compile(r"^/(steps|flareplan)(?:@\w+)?(?:\s+(\S+))?\s*$", re.IGNOR
 
 @dataclass(frozen=True)
 class Photo:
-    data: bytes
+    """A chart to send as a picture: its data, drawn only when it is sent (see adapters/chart_rows.py)."""
+
+    chart: ChartData
     caption: str
 
 
@@ -212,10 +214,9 @@ class SelfManagement:
             text += "\n\n" + self.texts.weekly.no_plan_offer.strip()
         extras.replies.append(Reply(text))
         weeks = max(1, -(-len(days) // 7))
-        # Drawing takes 0.2-0.4 s (and importing matplotlib 2 s, once): off the event loop, so other
-        # patients' updates go on meanwhile (on SQLite, other writes wait for this transaction).
-        png = await asyncio.to_thread(_render, summary.chart)
-        extras.photos.append(Photo(png, fill(self.texts.weekly.chart_caption, weeks=weeks)))
+        # Only the data: drawing takes 0.2-0.4 s, far too long to hold the transaction (on SQLite, every
+        # other write waits for it), so the outbox sender draws it in the drawing process when it sends.
+        extras.photos.append(Photo(summary.chart, fill(self.texts.weekly.chart_caption, weeks=weeks)))
 
     # -- the patient's commands ----------------------------------------------------------------------
     async def patient_event(self, session: AsyncSession, patient: Patient, event: Event | Press,
@@ -277,15 +278,8 @@ def outgoing_for(channel: Channel, replies: Sequence[Reply], token: str | None,
         else:
             run.append(reply)
     out += channel.replies(run, token)
-    out += [Outgoing(kind="photo", payload={"data": base64.b64encode(p.data).decode(), "caption": p.caption})
-            for p in photos]
+    out += [Outgoing(kind=CHART, payload=chart_row_payload(p.chart, p.caption)) for p in photos]
     return out
-
-
-def _render(chart: ChartData) -> bytes:
-    from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 (matplotlib is heavy)
-
-    return render_progress_chart(chart)
 
 
 def _num(value: float) -> str:

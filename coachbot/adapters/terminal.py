@@ -64,8 +64,10 @@ class TerminalChat:
         for reply in delivery.replies:
             print(format_reply(reply), file=self.out)
         for photo in delivery.photos:  # the weekly chart: Telegram sends it as a photo
+            from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 (matplotlib: heavy)
+
             path = self.chart_dir / f"coachbot-chart-{delivery.patient_label}-{self.clock():%Y-%m-%d}.png"
-            path.write_bytes(photo.data)
+            path.write_bytes(render_progress_chart(photo.chart))
             print(f"coachbot> [chart] {photo.caption}\n          (saved to {path}; in Telegram it comes as "
                   "a picture)", file=self.out)
         for notice in delivery.escalations:

@@ -3,7 +3,6 @@ different one", the coach's pins and blocks, and the population prior. The clock
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
 from functools import cache
@@ -14,6 +13,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from coachbot.adapters.chart_rows import render_chart_row
 from coachbot.adapters.db.models import (
     AuditEntry,
     Coach,
@@ -395,7 +395,7 @@ async def test_weekly_review_ends_with_the_summary_and_a_chart_in_the_same_trans
         await service.handle_update(101 + n, CHAT, TextMessage(answer))
     result = await service.handle_update(200, CHAT, TextMessage(WEEKLY[-1]))
     kinds = [row.kind for row in result.queued]
-    assert kinds[-1] == "photo" and "text" in kinds
+    assert kinds[-1] == "chart" and "text" in kinds
     summary = "\n".join(row.payload["text"] for row in result.queued if row.kind == "text")
     assert "weekly review done" in summary and "Here is a look back at your week, Sam." in summary
     for title in titles:
@@ -403,7 +403,7 @@ async def test_weekly_review_ends_with_the_summary_and_a_chart_in_the_same_trans
     assert "about the same" in summary or "lower" in summary, "what changed, in plain words"
     assert "/flareplan" in summary, "no plan yet: the summary offers one"
     photo = result.queued[-1].payload
-    data = base64.b64decode(photo["data"])
+    data = render_chart_row(photo)  # what the outbox sender draws when it sends the row
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     image = Image.open(io.BytesIO(data))
     image.verify()
