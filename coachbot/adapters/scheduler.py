@@ -145,6 +145,11 @@ class CheckinScheduler:
         self._apscheduler = scheduler
         return scheduler
 
+    @property
+    def running(self) -> bool:
+        """Whether the interval job is scheduled (between `start` and `stop`)."""
+        return self._apscheduler is not None and self._apscheduler.running
+
     async def stop(self, patience: float = 10.0) -> None:
         """Stop the job, letting a tick in progress finish (stop this before the outbox sender).
         Each step of a tick is its own transaction, so even a tick cut short leaves nothing half-done."""

@@ -19,7 +19,7 @@ from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.bootstrap import App
 from coachbot.config import Settings, load_settings
 from coachbot.engine import Engine
-from coachbot.service import PatientService
+from coachbot.service import Clock, PatientService, system_clock
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, UploadedFile
@@ -59,10 +59,10 @@ async def make_core(database_url: str) -> App:
 
 @contextlib.asynccontextmanager
 async def running_bot(fake: FakeBotApi, database_url: str, *, webhook: bool = False,
-                      **overrides: Any) -> AsyncIterator[TelegramBot]:
+                      clock: Clock = system_clock, **overrides: Any) -> AsyncIterator[TelegramBot]:
     """A started bot (a new PTB Application and a new process-like core); stopped gracefully on exit."""
     core = await make_core(database_url)
-    bot = TelegramBot(core, bot_settings(fake, database_url, **overrides))
+    bot = TelegramBot(core, bot_settings(fake, database_url, **overrides), clock=clock)
     try:
         await bot.start(webhook=webhook)
         yield bot
