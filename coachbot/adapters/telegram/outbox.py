@@ -34,7 +34,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from coachbot.adapters.telegram import outbox_store as store
 from coachbot.adapters.telegram.outbox_calls import call
-from coachbot.adapters.telegram.pacing import Pacer
+from coachbot.adapters.telegram.pacing import Pacer, Slot
 from coachbot.channel import QueuedMessage
 from coachbot.service import WriteGate, write_gate
 
@@ -87,6 +87,7 @@ class OutboxSender:
         write lock), so only what is still stuck after `grace` is cancelled."""
         self._stopping.set()
         self._wake.set()
+        self.pacer.release_waiters()
         await self._finish(list(self._workers.values()), grace)
         self._marks_ready.set()
         await self._finish(self._tasks, grace)
@@ -150,13 +151,19 @@ class OutboxSender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
-                await self.pacer.wait(chat_id, row.lane, per_chat=row.kind != "edit")
-                if row.lane and not await self._still_wanted(row):
-                    queue.pop(0)  # cancelled while it waited (scheduling: /pause, /stop)
-                    self._forget([row.id])
-                    continue
-                async with self._in_flight:
-                    await self._send(queue, row)
+                slot = await self.pacer.slot(chat_id, row.lane, per_chat=row.kind != "edit")
+                if slot is None:  # stopping
+                    break
+                try:
+                    if row.lane and not await self._still_wanted(row):
+                        slot.unused()
+                        queue.pop(0)  # cancelled while it waited (scheduling: /pause, /stop)
+                        self._forget([row.id])
+                        continue
+                    async with self._in_flight:
+                        await self._send(queue, row, slot)
+                finally:
+                    slot.unanswered()  # only if cut short (stopping): `_send` says how it ended
         finally:
             del self._workers[chat_id]
             if not queue:
@@ -165,10 +172,10 @@ class OutboxSender:
                 self._known.difference_update(r.id for r in queue)
                 del self._queues[chat_id]
 
-    async def _send(self, queue: list[QueuedMessage], row: QueuedMessage) -> None:
+    async def _send(self, queue: list[QueuedMessage], row: QueuedMessage, slot: Slot) -> None:
         attempts = row.attempts + 1
         try:
-            message_id = await call(self.bot, row)
+            message_id = await _call(self.bot, row, slot)
         except Forbidden as exc:
             # A coach's chat refusing alerts is an operational problem; a patient blocking us is theirs
             # to decide.
@@ -293,6 +300,21 @@ class OutboxSender:
         if self._secret:
             text = text.replace(self._secret, "<token>")
         return text[:200]
+
+
+async def _call(bot: Bot, row: QueuedMessage, slot: Slot) -> int | None:
+    """One Bot API call, telling the pacer how it ended: an answer (even a refusal) means Telegram
+    has counted it; no answer (a timeout, a 5xx from a proxy, a dropped connection) means it may
+    still arrive, so it keeps its place in the pacing window a while longer."""
+    try:
+        message_id = await call(bot, row)
+    except BaseException as exc:
+        answered = isinstance(exc, TelegramError) and (
+            not isinstance(exc, NetworkError) or isinstance(exc, BadRequest))
+        (slot.answered if answered else slot.unanswered)()
+        raise
+    slot.answered()
+    return message_id
 
 
 def _seconds(exc: RetryAfter) -> float:
