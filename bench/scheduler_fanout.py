@@ -10,9 +10,10 @@ arrival at the server.
 Reported: time from the due minute until every patient had the first message of their check-in, the
 sustained rate, 429s, duplicates (a chat given two check-ins), and p50/p99 of the alert delay.
 
-Startup: 100,000 patients with their schedules stored; a fresh process is timed from its start to
-"ready" (dialogs loaded, schema checked, schedules checked, first tick done), and its resident memory
-then. Telegram's getMe and the polling start are not included (they wait on the network).
+Startup: 100,000 patients with their schedules stored; five fresh processes (`bench/ready_probe.py`)
+are each timed from their start to "ready" (imports, dialogs loaded, schema checked, bot built,
+schedules checked, first tick done), and their resident memory then. Telegram's getMe and the polling
+start are not included (they wait on the network).
 
 Run: `python -m bench.scheduler_fanout [--patients 10000] [--database sqlite|postgresql]
 [--startup-patients 100000] [--only fanout|startup]`.
@@ -37,7 +38,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psutil
 from sqlalchemy import insert
 
 from bench.telegram_throughput import drop_postgres, percentile, pin, postgres_database
@@ -45,7 +45,6 @@ from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Coach, Patient, Schedule
 from coachbot.adapters.db.schedule_store import pending_bulk
-from coachbot.adapters.scheduler import CheckinScheduler
 from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.bootstrap import build_app
 from coachbot.config import load_settings
@@ -277,44 +276,20 @@ async def seed_many(url: str, patients: int) -> None:
     await engine.dispose()
 
 
-def ready_probe(url: str) -> None:
-    """In a fresh process: time each step from the process start to a scheduler ready to tick."""
-    started = psutil.Process().create_time()
-    marks: dict[str, float] = {"python": time.time() - started}
-
-    async def boot() -> None:
-        # The clock runs from the process start, so every import is part of what is measured.
-        from coachbot.adapters.telegram.messages_out import TelegramChannel  # noqa: PLC0415
-        from coachbot.service import PatientService  # noqa: PLC0415
-
-        marks["imports"] = time.time() - started
-        core = await build_app(url, __import__("pathlib").Path("dialogs"))
-        marks["dialogs + schema"] = time.time() - started
-        channel = TelegramChannel(core.library.service.channel)
-        service = PatientService(core.sessions, core.engine, channel=channel)
-        scheduler = CheckinScheduler(core.sessions, service, channel, clock=lambda: dt.datetime.now(dt.UTC))
-        await scheduler.prepare()
-        marks["schedules checked"] = time.time() - started
-        await scheduler.tick()
-        marks["first tick (ready)"] = time.time() - started
-        await core.close()
-
-    asyncio.run(boot())
-    print(json.dumps({"marks": marks, "rss_mb": psutil.Process().memory_info().rss / 2**20}))
-
-
-def startup(label: str, url: str, patients: int) -> None:
+def startup(label: str, url: str, patients: int, runs: int = 5) -> None:
     asyncio.run(seed_many(url, patients))
-    runs = []
-    for _ in range(3):
-        out = subprocess.run([sys.executable, "-m", "bench.scheduler_fanout", "--ready-probe", url],
+    results = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-m", "bench.ready_probe", url],
                              capture_output=True, text=True, check=True).stdout
-        runs.append(json.loads(out.strip().splitlines()[-1]))
-    best = min(runs, key=lambda r: r["marks"]["first tick (ready)"])
-    steps = ", ".join(f"{k} {v:.2f} s" for k, v in best["marks"].items())
-    total = sorted(r["marks"]["first tick (ready)"] for r in runs)
-    print(f"[{label}] {patients} patients stored: start to ready {total[1]:.2f} s median of 3 "
-          f"(target < 1.5 s); best run: {steps}; RSS then {best['rss_mb']:.0f} MB")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    steps = ", ".join(f"{name} {statistics.median(r['marks'][name] for r in results):.2f} s"
+                      for name in results[0]["marks"])
+    total = [r["marks"]["first tick (ready)"] for r in results]
+    print(f"[{label}] {patients} patients stored: start to ready, median of {runs} fresh processes "
+          f"{statistics.median(total):.2f} s (min {min(total):.2f}, max {max(total):.2f}; target < 1.5 s); "
+          f"median time since the process started at each step: {steps}; resident memory then "
+          f"{statistics.median(r['rss_mb'] for r in results):.0f} MB")
 
 
 def with_database(kind: str, fn: Any, *args: Any) -> None:
@@ -342,11 +317,7 @@ def main() -> None:
                         help="COACHBOT_TELEGRAM_SENDS_PER_SECOND for the bot (Telegram allows about 30)")
     parser.add_argument("--limit", type=float, default=540.0, help="give up after this many seconds")
     parser.add_argument("--only", choices=("fanout", "startup"))
-    parser.add_argument("--ready-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.ready_probe:
-        ready_probe(args.ready_probe)
-        return
     print(f"{os.cpu_count()} CPUs; the bot on CPU 0, the fake Bot API on CPU 1")
     if args.only != "startup":
         with_database(args.database, fanout, args)

@@ -92,7 +92,7 @@ async def test_replies_go_first_and_bulk_goes_in_the_order_asked_and_evenly_spre
     granted: list[float] = []
 
     async def send(name: str, lane: int) -> None:
-        slot = await pacer.slot(hash(name), lane)
+        slot = await pacer.slot(lane)
         assert slot is not None
         order.append(name)
         granted.append(time.monotonic())
@@ -111,14 +111,14 @@ async def test_replies_go_first_and_bulk_goes_in_the_order_asked_and_evenly_spre
 
 async def test_stopping_ends_every_wait_and_frees_nothing_twice() -> None:
     pacer = Pacer(1.0, 100.0, 5)
-    first = await pacer.slot(1, 1)
+    first = await pacer.slot(1)
     assert first is not None  # the only slot this second, still in flight
-    waiting = asyncio.create_task(pacer.slot(2, 1))
+    waiting = asyncio.create_task(pacer.slot(1))
     await asyncio.sleep(0.01)
     assert not waiting.done()
     pacer.release_waiters()
     assert await waiting is None
-    assert await pacer.slot(3, 0) is None  # and later waits end at once
+    assert await pacer.slot(0) is None  # and later waits end at once
     first.answered()
     first.unanswered()  # a second ending is ignored
     assert pacer.window.in_flight == 0

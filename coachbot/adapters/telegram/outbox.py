@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 import os
 import random
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -48,6 +49,10 @@ Clock = Callable[[], dt.datetime]
 MARK_DELAY = 0.02
 """Seconds a sent message waits for others before their sends are recorded together."""
 MARK_BATCH = 100
+CANCEL_WATCH_EVERY = 0.25
+"""Seconds between looks for cancelled bulk rows among those waiting for a slot."""
+CANCEL_FRESH = 1.0
+"""A bulk row whose cancellation was last looked for longer ago than this is asked about directly."""
 MAX_UNEXPECTED_ATTEMPTS = 5
 """A send that fails with an error we do not understand is retried this often, then given up."""
 
@@ -72,11 +77,15 @@ class OutboxSender:
         self._stopping = asyncio.Event()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._tasks: list[asyncio.Task[None]] = []
+        self._bulk_waiting: set[int] = set()  # bulk rows waiting for an overall slot
+        self._cancelled: set[int] = set()  # ... of which seen cancelled
+        self._watched_at = 0.0  # when the last look for cancelled rows started (time.monotonic)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
-                       asyncio.create_task(self._mark_loop(), name="outbox-marks")]
+                       asyncio.create_task(self._mark_loop(), name="outbox-marks"),
+                       asyncio.create_task(self._cancel_watch(), name="outbox-cancel-watch")]
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let sends in progress finish (up to `grace` seconds), record them, and leave the rest for the next
@@ -151,13 +160,20 @@ class OutboxSender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
-                slot = await self.pacer.slot(chat_id, row.lane, per_chat=row.kind != "edit")
+                if row.kind != "edit":
+                    await self.pacer.chat_turn(chat_id)
+                if row.lane and not await self._still_wanted(row):
+                    queue.pop(0)  # cancelled while it waited (scheduling: /pause, /stop)
+                    self._forget([row.id])
+                    continue
+                joined = time.monotonic()  # just after its last direct look
+                slot = await self._overall_slot(row)
                 if slot is None:  # stopping
                     break
                 try:
-                    if row.lane and not await self._still_wanted(row):
+                    if row.lane and not await self._still_wanted_now(row, joined):
                         slot.unused()
-                        queue.pop(0)  # cancelled while it waited (scheduling: /pause, /stop)
+                        queue.pop(0)
                         self._forget([row.id])
                         continue
                     async with self._in_flight:
@@ -272,6 +288,42 @@ class OutboxSender:
             self._marks = batch + self._marks
             raise
         self._forget(mark.id for mark in batch)
+
+    async def _overall_slot(self, row: QueuedMessage) -> Slot | None:
+        """Queue for an overall slot; a bulk row is watched for cancellation while it waits."""
+        if not row.lane:
+            return await self.pacer.slot(0)
+        self._bulk_waiting.add(row.id)
+        try:
+            return await self.pacer.slot(1)
+        finally:
+            self._bulk_waiting.discard(row.id)
+
+    async def _still_wanted_now(self, row: QueuedMessage, joined: float) -> bool:
+        """After a bulk row's wait for a slot: cancelled if the watch saw it cancelled; asked
+        directly only if nobody has looked for longer than `CANCEL_FRESH` (the watch is behind)."""
+        if row.id in self._cancelled:
+            self._cancelled.discard(row.id)
+            return False
+        if time.monotonic() - max(joined, self._watched_at) <= CANCEL_FRESH:
+            return True
+        return await self._still_wanted(row)
+
+    async def _cancel_watch(self) -> None:
+        """Bulk rows can wait many seconds for a slot behind thousands of others: look for any of
+        them cancelled (/pause, /stop) with one query every `CANCEL_WATCH_EVERY` seconds, instead of
+        one query per row inside its slot (which would hold the slot longer)."""
+        while not self._stopping.is_set():
+            started = time.monotonic()  # before the snapshot: a row joining later is not in it
+            waiting = set(self._bulk_waiting)
+            if waiting:
+                try:
+                    self._cancelled |= await store.cancelled_among(self.sessions, waiting)
+                    self._watched_at = started
+                except Exception as exc:  # each row is asked about directly instead
+                    log.warning("outbox: could not look for cancelled rows: %s", self._describe(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), CANCEL_WATCH_EVERY)
 
     async def _still_wanted(self, row: QueuedMessage) -> bool:
         """Bulk rows only (replies and alerts are never cancelled); if the database cannot say, send."""

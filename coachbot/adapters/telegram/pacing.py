@@ -143,13 +143,15 @@ class Pacer:
         self._timer_at = 0.0
         self._released = False
 
-    async def slot(self, chat_id: int, lane: int, *, per_chat: bool = True) -> Slot | None:
-        """Wait for a slot to send one message to `chat_id` (lane 0 before lane 1, each in order of
-        asking); None once `release_waiters` was called (the sender is stopping)."""
-        if per_chat:
-            delay = self._chat(chat_id).book(self.clock())
-            if delay > 0:
-                await asyncio.sleep(delay)
+    async def chat_turn(self, chat_id: int) -> None:
+        """Wait until one more message to `chat_id` keeps within the chat's own limit."""
+        delay = self._chat(chat_id).book(self.clock())
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def slot(self, lane: int) -> Slot | None:
+        """Wait for an overall slot (lane 0 before lane 1, each in order of asking); None once
+        `release_waiters` was called (the sender is stopping)."""
         if self._released:
             return None
         granted: asyncio.Future[Slot | None] = asyncio.get_running_loop().create_future()
