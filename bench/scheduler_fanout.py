@@ -202,6 +202,9 @@ async def run_bot(url: str, conn: Connection, base_url: str, due: dt.datetime,
         await bot.stop()  # stops the scheduler, then the sender
         await core.close()
         conn.send("done")
+    held = sorted(bot.sender.pacer.held)
+    result["held"] = (percentile(held, 0.5), percentile(held, 0.9), percentile(held, 0.99))
+    result["late_looks"] = bot.sender.late_looks
     result["queued"] = sum(r.queued for r in reports)
     result["late"] = sum(r.late for r in reports)
     result["lag"] = (percentile(lags, 0.5), percentile(lags, 0.99), max(lags, default=0.0))
@@ -244,6 +247,11 @@ def fanout(label: str, url: str, args: argparse.Namespace) -> None:
         print(f"[{label}] unsent check-ins waiting in the outbox while they went out: min {min(feeding)}, "
               f"median {statistics.median(feeding):.0f}, max {max(feeding)} (0 would mean the scheduler "
               f"starved the sender); sampled until {last_start:.0f} s")
+    held = result["held"]
+    print(f"[{label}] each send's slot, from its grant to Telegram's answer: p50 {held[0] * 1000:.0f} ms, "
+          f"p90 {held[1] * 1000:.0f} ms, p99 {held[2] * 1000:.0f} ms (a slot is held one second longer, "
+          f"so the rate is at most 30 / (1 s + this)); cancellation looked up late in the slot: "
+          f"{result['late_looks']}")
     lag = result["lag"]
     print(f"[{label}] the bot's event loop lag: p50 {lag[0] * 1000:.0f} ms, p99 {lag[1] * 1000:.0f} ms, "
           f"max {lag[2] * 1000:.0f} ms")

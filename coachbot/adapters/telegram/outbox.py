@@ -79,6 +79,7 @@ class OutboxSender:
         self._tasks: list[asyncio.Task[None]] = []
         self._bulk_waiting: set[int] = set()  # bulk rows waiting for an overall slot
         self._cancelled: set[int] = set()  # ... of which seen cancelled
+        self.late_looks = 0  # bulk rows asked about directly in their slot: the watch was behind
         self._watched_at = 0.0  # when the last look for cancelled rows started (time.monotonic)
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -307,6 +308,7 @@ class OutboxSender:
             return False
         if time.monotonic() - max(joined, self._watched_at) <= CANCEL_FRESH:
             return True
+        self.late_looks += 1
         return await self._still_wanted(row)
 
     async def _cancel_watch(self) -> None:

@@ -29,6 +29,11 @@ MARGIN = 0.005
 window already counts each request until its answer)."""
 
 
+BULK_CATCH_UP = 3
+"""Bulk slots that may go at once after a late timer; far fewer than the 30 a burst would take, so
+a reply or an alert arriving mid-fan-out still finds the next slot a few tens of milliseconds away."""
+
+
 class Bucket:
     """`rate` sends a second, up to `burst` at once (GCRA)."""
 
@@ -101,12 +106,15 @@ class Window:
 class Slot:
     """Permission to send one request; say how it ended exactly once (`answered`, `unanswered`, `unused`)."""
 
-    __slots__ = ("_done", "_pacer")
+    __slots__ = ("_done", "_pacer", "_taken_at")
 
     def __init__(self, pacer: Pacer) -> None:
         self._pacer, self._done = pacer, False
+        self._taken_at = pacer.clock()
 
     def answered(self) -> None:
+        if not self._done:
+            self._pacer.held.append(self._pacer.clock() - self._taken_at)
         self._end(lambda window, now: window.answered(now))
 
     def unanswered(self) -> None:
@@ -134,14 +142,19 @@ class Pacer:
         self.chat_rate = chat_rate
         self.chat_burst = chat_burst
         self.clock = clock
-        # Bulk grants are spread evenly: at most one per `spacing`, with one slot of catching up.
+        # Bulk grants are spread evenly: one per `spacing` on average, catching up at most
+        # BULK_CATCH_UP slots after a late timer (so the spread never costs the window a slot).
         self.spacing = self.window.span / limit
+        self.catch_up = BULK_CATCH_UP * self.spacing
         self._bulk_tat = 0.0
         self._chats: dict[int, Bucket] = {}
         self._waiting: tuple[deque[asyncio.Future[Slot | None]], ...] = (deque(), deque())
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._released = False
+        #: Seconds from each recent grant to its answer: the slot is held one second longer than
+        #: this, so it bounds the rate at `limit / (1 + held)` (for benchmarks and tuning).
+        self.held: deque[float] = deque(maxlen=20_000)
 
     async def chat_turn(self, chat_id: int) -> None:
         """Wait until one more message to `chat_id` keeps within the chat's own limit."""
@@ -187,14 +200,14 @@ class Pacer:
             if urgent:
                 self._grant(urgent.popleft())
                 continue
-            if self._bulk_tat - self.spacing > now:  # GCRA: one slot of catching up at most
+            if self._bulk_tat - self.catch_up > now:  # GCRA
                 break
             self._bulk_tat = max(self._bulk_tat, now) + self.spacing
             self._grant(bulk.popleft())
         if urgent or bulk:
             at = self.window.free_at(now)
             if at is not None and not urgent:
-                at = max(at, self._bulk_tat - self.spacing)
+                at = max(at, self._bulk_tat - self.catch_up)
             if at is not None:
                 self._wake_at(max(at, now), now)
 
