@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 import coachbot
@@ -107,10 +107,11 @@ def current(url: str) -> str | None:
     return _run_blocking(_current, url)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
+async def upgrade_async(url: str, revision: str = "head", *, engine: AsyncEngine | None = None) -> None:
     """`upgrade` for async callers: runs in a worker thread so the event loop keeps serving. Returns
-    at once, without Alembic, when the database is already at the newest revision."""
-    if revision == "head" and await at_head(url):
+    at once, without Alembic, when the database is already at the newest revision (asked through
+    `engine` when given, so a starting process connects once)."""
+    if revision == "head" and await at_head(url, engine=engine):
         return
     await asyncio.to_thread(_serialised, _upgrade, url, revision)
 
@@ -132,18 +133,20 @@ def head_revision() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-async def at_head(url: str) -> bool:
+async def at_head(url: str, *, engine: AsyncEngine | None = None) -> bool:
     """Whether the database at `url` is at the newest revision already: one SELECT."""
     head = head_revision()
     if head is None:
         return False
-    engine = create_async_engine(url, poolclass=NullPool)
+    own = engine is None
+    db = create_async_engine(url, poolclass=NullPool) if engine is None else engine
     try:
-        async with engine.connect() as connection:
+        async with db.connect() as connection:
             result = await connection.execute(text("SELECT version_num FROM alembic_version"))
             versions = result.scalars().all()
     except (SQLAlchemyError, OSError):  # no alembic_version table yet, or no database: Alembic will say
         return False
     finally:
-        await engine.dispose()
+        if own:
+            await db.dispose()
     return list(versions) == [head]
