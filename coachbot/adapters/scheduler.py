@@ -76,7 +76,7 @@ class SchedulerConfig:
     #: Runs started per transaction.
     start_batch: int = 20
     #: Check-ins started per second at most (None: as fast as the database goes). Telegram takes
-    #: about 28 a second, so starting thousands faster only grows the outbox, and on SQLite it would
+    #: about 30 a second, so starting thousands faster only grows the outbox, and on SQLite it would
     #: hold the one write lock against patients who are answering; twice the sending rate is ample.
     start_rate: float | None = 60.0
     #: Unsent bulk rows (lane 1) in the outbox above which no more check-ins start (None: no limit);

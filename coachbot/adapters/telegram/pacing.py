@@ -2,10 +2,10 @@
 
 Telegram (and the fake Bot API in the tests) refuses a message when `limit` (30) others arrived within
 the last second. We cannot see when a request arrives, only that it arrived after we sent it and
-before its answer came back. So `Window` counts each request from the moment it is sent until its
-answer arrived (a request that got no answer, a timeout, counts for a further second: it may still
-land), and lets a new one go only while fewer than `limit` requests could fall into any window of
-one second (plus a small margin for clock granularity). That is exact whatever the network's jitter:
+before its answer came back. So `Window` counts each request from the moment it is sent until one
+second after its answer arrived (a request that got no answer, a timeout, counts a second longer: it
+may still land), and lets a new one go only while fewer than `limit` requests could fall into any
+window of one second (plus a small margin for clock granularity). That is exact whatever the network's jitter:
 it costs one round trip per slot, not a guessed safety factor.
 
 On top of the overall window, `Pacer` keeps one ordered queue per lane and grants slots centrally:
