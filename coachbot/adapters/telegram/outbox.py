@@ -11,6 +11,10 @@ Each chat has at most one worker, which sends its rows in id order; chats run co
 - network errors and 5xx: exponential backoff with jitter, the row is kept;
 - 400 Bad Request: logged with context (label, method, Telegram's description) and failed.
 
+Sending is paced by `pacing.py` (replies and alerts first, bulk in order). A bulk row (a check-in, a
+reminder) may be cancelled by /pause or /stop until it goes: it is asked about just before it queues
+for a sending slot, and watched, with every other waiting row, by one query every quarter second.
+
 Logs carry outbox ids, pseudonymous labels and error descriptions only: never message text or names,
 and the token is scrubbed from anything an exception says.
 """
@@ -341,6 +345,7 @@ class OutboxSender:
         done = set(ids)
         self._known -= done
         self._finished |= done
+        self._cancelled -= done
 
     # -- helpers --------------------------------------------------------------------------------------
     def _backoff(self, attempts: int) -> float:
