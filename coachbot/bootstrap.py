@@ -37,9 +37,13 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
                     migrate: bool = True) -> App:
     """Load and validate the dialogs, bring the schema up to date, and build the service."""
     library = load_library(dialogs_dir)
-    if migrate:
-        await upgrade_async(database_url)
     db = make_engine(database_url)
+    if migrate:  # through the app's engine: one connection, which the pool then keeps
+        try:
+            await upgrade_async(database_url, engine=db)
+        except BaseException:
+            await db.dispose()
+            raise
     sessions = make_sessionmaker(db)
     engine = Engine(library)
     steps_file = dialogs_dir / "steps.yaml"

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
         description="updates handled at once (one at a time per chat); keep it within the database "
                     "pool (5), or connections are opened and closed under load")
     telegram_sends_per_second: float = Field(
-        default=28.0, gt=0, description="overall sending rate; Telegram allows about 30 per second")
+        default=30.0, gt=0, description="messages in any one second at most, overall (Telegram's limit is "
+                                        "30); each counts from its send until Telegram's answer")
     telegram_chat_sends_per_second: float = Field(
         default=1.0, gt=0, description="sending rate per chat; Telegram allows about 1 per second")
     telegram_chat_burst: int = Field(default=2, ge=1, le=20, description="messages a chat may get at once")

@@ -77,7 +77,7 @@ class SchedulerConfig:
     #: Runs started per transaction.
     start_batch: int = 20
     #: Check-ins started per second at most (None: as fast as the database goes). Telegram takes
-    #: about 28 a second, so starting thousands faster only grows the outbox, and on SQLite it would
+    #: about 30 a second, so starting thousands faster only grows the outbox, and on SQLite it would
     #: hold the one write lock against patients who are answering; twice the sending rate is ample.
     start_rate: float | None = 60.0
     #: Unsent bulk rows (lane 1) in the outbox above which no more check-ins start (None: no limit);
@@ -147,6 +147,11 @@ class CheckinScheduler:
         scheduler.start()
         self._apscheduler = scheduler
         return scheduler
+
+    @property
+    def running(self) -> bool:
+        """Whether the interval job is scheduled (between `start` and `stop`)."""
+        return self._apscheduler is not None and self._apscheduler.running
 
     async def stop(self, patience: float = 10.0) -> None:
         """Stop the job, letting a tick in progress finish (stop this before the outbox sender).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +48,34 @@ def _schema_differences(connection: Connection) -> list[Any]:
 
 def test_there_is_one_head_and_it_is_the_newest_revision() -> None:
     assert HEAD == "0006"
+
+
+def test_the_head_read_from_the_migration_files_is_alembics_head() -> None:
+    assert migrate.head_revision() == HEAD
+
+
+async def test_alembic_is_skipped_only_when_the_database_is_at_head(database_url: str) -> None:
+    assert not await migrate.at_head(database_url)  # empty
+    await migrate.upgrade_async(database_url)
+    assert await migrate.at_head(database_url)
+
+    previous = ScriptDirectory.from_config(migrate.alembic_config(database_url)).get_revision(HEAD)
+    migrate.downgrade(database_url, str(previous.down_revision))
+    assert not await migrate.at_head(database_url)
+    await migrate.upgrade_async(database_url)  # so this one really migrates
+
+    assert migrate.current(database_url) == HEAD
+    assert await _inspect(database_url, _schema_differences) == []
+
+
+def test_a_start_against_an_up_to_date_database_never_imports_alembic(migrated_url: str) -> None:
+    code = ("import asyncio, sys\n"
+            "from coachbot.adapters.db.migrate import upgrade_async\n"
+            f"asyncio.run(upgrade_async({migrated_url!r}))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout
+    assert out.strip() == "[]"
 
 
 async def test_upgrade_to_head_on_an_empty_database(database_url: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
@@ -117,6 +117,34 @@ async def test_pacing_stays_under_telegrams_flood_limits(session_factory: Sessio
         assert limited.rate_limited == 0
         assert limited.user(1).texts() == ["hello 1", "second", "third", "fourth"]
     assert took >= 1.0  # 38 messages at 28/s overall and 1/s per chat cannot go faster
+
+
+async def test_a_bulk_row_cancelled_while_it_waits_for_an_overall_slot_is_not_sent(
+        fake: FakeBotApi, bot: Bot, session_factory: Sessions) -> None:
+    for chat in (1, 2, 3):
+        fake.user(chat)
+    first, second, third = await queue(session_factory, (1, "one"), (2, "two"), (3, "three"), lane=1)
+    sender = sender_for(bot, session_factory, rate=1.0)  # one message a second overall
+    asked: list[int] = []
+    ask = sender._still_wanted
+
+    async def still_wanted(row: Any) -> bool:
+        asked.append(row.id)
+        return await ask(row)
+
+    sender._still_wanted = still_wanted  # type: ignore[method-assign]
+    await run(sender)
+    await fake.user(1).wait_for_message(lambda m: m.text == "one", timeout=3)
+    async with session_factory() as session, session.begin():  # a /stop, while "three" waits its turn
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == third).values(
+            failed_at=now(), last_error="cancelled"))
+    await fake.user(2).wait_for_message(lambda m: m.text == "two", timeout=4)
+    await fake.wait_until(lambda: sender.idle, 4, what="the outbox to drain")
+    await sender.stop()
+    assert fake.user(3).texts() == []
+    assert [c.params["text"] for c in fake.calls_to("sendMessage")] == ["one", "two"]
+    assert (await rows(session_factory))[second].sent_at is not None
+    assert sorted(asked) == [first, second, third]  # once each before queueing; then the watch saw it
 
 
 async def test_429_retry_after_is_honoured_and_the_message_kept(

@@ -20,7 +20,7 @@ from coachbot.bootstrap import App
 from coachbot.config import Settings, load_settings
 from coachbot.engine import Engine
 from coachbot.self_management import SelfManagement
-from coachbot.service import PatientService
+from coachbot.service import Clock, PatientService, system_clock
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, UploadedFile
@@ -74,10 +74,10 @@ def _loaded_self_management() -> SelfManagement:
 
 @contextlib.asynccontextmanager
 async def running_bot(fake: FakeBotApi, database_url: str, *, webhook: bool = False,
-                      **overrides: Any) -> AsyncIterator[TelegramBot]:
+                      clock: Clock = system_clock, **overrides: Any) -> AsyncIterator[TelegramBot]:
     """A started bot (a new PTB Application and a new process-like core); stopped gracefully on exit."""
     core = await make_core(database_url)
-    bot = TelegramBot(core, bot_settings(fake, database_url, **overrides))
+    bot = TelegramBot(core, bot_settings(fake, database_url, **overrides), clock=clock)
     try:
         await bot.start(webhook=webhook)
         yield bot

@@ -4,26 +4,36 @@ Alembic's environment (`migrations/env.py`) drives an async engine with `asyncio
 nest inside a running event loop; so when one is running in this thread, the work goes to a worker
 thread and this call blocks until it is done. Use `upgrade_async` from async code to keep the loop free.
 Runs are serialised in-process, because Alembic keeps its current context in module globals.
+
+Start-up fast path: when the database's `alembic_version` already names the newest revision (read
+from the migration files, no Alembic needed), `upgrade_async` returns after that one SELECT, so a
+normal start never imports Alembic (a third of a second) or runs its environment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 import coachbot
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(coachbot.__file__).resolve().parent.parent / "migrations"
+_REVISION = re.compile(r"^revision\b[^=\n]*=\s*(.+)$", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\b[^=\n]*=\s*(.+)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 
 _T = TypeVar("_T")
 _lock = threading.Lock()
@@ -31,6 +41,8 @@ _lock = threading.Lock()
 
 def alembic_config(url: str) -> Config:
     """An Alembic configuration for `url`, pointing at the repository's `migrations/` folder."""
+    from alembic.config import Config  # noqa: PLC0415 - Alembic is loaded only when it has work
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Config values go through ConfigParser interpolation; a URL-encoded password may hold "%".
@@ -53,14 +65,20 @@ def _run_blocking(fn: Callable[..., _T], *args: object) -> _T:
 
 
 def _upgrade(url: str, revision: str) -> None:
+    from alembic import command  # noqa: PLC0415
+
     command.upgrade(alembic_config(url), revision)
 
 
 def _downgrade(url: str, revision: str) -> None:
+    from alembic import command  # noqa: PLC0415
+
     command.downgrade(alembic_config(url), revision)
 
 
 def _current(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
     async def read() -> str | None:
         engine = create_async_engine(url, poolclass=NullPool)
         try:
@@ -89,6 +107,46 @@ def current(url: str) -> str | None:
     return _run_blocking(_current, url)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
-    """`upgrade` for async callers: runs in a worker thread so the event loop keeps serving."""
+async def upgrade_async(url: str, revision: str = "head", *, engine: AsyncEngine | None = None) -> None:
+    """`upgrade` for async callers: runs in a worker thread so the event loop keeps serving. Returns
+    at once, without Alembic, when the database is already at the newest revision (asked through
+    `engine` when given, so a starting process connects once)."""
+    if revision == "head" and await at_head(url, engine=engine):
+        return
     await asyncio.to_thread(_serialised, _upgrade, url, revision)
+
+
+def head_revision() -> str | None:
+    """The newest revision, read from the migration files' `revision` and `down_revision` lines
+    (each time: nothing to go stale); None when the files do not show exactly one head, and then
+    Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or down is None:
+            return None
+        revisions.update(_QUOTED.findall(revision.group(1)))
+        parents.update(_QUOTED.findall(down.group(1)))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def at_head(url: str, *, engine: AsyncEngine | None = None) -> bool:
+    """Whether the database at `url` is at the newest revision already: one SELECT."""
+    head = head_revision()
+    if head is None:
+        return False
+    own = engine is None
+    db = create_async_engine(url, poolclass=NullPool) if engine is None else engine
+    try:
+        async with db.connect() as connection:
+            result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            versions = result.scalars().all()
+    except (SQLAlchemyError, OSError):  # no alembic_version table yet, or no database: Alembic will say
+        return False
+    finally:
+        if own:
+            await db.dispose()
+    return list(versions) == [head]

@@ -1,9 +1,11 @@
 """The Telegram bot as one object: PTB Application wiring, polling or webhook, and a graceful stop.
 
 Start: check the token with getMe, set the command menus, start the outbox sender (which first sends
-whatever a previous run left unsent), then take updates. Stop (SIGTERM/SIGINT in `serve`): stop taking
-updates, let the ones in progress finish (each is one transaction, so nothing is half-written), let
-sends in progress finish, and leave anything unsent in the outbox for the next start.
+whatever a previous run left unsent), start the scheduler (whose first tick sends what fell due while
+the bot was down), then take updates. Stop (SIGTERM/SIGINT in `serve`): stop taking updates, let the
+ones in progress finish (each is one transaction, so nothing is half-written), stop the scheduler
+(letting a tick in progress finish), let sends in progress finish, and leave anything unsent in the
+outbox for the next start.
 
 State lives in the project database, not in PTB persistence, so a new process carries on exactly where
 the last one stopped.
@@ -25,6 +27,7 @@ from telegram.ext import Application, TypeHandler
 
 from coachbot.adapters import drawing
 from coachbot.adapters.db.models import Coach
+from coachbot.adapters.scheduler import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
 from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
@@ -74,7 +77,7 @@ def normalise_base_url(url: str) -> str:
 
 
 class TelegramBot:
-    """One running bot: the PTB application, the update handler and the outbox sender."""
+    """One running bot: the PTB application, the update handler, the outbox sender and the scheduler."""
 
     def __init__(self, core: App, settings: Settings, *, clock: Clock = system_clock) -> None:
         if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
@@ -102,6 +105,7 @@ class TelegramBot:
         handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self.bot.finished)
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
+        self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
 
     async def start(self, *, webhook: bool = False) -> None:
         """Check the token, set the menus, start sending, then start taking updates."""
@@ -116,6 +120,8 @@ class TelegramBot:
             await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()
         self.sender.offer(await self.service.queue_alerts())
+        self.scheduler = await launch(self.core.sessions, self.service, self.channel, self.settings,
+                                      clock=self.clock, on_queued=self.sender.offer)
         await self.application.start()
         updater = self.application.updater
         assert updater is not None
@@ -139,6 +145,8 @@ class TelegramBot:
             await updater.stop()
         if self.application.running:
             await self.application.stop()  # waits for updates being handled
+        if self.scheduler is not None:  # before the sender: a tick in progress hands it rows
+            await self.scheduler.stop()
         await self.sender.stop()
         await self.application.shutdown()
 

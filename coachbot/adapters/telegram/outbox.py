@@ -11,6 +11,10 @@ Each chat has at most one worker, which sends its rows in id order; chats run co
 - network errors and 5xx: exponential backoff with jitter, the row is kept;
 - 400 Bad Request: logged with context (label, method, Telegram's description) and failed.
 
+Sending is paced by `pacing.py` (replies and alerts first, bulk in order). A bulk row (a check-in, a
+reminder) may be cancelled by /pause or /stop until it goes: it is asked about just before it queues
+for a sending slot, and watched, with every other waiting row, by one query every quarter second.
+
 Logs carry outbox ids, pseudonymous labels and error descriptions only: never message text or names,
 and the token is scrubbed from anything an exception says.
 """
@@ -24,6 +28,7 @@ import datetime as dt
 import logging
 import os
 import random
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -34,7 +39,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from coachbot.adapters.telegram import outbox_store as store
 from coachbot.adapters.telegram.outbox_calls import call
-from coachbot.adapters.telegram.pacing import Pacer
+from coachbot.adapters.telegram.pacing import Pacer, Slot
 from coachbot.channel import QueuedMessage
 from coachbot.service import WriteGate, write_gate
 
@@ -48,6 +53,10 @@ Clock = Callable[[], dt.datetime]
 MARK_DELAY = 0.02
 """Seconds a sent message waits for others before their sends are recorded together."""
 MARK_BATCH = 100
+CANCEL_WATCH_EVERY = 0.25
+"""Seconds between looks for cancelled bulk rows among those waiting for a slot."""
+CANCEL_FRESH = 1.0
+"""A bulk row whose cancellation was last looked for longer ago than this is asked about directly."""
 MAX_UNEXPECTED_ATTEMPTS = 5
 """A send that fails with an error we do not understand is retried this often, then given up."""
 
@@ -72,11 +81,16 @@ class OutboxSender:
         self._stopping = asyncio.Event()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._tasks: list[asyncio.Task[None]] = []
+        self._bulk_waiting: set[int] = set()  # bulk rows waiting for an overall slot
+        self._cancelled: set[int] = set()  # ... of which seen cancelled
+        self.late_looks = 0  # bulk rows asked about directly in their slot: the watch was behind
+        self._watched_at = 0.0  # when the last look for cancelled rows started (time.monotonic)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
-                       asyncio.create_task(self._mark_loop(), name="outbox-marks")]
+                       asyncio.create_task(self._mark_loop(), name="outbox-marks"),
+                       asyncio.create_task(self._cancel_watch(), name="outbox-cancel-watch")]
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let sends in progress finish (up to `grace` seconds), record them, and leave the rest for the next
@@ -87,6 +101,7 @@ class OutboxSender:
         write lock), so only what is still stuck after `grace` is cancelled."""
         self._stopping.set()
         self._wake.set()
+        self.pacer.release_waiters()
         await self._finish(list(self._workers.values()), grace)
         self._marks_ready.set()
         await self._finish(self._tasks, grace)
@@ -150,13 +165,26 @@ class OutboxSender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
-                await self.pacer.wait(chat_id, row.lane, per_chat=row.kind != "edit")
+                if row.kind != "edit":
+                    await self.pacer.chat_turn(chat_id)
                 if row.lane and not await self._still_wanted(row):
                     queue.pop(0)  # cancelled while it waited (scheduling: /pause, /stop)
                     self._forget([row.id])
                     continue
-                async with self._in_flight:
-                    await self._send(queue, row)
+                joined = time.monotonic()  # just after its last direct look
+                slot = await self._overall_slot(row)
+                if slot is None:  # stopping
+                    break
+                try:
+                    if row.lane and not await self._still_wanted_now(row, joined):
+                        slot.unused()
+                        queue.pop(0)
+                        self._forget([row.id])
+                        continue
+                    async with self._in_flight:
+                        await self._send(queue, row, slot)
+                finally:
+                    slot.unanswered()  # only if cut short (stopping): `_send` says how it ended
         finally:
             del self._workers[chat_id]
             if not queue:
@@ -165,10 +193,10 @@ class OutboxSender:
                 self._known.difference_update(r.id for r in queue)
                 del self._queues[chat_id]
 
-    async def _send(self, queue: list[QueuedMessage], row: QueuedMessage) -> None:
+    async def _send(self, queue: list[QueuedMessage], row: QueuedMessage, slot: Slot) -> None:
         attempts = row.attempts + 1
         try:
-            message_id = await call(self.bot, row)
+            message_id = await _call(self.bot, row, slot)
         except Forbidden as exc:
             # A coach's chat refusing alerts is an operational problem; a patient blocking us is theirs
             # to decide.
@@ -266,6 +294,43 @@ class OutboxSender:
             raise
         self._forget(mark.id for mark in batch)
 
+    async def _overall_slot(self, row: QueuedMessage) -> Slot | None:
+        """Queue for an overall slot; a bulk row is watched for cancellation while it waits."""
+        if not row.lane:
+            return await self.pacer.slot(0)
+        self._bulk_waiting.add(row.id)
+        try:
+            return await self.pacer.slot(1)
+        finally:
+            self._bulk_waiting.discard(row.id)
+
+    async def _still_wanted_now(self, row: QueuedMessage, joined: float) -> bool:
+        """After a bulk row's wait for a slot: cancelled if the watch saw it cancelled; asked
+        directly only if nobody has looked for longer than `CANCEL_FRESH` (the watch is behind)."""
+        if row.id in self._cancelled:
+            self._cancelled.discard(row.id)
+            return False
+        if time.monotonic() - max(joined, self._watched_at) <= CANCEL_FRESH:
+            return True
+        self.late_looks += 1
+        return await self._still_wanted(row)
+
+    async def _cancel_watch(self) -> None:
+        """Bulk rows can wait many seconds for a slot behind thousands of others: look for any of
+        them cancelled (/pause, /stop) with one query every `CANCEL_WATCH_EVERY` seconds, instead of
+        one query per row inside its slot (which would hold the slot longer)."""
+        while not self._stopping.is_set():
+            started = time.monotonic()  # before the snapshot: a row joining later is not in it
+            waiting = set(self._bulk_waiting)
+            if waiting:
+                try:
+                    self._cancelled |= await store.cancelled_among(self.sessions, waiting)
+                    self._watched_at = started
+                except Exception as exc:  # each row is asked about directly instead
+                    log.warning("outbox: could not look for cancelled rows: %s", self._describe(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), CANCEL_WATCH_EVERY)
+
     async def _still_wanted(self, row: QueuedMessage) -> bool:
         """Bulk rows only (replies and alerts are never cancelled); if the database cannot say, send."""
         try:
@@ -280,6 +345,7 @@ class OutboxSender:
         done = set(ids)
         self._known -= done
         self._finished |= done
+        self._cancelled -= done
 
     # -- helpers --------------------------------------------------------------------------------------
     def _backoff(self, attempts: int) -> float:
@@ -293,6 +359,21 @@ class OutboxSender:
         if self._secret:
             text = text.replace(self._secret, "<token>")
         return text[:200]
+
+
+async def _call(bot: Bot, row: QueuedMessage, slot: Slot) -> int | None:
+    """One Bot API call, telling the pacer how it ended: an answer (even a refusal) means Telegram
+    has counted it; no answer (a timeout, a 5xx from a proxy, a dropped connection) means it may
+    still arrive, so it keeps its place in the pacing window a while longer."""
+    try:
+        message_id = await call(bot, row)
+    except BaseException as exc:
+        answered = isinstance(exc, TelegramError) and (
+            not isinstance(exc, NetworkError) or isinstance(exc, BadRequest))
+        (slot.answered if answered else slot.unanswered)()
+        raise
+    slot.answered()
+    return message_id
 
 
 def _seconds(exc: RetryAfter) -> float:

@@ -48,6 +48,14 @@ async def still_wanted(sessions: Sessions, row_id: int) -> bool:
     return found is not None and found.failed_at is None
 
 
+async def cancelled_among(sessions: Sessions, row_ids: Collection[int]) -> set[int]:
+    """Which of these rows were cancelled (or failed) since they were queued: one query for many."""
+    async with sessions() as session:
+        query = select(OutboxMessage.id).where(OutboxMessage.id.in_(list(row_ids)),
+                                               OutboxMessage.failed_at.is_not(None))
+        return set((await session.execute(query)).scalars())
+
+
 async def mark_sent(sessions: Sessions, marks: Sequence[SentMark]) -> None:
     """Record a batch of sends in one transaction (one commit for many messages under load)."""
     if not marks:

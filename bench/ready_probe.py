@@ -1,0 +1,55 @@
+"""One fresh process timed from its start to a bot ready to serve: run by `bench.scheduler_fanout`.
+
+Imports only the standard library and psutil before it starts timing (and psutil only to read the
+process's start time), then does what `coachbot run` does up to taking updates: import the CLI and
+the Telegram adapter, load the dialogs and check the schema (`build_app`), build the bot (PTB
+Application, outbox sender), check every patient has a schedule, and run the scheduler's first tick.
+Telegram's getMe and the polling start are left out (they wait on the network).
+
+`python -m bench.ready_probe DATABASE_URL` prints one JSON line: the time of each step since the
+process started, and the resident memory at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+
+def main(url: str) -> None:
+    started = psutil.Process().create_time()
+    marks: dict[str, float] = {"python": time.time() - started}
+
+    async def boot() -> None:
+        import coachbot.cli  # noqa: F401, PLC0415 - `coachbot run` starts here
+        from coachbot.adapters.scheduler import CheckinScheduler, config_from_settings  # noqa: PLC0415
+        from coachbot.adapters.telegram.app import TelegramBot  # noqa: PLC0415
+        from coachbot.bootstrap import build_app  # noqa: PLC0415
+        from coachbot.config import load_settings  # noqa: PLC0415
+
+        marks["imports"] = time.time() - started
+        settings = load_settings(database_url=url, telegram_token="1:PROBE",
+                                 telegram_base_url="http://127.0.0.1:9/bot", log_level="ERROR")
+        core = await build_app(url, Path("dialogs"))
+        marks["dialogs + schema"] = time.time() - started
+        bot = TelegramBot(core, settings)
+        scheduler = CheckinScheduler(core.sessions, bot.service, bot.channel, config_from_settings(settings),
+                                     clock=lambda: dt.datetime.now(dt.UTC), on_queued=bot.sender.offer)
+        await scheduler.prepare()
+        marks["bot built, schedules checked"] = time.time() - started
+        await scheduler.tick()
+        marks["first tick (ready)"] = time.time() - started
+        await core.close()
+
+    asyncio.run(boot())
+    print(json.dumps({"marks": marks, "rss_mb": psutil.Process().memory_info().rss / 2**20}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
