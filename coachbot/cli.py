@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--name", default="Coach", help="how the bot greets them (never shown to patients)")
     invite.add_argument("--admin", action="store_true", help="the new coach sees every patient")
     invite.add_argument("--backup", action="store_true", help="the new coach is a backup for urgent alerts")
-    invite.add_argument("--expires-hours", type=float, default=72, help="how long the code works (default 72)")
+    invite.add_argument("--expires-hours", type=float, default=72,
+                        help="how long the code works (default 72)")
     invite.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     invite.set_defaults(func=_cmd_coaches_invite)
     listing = coaches.add_parser("list", help="coaches, their numbers and how many open patients each has")
@@ -311,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                required=True)
     reassign = patients.add_parser("reassign", help="give a patient to another coach")
     reassign.add_argument("label", help="the patient's label, e.g. P-4KX7QM")
-    reassign.add_argument("--coach", type=int, required=True, help="the coach's number (coachbot coaches list)")
+    reassign.add_argument("--coach", type=int, required=True,
+                          help="the coach's number (coachbot coaches list)")
     reassign.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     reassign.set_defaults(func=_cmd_patients_reassign)
     schedule = commands.add_parser("schedule", help="the check-in scheduler").add_subparsers(

@@ -12,11 +12,11 @@ import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from coachbot.spec.problems import DialogError, Problem, sort_problems
-from coachbot.spec.schema import schema_problems
-from coachbot.spec.yaml_source import YamlDocument, read_yaml
+from coachbot.spec.problems import DialogError, Problem
+from coachbot.spec.schema import load_checked_file
+from coachbot.spec.yaml_source import YamlDocument
 
 FILE_NAME = "self_management.yaml"
 
@@ -107,17 +107,7 @@ def fill(template: str, **values: object) -> str:
 
 
 def _load(path: Path) -> tuple[SelfManagementTexts | None, list[Problem]]:
-    label = f"{path.parent.name}/{path.name}"
-    try:
-        doc = read_yaml(path, label)
-    except DialogError as exc:
-        return None, exc.problems
-    try:
-        texts = SelfManagementTexts.model_validate(doc.data)
-    except ValidationError as exc:
-        return None, sort_problems(schema_problems(exc, doc, SelfManagementTexts))
-    problems = sort_problems(_placeholder_problems(doc, texts))
-    return (None if problems else texts), problems
+    return load_checked_file(path, SelfManagementTexts, _placeholder_problems)
 
 
 def _placeholder_problems(doc: YamlDocument, texts: SelfManagementTexts) -> Iterator[Problem]:

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from coachbot.care.step_policy import PastSuggestion
 from coachbot.care.steps_library import StepLibrary
-from coachbot.spec.problems import DialogError, Problem, sort_problems
-from coachbot.spec.schema import schema_problems
-from coachbot.spec.yaml_source import YamlDocument, read_yaml
+from coachbot.spec.problems import DialogError, Problem
+from coachbot.spec.schema import load_checked_file
+from coachbot.spec.yaml_source import YamlDocument
 
 
 class _Strict(BaseModel):
@@ -204,17 +204,7 @@ def _join(items: Sequence[str], last: str) -> str:
 
 
 def _load(path: Path) -> tuple[SummaryTexts | None, list[Problem]]:
-    label = f"{path.parent.name}/{path.name}"
-    try:
-        doc = read_yaml(path, label)
-    except DialogError as exc:
-        return None, exc.problems
-    try:
-        texts = SummaryTexts.model_validate(doc.data)
-    except ValidationError as exc:
-        return None, sort_problems(schema_problems(exc, doc, SummaryTexts))
-    problems = sort_problems(_placeholder_problems(doc, texts))
-    return (None if problems else texts), problems
+    return load_checked_file(path, SummaryTexts, _placeholder_problems)
 
 
 def _placeholder_problems(doc: YamlDocument, texts: SummaryTexts) -> Iterator[Problem]:

@@ -12,16 +12,18 @@ import difflib
 import json
 import re
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from coachbot.spec.model import ScriptFile, ServiceFile
-from coachbot.spec.problems import Problem
-from coachbot.spec.yaml_source import YamlDocument
+from coachbot.spec.problems import DialogError, Problem, sort_problems
+from coachbot.spec.yaml_source import YamlDocument, read_yaml
+
+M = TypeVar("M", bound=BaseModel)
 
 SCHEMAS: dict[str, tuple[type[BaseModel], str]] = {
     "dialog.schema.json": (ScriptFile, "coachbot dialog file (a script or a block)"),
@@ -226,3 +228,19 @@ def _found(value: Any) -> str:
 
 def _join_or(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def load_checked_file(path: Path, model: type[M], checks: Callable[[YamlDocument, M], Iterable[Problem]],
+                      ) -> tuple[M | None, list[Problem]]:
+    """A data file read (with line numbers), validated as `model`, then given its own `checks`: the model
+    only when there is no problem at all, and every problem at once, sorted by place."""
+    try:
+        doc = read_yaml(path, f"{path.parent.name}/{path.name}")
+    except DialogError as exc:
+        return None, exc.problems
+    try:
+        value = model.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, sort_problems(schema_problems(exc, doc, model))
+    problems = sort_problems(checks(doc, value))
+    return (None if problems else value), problems
