@@ -169,13 +169,17 @@ async def _load(conn: Connection, patients: int, seconds: float, rates: list[flo
         results: list[dict[str, float]] = []
         for rate in rates:
             conn.send(("begin", len(results)))
+            cpu = time.process_time()
             result = await load.open_loop(rate, seconds)
+            result["load_cpu"] = (time.process_time() - cpu) / seconds
             conn.send(("end", len(results)))
             results.append(result)
             if result["replied"] < 0.9 * rate or result["skipped"]:
                 break  # past the ceiling: higher rates only queue up
         conn.send(("begin", len(results)))
+        cpu = time.process_time()
         results.append(await load.closed_loop(concurrency, seconds))
+        results[-1]["load_cpu"] = (time.process_time() - cpu) / seconds
         conn.send(("end", len(results) - 1))
         conn.send(("results", results))
         with contextlib.suppress(EOFError):
@@ -262,11 +266,12 @@ def report(label: str, results: list[dict[str, float]]) -> None:
         if "rate" in r:
             skipped = f"  ({int(r['skipped'])} not offered: all were waiting)" if r["skipped"] else ""
             print(f"[{label}] offered {r['rate']:6.0f}/s  replied {r['replied']:6.1f}/s  "
-                  f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  bot CPU {r['cpu_ms']:5.2f} ms/answer"
-                  + skipped)
+                  f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  bot CPU {r['cpu_ms']:5.2f} ms/answer  "
+                  f"load process {100 * r['load_cpu']:3.0f}% busy" + skipped)
         else:
             print(f"[{label}] closed loop, {int(r['concurrency'])} patients at once: {r['replied']:6.1f}/s  "
-                  f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  bot CPU {r['cpu_ms']:5.2f} ms/answer")
+                  f"p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms  bot CPU {r['cpu_ms']:5.2f} ms/answer  "
+                  f"load process {100 * r['load_cpu']:3.0f}% busy")
     best = max(sustained, key=lambda r: r["rate"]) if sustained else None
     if best:
         verdict = "meets" if best["rate"] >= 300 and best["p99"] < 50 else "misses"
