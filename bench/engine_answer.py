@@ -3,7 +3,8 @@
 Prints p50/p99 per answer on SQLite and (when a server answers) PostgreSQL, next to peers measured
 in the same run: the same transaction without the engine (load, insert one measurement, save the
 position, commit), which is the floor the database and its driver set; and on SQLite the same
-transaction through SQLAlchemy's asyncio bridge, which the dedicated-thread lane replaced. Then
+transaction through aiosqlite (a thread hop per statement), which running SQLite on the event loop
+replaced. Then
 resident memory per active conversation, next to the peer the design rejected: one
 `transitions.Machine` per patient.
 
@@ -23,12 +24,13 @@ import time
 import tracemalloc
 import uuid
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, AsyncEngineLane
-from coachbot.adapters.db.database import make_engine, make_sessionmaker
+from coachbot.adapters.db.database import make_engine, make_sessionmaker, sqlite_connect_pragmas
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Conversation, Patient
 from coachbot.adapters.db.store import PatientSnapshot
@@ -89,9 +91,10 @@ async def run_database(label: str, url: str, patients: int, answers: int) -> Non
     chosen = random.Random(7).sample(range(patients), min(patients, 3 * answers + 200))
     for chat in chosen[:100]:  # warm-up: caches, connections, compiled statements
         await service.handle(10_000_000 + chat, TextMessage("5"))
-    # A second peer on SQLite: the same transaction through SQLAlchemy's asyncio bridge (aiosqlite),
-    # which the dedicated-thread lane replaced there; on PostgreSQL that bridge is the lane itself.
-    bridge = AsyncEngineLane(db) if label == "sqlite" else None
+    # A second peer on SQLite: the same transaction through aiosqlite (a thread hop per statement),
+    # which running SQLite's statements on the event loop replaced (adapters/db/sqlite_inline.py).
+    threaded = _aiosqlite_engine(url) if label == "sqlite" else None
+    bridge = AsyncEngineLane(threaded) if threaded is not None else None
     engine_ms: list[float] = []
     floor_ms: list[float] = []
     bridge_ms: list[float] = []
@@ -108,13 +111,25 @@ async def run_database(label: str, url: str, patients: int, answers: int) -> Non
             await floor_answer(bridge, 10_000_000 + chosen[102 + 3 * i])
             bridge_ms.append((time.perf_counter() - t0) * 1000)
     await db.dispose()
+    if threaded is not None:
+        await threaded.dispose()
     for name, samples in (("engine + commit", engine_ms), ("peer: same I/O, no engine", floor_ms),
-                          ("peer: same I/O via asyncio", bridge_ms)):
+                          ("peer: same I/O via aiosqlite", bridge_ms)):
         if samples:
             print(f"[{label}] {name:28s} p50 {statistics.median(samples):6.2f} ms   "
                   f"p99 {percentile(samples, 0.99):6.2f} ms   ({len(samples)} answers)")
     print(f"[{label}] ratio engine/peer at p50: "
           f"{statistics.median(engine_ms) / statistics.median(floor_ms):.2f}")
+
+
+def _aiosqlite_engine(url: str) -> AsyncEngine:
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        sqlite_connect_pragmas(dbapi_connection)
+
+    return engine
 
 
 def _first_question(script_name: str, library: DialogLibrary) -> str:

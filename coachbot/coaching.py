@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import Coach, Conversation, Escalation, Measurement, OutboxMessage, Patient
@@ -23,15 +23,18 @@ if TYPE_CHECKING:
     from coachbot.channel import Channel
 
 
+_PATIENT_WITH_CONVERSATION = (
+    select(Patient, Conversation).outerjoin(Conversation, Conversation.patient_id == Patient.id)
+    .where(Patient.chat_id == bindparam("chat_id")))
+"""Built once: every update that takes the full path starts with it."""
+
+
 async def patient_with_conversation(session: AsyncSession,
                                     chat_id: int) -> tuple[Patient | None, Conversation | None]:
     """The patient of a chat and their conversation, in one query. Hold on to the conversation while
     the transaction runs: the session only keeps weak references, and `store.load_position` then finds
     it there instead of asking the database again."""
-    result = await session.execute(
-        select(Patient, Conversation).outerjoin(Conversation, Conversation.patient_id == Patient.id)
-        .where(Patient.chat_id == chat_id))
-    row = result.first()
+    row = (await session.execute(_PATIENT_WITH_CONVERSATION, {"chat_id": chat_id})).first()
     return (row[0], row[1]) if row else (None, None)
 
 

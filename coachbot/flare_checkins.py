@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import Measurement, Patient
@@ -23,13 +23,18 @@ PLAN_CODES = ("flare_helps", "flare_avoid", "flare_tell", "flare_seek_help")
 FLARE_SHOWN = "flare_plan_shown"
 
 
+_PAIN_CHECKINS = (
+    select(Measurement.recorded_at, Measurement.value_num)
+    .where(Measurement.patient_id == bindparam("patient_id"), Measurement.code == "pain_now",
+           Measurement.recorded_at >= bindparam("since"), Measurement.recorded_at <= bindparam("now"),
+           Measurement.value_num.is_not(None))
+    .order_by(Measurement.recorded_at, Measurement.id))
+"""Built once: every daily check-in's start and end reads it."""
+
+
 async def pain_checkins(session: AsyncSession, patient_id: int, now: dt.datetime) -> list[PainCheckIn]:
-    rows = (await session.execute(
-        select(Measurement.recorded_at, Measurement.value_num)
-        .where(Measurement.patient_id == patient_id, Measurement.code == "pain_now",
-               Measurement.recorded_at >= now - PAIN_HISTORY, Measurement.recorded_at <= now,
-               Measurement.value_num.is_not(None))
-        .order_by(Measurement.recorded_at, Measurement.id))).all()
+    rows = (await session.execute(_PAIN_CHECKINS, {"patient_id": patient_id, "since": now - PAIN_HISTORY,
+                                                   "now": now})).all()
     return [PainCheckIn(at, float(pain)) for at, pain in rows if pain is not None]
 
 

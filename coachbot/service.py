@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, answer_lane
-from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
+from coachbot.adapters.db.models import Patient, ProcessedUpdate
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
@@ -138,6 +138,10 @@ class PatientService:
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """Load the patient (creating them on first contact), run the engine, persist, commit."""
+        async with self.gate:  # every writer of the process queues here (see `write_gate`)
+            return await self._handle(chat_id, event)
+
+    async def _handle(self, chat_id: int, event: Event) -> Delivery:
         now = self.clock()
         command = isinstance(event, TextMessage) and event.text.startswith("/")
         fast = None if command else await self._answer_fast(chat_id, event, now)
@@ -265,8 +269,8 @@ class PatientService:
                     result = await self._dispatch(session, chat_id, event, now)
                     result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
                                                              patient_id=result.patient_id, label=result.label)
-                    await session.execute(insert(ProcessedUpdate).values(update_id=update_id,
-                                                                         processed_at=now))
+                    await session.execute(store.INSERT_UPDATE_ID,
+                                          {"update_id": update_id, "processed_at": now})
         except IntegrityError:
             if await self._already_processed(update_id):
                 return UpdateResult(duplicate=True)
@@ -398,16 +402,14 @@ class PatientService:
     async def _write_outbox(session: AsyncSession, chat_id: int, outgoing: list[Outgoing],
                             now: dt.datetime, *, patient_id: int | None = None,
                             label: str | None = None) -> list[QueuedMessage]:
-        """One row per message, ids in order, in one statement (a bulk insert costs a fraction of
-        ORM objects)."""
+        """One row per message, ids in order, in one statement (`store.INSERT_OUTBOX`)."""
         rows = _outbox_rows(chat_id, outgoing, now, patient_id=patient_id, label=label)
         if not rows:
             return []
-        result = await session.execute(
-            insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True),
-            [{"chat_id": r.chat_id, "lane": r.lane, "kind": r.kind, "payload": r.payload, "created_at": now,
-              "not_before": now, "attempts": 0, "patient_id": r.patient_id, "escalation_id": r.escalation_id}
-             for r in rows])
+        result = await session.execute(store.INSERT_OUTBOX, [
+            {"chat_id": r.chat_id, "lane": r.lane, "kind": r.kind, "payload": r.payload, "created_at": now,
+             "not_before": now, "attempts": 0, "patient_id": r.patient_id, "escalation_id": r.escalation_id}
+            for r in rows])
         return [replace(row, id=row_id) for row, row_id in zip(rows, result.scalars().all(), strict=True)]
 
     async def _new_patient(self, session: AsyncSession, chat_id: int, now: dt.datetime) -> Patient:
@@ -483,10 +485,11 @@ WriteGate = AbstractAsyncContextManager[Any]
 def write_gate(sessions: async_sessionmaker[AsyncSession]) -> WriteGate:
     """What a writing transaction holds while it runs: an asyncio lock on SQLite, nothing elsewhere.
 
-    SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy
-    handler in growing steps (up to 100 ms), which under load turns a 10 ms p50 into a 5 s p99.
-    Queuing the writers of this process on an asyncio lock instead costs nothing and keeps the tail
-    flat. PostgreSQL locks rows, so its transactions run side by side.
+    SQLite has one writer at a time, and a writer that finds the lock taken waits in SQLite's busy
+    handler; the service's SQLite statements run on the event loop (adapters/db/sqlite_inline.py), so
+    that wait would hold up the very transaction it waits for. Every writer of the process therefore
+    queues on this asyncio lock first, which costs nothing. PostgreSQL locks rows, so its
+    transactions run side by side.
     """
     bind = sessions.kw.get("bind")
     if bind is not None and bind.dialect.name == "sqlite":

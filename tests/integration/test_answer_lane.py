@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.db.answer_lane import AnswerWrite, SqliteThreadLane, answer_lane
+from coachbot.adapters.db.answer_lane import AnswerWrite
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Conversation, Measurement, OutboxMessage
+from coachbot.adapters.db.sqlite_inline import DRIVER
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.channel import QueuedMessage
 from coachbot.engine import Engine, StartDialog, TextMessage
@@ -104,13 +106,15 @@ async def test_a_chat_with_no_dialog_running_is_left_to_the_full_path(
     assert await service.answers.answer(CHAT + 1, NOW, pain(5)) is None
 
 
-async def test_sqlite_files_get_the_dedicated_thread_lane_and_it_closes_with_the_engine(
-        tmp_path: Path) -> None:
+async def test_sqlite_statements_run_on_the_event_loop_without_a_worker_thread(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'lane.db'}"
     await upgrade_async(url)
     engine = make_engine(url)
-    assert isinstance(answer_lane(engine), SqliteThreadLane)
-    service = await in_checkin(make_sessionmaker(engine))
-    assert await service.answers.answer(CHAT, NOW, pain(4)) is not None
-    await engine.dispose()
-    assert isinstance(service.answers, SqliteThreadLane) and service.answers.closed
+    try:
+        assert engine.dialect.driver == DRIVER
+        threads = threading.active_count()
+        service = await in_checkin(make_sessionmaker(engine))
+        assert await service.answers.answer(CHAT, NOW, pain(4)) is not None
+        assert threading.active_count() == threads
+    finally:
+        await engine.dispose()

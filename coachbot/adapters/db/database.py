@@ -1,4 +1,7 @@
-"""Engines and sessions for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+"""Engines and sessions for SQLite and PostgreSQL (asyncpg).
+
+The service's SQLite engine runs statements on the event loop (`sqlite_inline.py` says why and what
+that asks of writers); a `sqlite+aiosqlite` URL names the same database either way.
 
 `make_engine` is what the service uses. `make_migration_engine` is only for Alembic: on SQLite it turns
 foreign keys off and wraps the whole run in one real transaction, because SQLite rebuilds a table to
@@ -13,6 +16,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from coachbot.adapters.db.sqlite_inline import inline_url
 
 #: How long a SQLite connection waits for another one's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -58,7 +63,8 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for the service: WAL and enforced foreign keys on SQLite, a checked pool on PostgreSQL."""
     _check_supported(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(inline_url(url), echo=echo,
+                                     connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:

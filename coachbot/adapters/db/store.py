@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import (
@@ -20,7 +20,9 @@ from coachbot.adapters.db.models import (
     Conversation,
     Escalation,
     Measurement,
+    OutboxMessage,
     Patient,
+    ProcessedUpdate,
     StepSuggestion,
 )
 from coachbot.engine import AnswerValue, Position
@@ -118,12 +120,14 @@ def _more_urgent(tier: str, than: str) -> bool:
     return _TIER_ORDER.index(tier) < _TIER_ORDER.index(than)
 
 
+_OPEN_STEP = select(StepSuggestion.id).where(
+    StepSuggestion.patient_id == bindparam("patient_id"), StepSuggestion.feedback.is_(None),
+    StepSuggestion.suggested_at >= bindparam("since")).limit(1)
+
+
 async def has_open_step(session: AsyncSession, patient_id: int, since: dt.datetime) -> bool:
     """A step suggested since `since` that still waits for the patient's feedback."""
-    result = await session.execute(
-        select(StepSuggestion.id).where(StepSuggestion.patient_id == patient_id,
-                                        StepSuggestion.feedback.is_(None),
-                                        StepSuggestion.suggested_at >= since).limit(1))
+    result = await session.execute(_OPEN_STEP, {"patient_id": patient_id, "since": since})
     return result.first() is not None
 
 
@@ -131,6 +135,17 @@ def audit(session: AsyncSession, *, actor: str, action: str, subject: str | None
           detail: dict[str, Any], now: dt.datetime) -> None:
     """Record who did what; callers pass labels and codes only, never message text or names."""
     session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))
+
+
+# -- statements every update runs ------------------------------------------------------------------
+# Built once, on the tables (not the mapped classes): building a statement, and the ORM's bulk-insert
+# machinery, cost more than the database takes to run it.
+
+INSERT_OUTBOX = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id,
+                                                          sort_by_parameter_order=True)
+"""Outbox rows, many in one statement, their ids returned in the order given."""
+INSERT_UPDATE_ID = insert(ProcessedUpdate.__table__)
+"""The update id that makes a redelivery fail (primary key) and roll its transaction back."""
 
 
 # -- the answer fast path ----------------------------------------------------------------------

@@ -11,11 +11,15 @@ outbox's retries built on it) behave exactly as with httpx.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -71,7 +75,10 @@ class AiohttpRequest(BaseRequest):
         # write + read, and waiting for a pooled connection counts towards connecting.
         total = None if read is None or write is None else read + write + (connect or 0) + (pool or 0)
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
-        body: aiohttp.FormData | dict[str, str] | None = fields
+        body: aiohttp.FormData | bytes | None = None
+        headers = None
+        if fields and not files:  # encoded here: aiohttp would build a FormData for a plain dict
+            body, headers = urlencode(fields).encode(), _FORM
         if files:
             form = aiohttp.FormData()
             for name, value in (fields or {}).items():
@@ -85,7 +92,8 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, upload)
             body = form
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as response:
+            async with self._session.request(method, url, data=body, headers=headers,
+                                             timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc

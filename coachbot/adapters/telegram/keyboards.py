@@ -68,6 +68,12 @@ def layout(options: Sequence[ButtonOption], token: str) -> Layout:
     return [[button] for button in buttons]
 
 
+def markup_json(rows: Any) -> dict[str, Any]:
+    """The stored layout as the Bot API's JSON for an inline keyboard (what `markup` serialises to)."""
+    return {"inline_keyboard": [[{"text": str(label), "callback_data": str(data)} for label, data in row]
+                                for row in rows]}
+
+
 def markup(rows: Any) -> InlineKeyboardMarkup | None:
     """The stored layout as PTB's markup (None when the message has no buttons)."""
     if not rows:

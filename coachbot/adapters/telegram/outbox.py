@@ -77,6 +77,7 @@ class OutboxSender:
         self._finished: set[int] = set()  # left `_known` since the current sweep began
         self._marks: list[store.SentMark] = []
         self._marks_ready = asyncio.Event()
+        self._mark_at_once = False  # an alert card was sent: record it without waiting for company
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -247,6 +248,8 @@ class OutboxSender:
               message_id: int | None) -> None:
         queue.pop(0)
         self._marks.append(store.SentMark(row.id, attempts, self.clock(), message_id))
+        if row.escalation_id is not None:  # a coach's card: acting on it edits it by this message id
+            self._mark_at_once = True
         self._marks_ready.set()
 
     async def _retry(self, queue: list[QueuedMessage], row: QueuedMessage, attempts: int, delay: float,
@@ -271,12 +274,14 @@ class OutboxSender:
     async def _mark_loop(self) -> None:
         """Record sends in batches: a transaction per message would cost as much CPU as the message.
         Waiting `MARK_DELAY` for company widens the window in which a crash resends a message (the
-        outbox delivers at least once) from a few milliseconds to a few tens."""
+        outbox delivers at least once) from a few milliseconds to a few tens. An alert card is
+        recorded at once: a coach's Resolve finds the cards to close by their recorded message ids."""
         while not self._stopping.is_set():
             await self._marks_ready.wait()
-            if len(self._marks) < MARK_BATCH and not self._stopping.is_set():
+            if len(self._marks) < MARK_BATCH and not self._mark_at_once and not self._stopping.is_set():
                 await asyncio.sleep(MARK_DELAY)  # (asyncio.wait_for can swallow a cancel on 3.11)
             self._marks_ready.clear()
+            self._mark_at_once = False
             try:
                 await self._flush_marks()
             except Exception as exc:  # kept for the next round; at worst resent after a restart
