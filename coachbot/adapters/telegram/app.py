@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import signal
 from urllib.parse import urlsplit
@@ -136,6 +137,10 @@ class TelegramBot:
         else:
             await updater.start_polling(poll_interval=0.0, timeout=self.settings.telegram_poll_timeout,
                                         allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False)
+        # What start-up made (the dialogs, compiled statements, PTB's objects) lives as long as the
+        # process: keep it out of the collector's full passes, which otherwise walk it all and stall
+        # every update for up to ~100 ms (bench/telegram_throughput.py; README).
+        gc.freeze()
         log.info("coachbot is taking Telegram updates by %s", "webhook" if webhook else "long polling")
 
     async def stop(self) -> None:
