@@ -1,7 +1,8 @@
 """Engines and sessions for SQLite and PostgreSQL (asyncpg).
 
 The service's SQLite engine runs statements on the event loop (`sqlite_inline.py` says why and what
-that asks of writers); a `sqlite+aiosqlite` URL names the same database either way.
+that asks of writers), and its WAL checkpoints run on a thread of their own (`sqlite_checkpoints.py`);
+a `sqlite+aiosqlite` URL names the same database either way.
 
 `make_engine` is what the service uses. `make_migration_engine` is only for Alembic: on SQLite it turns
 foreign keys off and wraps the whole run in one real transaction, because SQLite rebuilds a table to
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from coachbot.adapters.db.sqlite_checkpoints import WalCheckpointer
 from coachbot.adapters.db.sqlite_inline import inline_url
 
 #: How long a SQLite connection waits for another one's write lock before giving up.
@@ -65,10 +67,20 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(inline_url(url), echo=echo,
                                      connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        path = make_url(url).database
+        checkpoints = WalCheckpointer(path) if path and path != ":memory:" else None
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             sqlite_connect_pragmas(dbapi_connection)
+            if checkpoints is not None:  # never inside a commit on the event loop: see the thread
+                _run_pragmas(dbapi_connection, ["PRAGMA wal_autocheckpoint=0"])
+                checkpoints.start()
+
+        @event.listens_for(engine.sync_engine, "engine_disposed")
+        def _on_dispose(_engine: Any) -> None:
+            if checkpoints is not None:
+                checkpoints.stop()
 
         return engine
     return create_async_engine(
