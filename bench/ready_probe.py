@@ -7,10 +7,10 @@ the bot would see them. psutil's `create_time()` is not used for it: on Linux it
 time (0 to 1 s, depending on the machine) and every mark came out that much too late.
 
 The probe imports only the standard library before the first mark, then does what `coachbot run` does
-up to taking updates: import the CLI and the Telegram adapter, load the dialogs and check the schema
-(`build_app`), build the bot (PTB Application, outbox sender), check every patient has a schedule, and
-run the scheduler's first tick. Telegram's getMe and the polling start are left out (they wait on the
-network).
+up to taking updates: import the CLI, hold the garbage collector off (`coachbot.startup`), import the
+Telegram adapter, load the dialogs and check the schema (`build_app`), build the bot (PTB Application,
+outbox sender), check every patient has a schedule, run the scheduler's first tick, and let the
+collector loose again. Telegram's getMe and the polling start are left out (they wait on the network).
 
 `python -m bench.ready_probe DATABASE_URL SPAWNED_AT` prints one JSON line: the time of each step since
 SPAWNED_AT, and the resident memory at the end (psutil, imported once the clock has stopped).
@@ -31,6 +31,9 @@ def main(url: str, started: float) -> None:
 
     async def boot() -> None:
         import coachbot.cli  # noqa: F401, PLC0415 - `coachbot run` starts here
+        from coachbot import startup  # noqa: PLC0415
+
+        startup.hold()  # as `coachbot run` does before its imports; `serve` releases it once ready
         from coachbot.adapters.scheduler import CheckinScheduler, config_from_settings  # noqa: PLC0415
         from coachbot.adapters.telegram.app import TelegramBot  # noqa: PLC0415
         from coachbot.bootstrap import build_app  # noqa: PLC0415
@@ -48,6 +51,7 @@ def main(url: str, started: float) -> None:
         marks["bot built, schedules checked"] = time.time() - started
         await scheduler.tick()
         marks["first tick (ready)"] = time.time() - started
+        startup.release()
         await core.close()
 
     asyncio.run(boot())

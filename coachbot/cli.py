@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from coachbot import startup
 from coachbot.config import ConfigError, Settings, load_settings
 from coachbot.spec import DialogError, Problem, check_path
 
@@ -99,6 +100,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Serve patients and coaches in Telegram until SIGTERM/SIGINT."""
+    startup.hold()  # until the bot is taking updates (`serve` releases it), or this returns
+    try:
+        return _run(args)
+    finally:
+        startup.release()
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
         print("coachbot: COACHBOT_TELEGRAM_TOKEN is not set: put the bot token from @BotFather in it.",
