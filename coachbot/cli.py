@@ -16,7 +16,8 @@ from pathlib import Path
 
 from coachbot import startup
 from coachbot.config import ConfigError, Settings, load_settings
-from coachbot.spec import DialogError, Problem, check_path
+from coachbot.spec import DialogError, Problem, check_path, parsed_cache
+from coachbot.spec.yaml_source import enable_parse_cache
 
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
@@ -115,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from coachbot.adapters.telegram.app import BotConfigError, quiet_library_loggers, serve
 
+    use_parse_cache(settings)
     logging.getLogger("coachbot").setLevel(settings.log_level)
     quiet_library_loggers()
     try:
@@ -123,6 +125,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"coachbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
+
+
+def use_parse_cache(settings: Settings) -> None:
+    """What `coachbot run` does with COACHBOT_PARSE_CACHE (see `coachbot.spec.parsed_cache`)."""
+    enable_parse_cache(parsed_cache.default_folder() if settings.parse_cache else None)
 
 
 def _cmd_coaches_add(args: argparse.Namespace) -> int:
