@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from coachbot.care.escalation_spec import check_escalation_file
-from coachbot.care.steps_library import check_steps_file
+from coachbot.care.steps_library import check_steps_file, load_steps
 from coachbot.cli import use_parse_cache
 from coachbot.config import load_settings
+from coachbot.self_management import SelfManagement
 from coachbot.spec import DialogError, check_path, load_library, parsed_cache, yaml_source
 from coachbot.spec.library import DialogLibrary
 from coachbot.spec.yaml_source import enable_parse_cache, load_safe, parse_yaml
@@ -72,10 +73,14 @@ def test_a_restart_builds_the_same_library_without_parsing(dialogs: Path, tmp_pa
     plain = summary(load_library(dialogs))
     enable_parse_cache(tmp_path / "cache")
     assert summary(load_library(dialogs)) == plain  # first start: parses, and keeps what it parsed
+    SelfManagement.load(dialogs, load_library(dialogs).service)
     parses.clear()
     library = load_library(dialogs)
-    assert parses == []
+    care = SelfManagement.load(dialogs, library.service)
+    assert parses == []  # no check asks for a line when there is no problem to report
     assert summary(library) == plain
+    assert care is not None and [s.id for s in care.steps.steps] == \
+        [s.id for s in load_steps(dialogs / "steps.yaml").steps]
     assert [d.rule for d in library.triggers.detect_all("i want to kill myself")] == \
         [d.rule for d in load_library(dialogs).triggers.detect_all("i want to kill myself")]
 
