@@ -1,13 +1,21 @@
-"""One fresh process timed from its start to a bot ready to serve: run by `bench.scheduler_fanout`.
+"""One fresh process timed from its spawn to a bot ready to serve: run by `bench.scheduler_fanout`.
 
-Imports only the standard library and psutil before it starts timing (and psutil only to read the
-process's start time), then does what `coachbot run` does up to taking updates: import the CLI and
-the Telegram adapter, load the dialogs and check the schema (`build_app`), build the bot (PTB
-Application, outbox sender), check every patient has a schedule, and run the scheduler's first tick.
-Telegram's getMe and the polling start are left out (they wait on the network).
+The zero is the wall-clock time the parent read just before it spawned this process (the second
+argument), so every mark includes the exec and the interpreter's own start-up, as an operator starting
+the bot would see them. psutil's `create_time()` is not used for it: on Linux it is derived from
+/proc/stat's `btime`, a whole number of seconds, so it is early by the fractional part of the boot
+time (0 to 1 s, depending on the machine) and every mark came out that much too late.
 
-`python -m bench.ready_probe DATABASE_URL` prints one JSON line: the time of each step since the
-process started, and the resident memory at the end.
+The probe imports only the standard library before the first mark, then does what `coachbot run` does
+up to taking updates: import the CLI, hold the garbage collector off (`coachbot.startup`), import the
+Telegram adapter, read the settings and turn on the parsed-file cache as they say
+(`coachbot.spec.parsed_cache`, in `$XDG_CACHE_HOME/coachbot/parsed`), load the dialogs and check the
+schema (`build_app`), build the bot (PTB Application, outbox sender), check every patient has a
+schedule, run the scheduler's first tick, and let the collector loose again. Telegram's getMe and the
+polling start are left out (they wait on the network).
+
+`python -m bench.ready_probe DATABASE_URL SPAWNED_AT` prints one JSON line: the time of each step since
+SPAWNED_AT, and the resident memory at the end (psutil, imported once the clock has stopped).
 """
 
 from __future__ import annotations
@@ -19,15 +27,15 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 
-
-def main(url: str) -> None:
-    started = psutil.Process().create_time()
+def main(url: str, started: float) -> None:
     marks: dict[str, float] = {"python": time.time() - started}
 
     async def boot() -> None:
-        import coachbot.cli  # noqa: F401, PLC0415 - `coachbot run` starts here
+        import coachbot.cli  # noqa: PLC0415 - `coachbot run` starts here
+        from coachbot import startup  # noqa: PLC0415
+
+        startup.hold()  # as `coachbot run` does before its imports; `serve` releases it once ready
         from coachbot.adapters.scheduler import CheckinScheduler, config_from_settings  # noqa: PLC0415
         from coachbot.adapters.telegram.app import TelegramBot  # noqa: PLC0415
         from coachbot.bootstrap import build_app  # noqa: PLC0415
@@ -36,6 +44,7 @@ def main(url: str) -> None:
         marks["imports"] = time.time() - started
         settings = load_settings(database_url=url, telegram_token="1:PROBE",
                                  telegram_base_url="http://127.0.0.1:9/bot", log_level="ERROR")
+        coachbot.cli.use_parse_cache(settings)
         core = await build_app(url, Path("dialogs"))
         marks["dialogs + schema"] = time.time() - started
         bot = TelegramBot(core, settings)
@@ -45,11 +54,14 @@ def main(url: str) -> None:
         marks["bot built, schedules checked"] = time.time() - started
         await scheduler.tick()
         marks["first tick (ready)"] = time.time() - started
+        startup.release()
         await core.close()
 
     asyncio.run(boot())
+    import psutil  # noqa: PLC0415 - only for the memory figure, after the clock has stopped
+
     print(json.dumps({"marks": marks, "rss_mb": psutil.Process().memory_info().rss / 2**20}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], float(sys.argv[2]))

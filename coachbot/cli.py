@@ -14,8 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from coachbot import startup
 from coachbot.config import ConfigError, Settings, load_settings
-from coachbot.spec import DialogError, Problem, check_path
+from coachbot.spec import DialogError, Problem, check_path, parsed_cache
+from coachbot.spec.yaml_source import enable_parse_cache
 
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
@@ -99,6 +101,14 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """Serve patients and coaches in Telegram until SIGTERM/SIGINT."""
+    startup.hold()  # until the bot is taking updates (`serve` releases it), or this returns
+    try:
+        return _run(args)
+    finally:
+        startup.release()
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
         print("coachbot: COACHBOT_TELEGRAM_TOKEN is not set: put the bot token from @BotFather in it.",
@@ -106,6 +116,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from coachbot.adapters.telegram.app import BotConfigError, quiet_library_loggers, serve
 
+    use_parse_cache(settings)
     logging.getLogger("coachbot").setLevel(settings.log_level)
     quiet_library_loggers()
     try:
@@ -114,6 +125,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"coachbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
+
+
+def use_parse_cache(settings: Settings) -> None:
+    """What `coachbot run` does with COACHBOT_PARSE_CACHE (see `coachbot.spec.parsed_cache`)."""
+    enable_parse_cache(parsed_cache.default_folder() if settings.parse_cache else None)
 
 
 def _cmd_coaches_add(args: argparse.Namespace) -> int:

@@ -254,17 +254,18 @@ def _name_steps(problem: Problem, doc: YamlDocument) -> Problem:
 
 
 def _semantic_problems(doc: YamlDocument, spec: StepsFile) -> Iterator[Problem]:
-    first_line: dict[str, int] = {}
+    first_index: dict[str, int] = {}  # the line is looked up only for a duplicate (see YamlDocument.tree)
     for index, step in enumerate(spec.steps):
         where: Loc = ("steps", index)
 
         def problem(loc: Loc, message: str, fix: str, step: Step = step, where: Loc = where) -> Problem:
             return Problem(doc.label, doc.line_of((*where, *loc)), None, step.id, message, fix)
 
-        if step.id in first_line:
-            yield problem(("id",), f"the id '{step.id}' is already used on line {first_line[step.id]}.",
+        if step.id in first_index:
+            first_line = doc.line_of(("steps", first_index[step.id], "id"))
+            yield problem(("id",), f"the id '{step.id}' is already used on line {first_line}.",
                           "give each step its own id: suggestions and feedback are stored by id.")
-        first_line.setdefault(step.id, doc.line_of((*where, "id")))
+        first_index.setdefault(step.id, index)
         for key in ("title", "text"):
             said = getattr(step, key)
             if found := NOT_RECOMMENDED.search(said):

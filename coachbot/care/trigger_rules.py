@@ -199,6 +199,9 @@ class _PhraseCompiler:
         self._normaliser = normaliser
         self._groups = groups
         self._max_gap = max_gap
+        self._pieces: dict[tuple[str, bool], tuple[AtomKey, ...]] = {}
+        """Each word's atoms, worked out once: group members recur in many phrases (~6,600 pieces, of
+        which ~1,900 differ, in the shipped file)."""
 
     def compile(self, phrase: str, lenient: bool, where: str, single_word: bool = False) -> list[Variant]:
         """Variants of one phrase; a problem is reported with `where` (rule and phrase) in front."""
@@ -261,18 +264,24 @@ class _PhraseCompiler:
             alternatives.append(tuple(atoms))
         return tuple(dict.fromkeys(alternatives))
 
-    def _piece(self, piece: str, lenient: bool) -> list[AtomKey]:
+    def _piece(self, piece: str, lenient: bool) -> tuple[AtomKey, ...]:
+        atoms = self._pieces.get((piece, lenient))
+        if atoms is None:
+            atoms = self._pieces[piece, lenient] = self._atoms(piece, lenient)
+        return atoms
+
+    def _atoms(self, piece: str, lenient: bool) -> tuple[AtomKey, ...]:
         if piece == "#":
-            return [("n", "")]
+            return (("n", ""),)
         if piece.endswith("*"):
             words = self._normaliser.tokens(piece[:-1])
             if len(words) != 1 or len(words[0]) < _MIN_PREFIX or not words[0].isalpha():
                 raise _Problem(f"prefix '{piece}' needs at least {_MIN_PREFIX} letters before the *")
-            return [("p", words[0])]
+            return (("p", words[0]),)
         words = self._normaliser.tokens(piece)
         if not words or any(not _WORD.fullmatch(w) for w in words):
             raise _Problem(f"'{piece}' is not a word")
-        return [("w" if lenient and w.isalpha() else "x", w) for w in words]
+        return tuple(("w" if lenient and w.isalpha() else "x", w) for w in words)
 
 
 def _expand(elements: list[tuple[Element, bool]]) -> list[Variant]:

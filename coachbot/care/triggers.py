@@ -16,11 +16,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from coachbot.care.trigger_match import Matcher
 from coachbot.care.trigger_rules import KINDS, TriggerFileError, TriggerSpec, compile_mapping
+from coachbot.spec.yaml_source import load_safe
 
 __all__ = ["KINDS", "Detection", "TriggerFileError", "TriggerSet", "load_default_triggers"]
 
@@ -55,7 +55,7 @@ class TriggerSet:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise TriggerFileError(f"{path}: cannot read the trigger file: {reason}") from None
         try:
-            data = YAML(typ="safe").load(text)
+            data = load_safe(text)
         except MarkedYAMLError as exc:
             line = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark is not None else ""
             problem = exc.problem or exc.context or "invalid YAML"

@@ -117,8 +117,10 @@ def check_reachable(src: DialogSource, cat: Catalog) -> Iterator[Problem]:
     seen, todo = {src.spec.start}, [src.spec.start]
     while todo:
         for _, written in targets(states[todo.pop()]):
-            close = difflib.get_close_matches(written, states, n=1, cutoff=0.6)
-            target = written if written in states or not close else close[0]
+            target = written
+            if written not in states and (close := difflib.get_close_matches(written, states, n=1,
+                                                                             cutoff=0.6)):
+                target = close[0]
             if target in states and target not in seen:
                 seen.add(target)
                 todo.append(target)

@@ -3,21 +3,28 @@
 The round-trip loader is used (not the faster safe one) because it remembers the line and column of
 every key and list item; that is what lets a schema error or a semantic problem point the admin at
 the right line. It also reads YAML 1.2, where `on:`, `yes` and `no` stay plain strings.
+
+When `coachbot run` has turned on the parsed-file cache (`enable_parse_cache`, see `parsed_cache`),
+a file parsed before with the same bytes gets its data from there, and its round-trip tree is parsed
+only if something asks where a key sits, that is, only when there is a problem to report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml import __version__ as ruamel_version
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from coachbot.spec import parsed_cache
 from coachbot.spec.problems import DialogError, Problem
 
 MAX_BYTES = 1024 * 1024
@@ -39,6 +46,9 @@ _SYNTAX_FIXES = (
 )
 
 
+_UNPARSED = object()
+
+
 @dataclass(frozen=True)
 class YamlDocument:
     """A parsed file: the plain data to validate and the marked-up tree to find lines in."""
@@ -48,7 +58,16 @@ class YamlDocument:
     raw: bytes
     text: str
     data: Any
-    tree: Any
+    _tree: Any = field(default=_UNPARSED, repr=False, compare=False)
+    """The round-trip tree, or _UNPARSED when the data came from the parsed-file cache."""
+
+    @property
+    def tree(self) -> Any:
+        """The round-trip tree (ruamel's commented containers, which know their lines), parsed on
+        first use when the data came from the cache."""
+        if self._tree is _UNPARSED:
+            object.__setattr__(self, "_tree", _round_trip(self.text, self.label))
+        return self._tree
 
     def line_of(self, loc: Loc) -> int:
         """The 1-based line of the node at `loc` (keys and list indexes, as in pydantic's
@@ -89,10 +108,42 @@ def parse_yaml(raw: bytes, label: str) -> YamlDocument:
         line = raw[: exc.start].count(b"\n") + 1
         raise DialogError([Problem(label, line, None, None, "this file is not UTF-8 text.",
                                    "save it as UTF-8 (most editors offer this under 'Save as').")]) from None
+    parsed: list[Any] = []
+
+    def parse() -> Any:
+        parsed.append(_round_trip(text, label))
+        return to_plain(parsed[0])
+
+    data = parsed_cache.cached("round-trip", raw, parse)
+    return YamlDocument(label, raw, text, data, parsed[0] if parsed else _UNPARSED)
+
+
+def load_safe(text: str) -> Any:
+    """`text` through ruamel's safe loader (plain data, no line numbers), via the parsed-file cache
+    when it is on; raises ruamel's YAMLError as the loader does."""
+    return parsed_cache.cached("safe", text.encode(), lambda: YAML(typ="safe").load(text))
+
+
+def enable_parse_cache(folder: Path | None) -> None:
+    """Turn the parsed-file cache on in `folder` (None: off) for everything parsed here. The results
+    are tied to ruamel's version and to the source of this module and of `parsed_cache`, so a change
+    to either never reads what the old code kept."""
+    digest = hashlib.sha256(ruamel_version.encode())
+    for module in (__file__, parsed_cache.__file__):
+        try:
+            digest.update(b"\0" + Path(module).read_bytes())
+        except OSError:  # no source to tell versions apart by: better no cache than a stale one
+            folder = None
+    parsed_cache.enable(folder, digest.hexdigest().encode())
+
+
+def _round_trip(text: str, label: str) -> Any:
+    """The round-trip tree of `text`; syntax errors and duplicate keys become a problem with the line
+    they are on."""
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
-        tree = yaml.load(text)
+        return yaml.load(text)
     except DuplicateKeyError as exc:
         raise DialogError([_duplicate_key_problem(exc, text, label)]) from None
     except MarkedYAMLError as exc:
@@ -100,7 +151,6 @@ def parse_yaml(raw: bytes, label: str) -> YamlDocument:
     except YAMLError as exc:
         raise DialogError([Problem(label, None, None, None, f"this is not valid YAML: {exc}",
                                    "check the indentation and quoting.")]) from None
-    return YamlDocument(label=label, raw=raw, text=text, data=to_plain(tree), tree=tree)
 
 
 def to_plain(node: Any) -> Any:

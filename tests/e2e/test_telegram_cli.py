@@ -23,9 +23,10 @@ from tests.support.fake_bot_api import FakeBotApi
 REPO = DIALOGS.parent
 
 
-def environment(fake: FakeBotApi, database_url: str, **extra: str) -> dict[str, str]:
+def environment(fake: FakeBotApi, database_url: str, cache_home: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("COACHBOT_")}
     env.update({
+        "XDG_CACHE_HOME": str(cache_home),  # the parsed-file cache, here rather than in the home folder
         "COACHBOT_DATABASE_URL": database_url, "COACHBOT_DIALOGS_DIR": str(DIALOGS),
         "COACHBOT_TELEGRAM_TOKEN": fake.token, "COACHBOT_TELEGRAM_BASE_URL": fake.base_url,
         "COACHBOT_TELEGRAM_POLL_TIMEOUT": "1", "COACHBOT_TELEGRAM_CHAT_SENDS_PER_SECOND": "100",
@@ -79,7 +80,7 @@ async def test_rejected_token_is_one_clear_line_and_never_shown(
         fake_bot_api: FakeBotApi, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     code, out, err = await coachbot("run", env=environment(
-        fake_bot_api, url, COACHBOT_TELEGRAM_TOKEN="999:NOT-THE-TOKEN"))
+        fake_bot_api, url, tmp_path, COACHBOT_TELEGRAM_TOKEN="999:NOT-THE-TOKEN"))
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and "Traceback" not in err
     assert "refused COACHBOT_TELEGRAM_TOKEN" in err and "NOT-THE-TOKEN" not in err
@@ -119,9 +120,9 @@ def test_coaches_add_registers_then_updates_a_coach(
 
 
 async def test_killed_mid_onboarding_then_restarted_carries_on(
-        fake_bot_api: FakeBotApi, database_url: str) -> None:
+        fake_bot_api: FakeBotApi, database_url: str, tmp_path: Path) -> None:
     alex = fake_bot_api.user(42, "Alex")
-    async with bot_process(fake_bot_api, environment(fake_bot_api, database_url)) as process:
+    async with bot_process(fake_bot_api, environment(fake_bot_api, database_url, tmp_path)) as process:
         await alex.send_command("/start")
         await alex.wait_for_message(lambda m: bool(m.buttons), timeout=10)
         await alex.click("Yes")
@@ -144,6 +145,7 @@ async def test_killed_mid_onboarding_then_restarted_carries_on(
     assert stored == [("rf_emergency", 0.0)]
     assert sum("Do you have any of these" in t for t in alex.texts()) == 1
     assert "Traceback" not in err and fake_bot_api.token not in err and "Alex" not in err
+    assert any((tmp_path / "coachbot" / "parsed").glob("*.json"))  # `coachbot run` kept what it parsed
 
 
 async def test_sigterm_lets_the_update_in_progress_finish(

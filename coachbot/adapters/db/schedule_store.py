@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import (
@@ -202,9 +201,14 @@ async def insert_runs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     then does nothing: this, not timing, is why two processes never both start one check-in."""
     if not rows:
         return {}
-    dialect = postgresql if is_postgres(session) else sqlite
+    # The dialect's own insert, for ON CONFLICT DO NOTHING. Imported here: on PostgreSQL the engine has
+    # loaded the module already; on SQLite it would be 20 ms of start-up for nothing.
+    if is_postgres(session):
+        from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415 - see above
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # noqa: PLC0415 - see above
     ordered = sorted(rows, key=lambda r: (r["patient_id"], r["dialog"]))  # one lock order for everyone
-    statement = (dialect.insert(CheckinRun).values(ordered)
+    statement = (insert(CheckinRun).values(ordered)
                  .on_conflict_do_nothing(index_elements=["patient_id", "dialog", "local_date"])
                  .returning(CheckinRun.id, CheckinRun.patient_id, CheckinRun.dialog))
     return {(patient_id, dialog): run_id for run_id, patient_id, dialog in (await session.execute(statement))}

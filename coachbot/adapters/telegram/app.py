@@ -26,6 +26,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
+from coachbot import startup
 from coachbot.adapters import drawing
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.scheduler import CheckinScheduler, launch
@@ -218,6 +219,7 @@ async def serve(settings: Settings, *, webhook: bool = False) -> None:
         bot = TelegramBot(core, settings)
         try:
             await bot.start(webhook=webhook)
+            startup.release()  # ready: the collector held off by `coachbot run` may run again
             await stop.wait()
             log.info("stopping: finishing the updates and sends in progress")
         finally:
