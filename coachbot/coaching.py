@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, Conversation, Escalation, Measurement, OutboxMessage, Patient
 from coachbot.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
 from coachbot.engine import TextMessage
@@ -35,7 +36,11 @@ async def patient_with_conversation(session: AsyncSession,
     the transaction runs: the session only keeps weak references, and `store.load_position` then finds
     it there instead of asking the database again."""
     row = (await session.execute(_PATIENT_WITH_CONVERSATION, {"chat_id": chat_id})).first()
-    return (row[0], row[1]) if row else (None, None)
+    if row is None:
+        return None, None
+    if row[1] is None:
+        store.note_no_conversation(session, row[0].id)
+    return row[0], row[1]
 
 
 async def coach_for_chat(session: AsyncSession, chat_id: int) -> Coach | None:

@@ -21,11 +21,12 @@ Decisions the issue leaves open (the file's comments say the same to admins):
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Literal
+from typing import Literal, TypeVar
 
 from coachbot.care.escalation_spec import (
     MEASURE_RANGES,
@@ -41,6 +42,8 @@ from coachbot.care.escalation_spec import (
 )
 from coachbot.care.working_hours import add_clock_time, add_duration
 from coachbot.spec.model import Tier
+
+T = TypeVar("T")
 
 __all__ = ["CheckinOutcome", "EscalationRules", "EscalationState", "Measurement", "PatientHistory",
            "RuleHit", "Triage", "check_escalation_file", "deadline_for", "evaluate", "expect_contact",
@@ -249,6 +252,27 @@ def recent_days(rules: EscalationRules, history: PatientHistory, now: datetime) 
             "last_days": _last_days(rules, history, now, today)}
 
 
+def once_per_rules_file(fn: Callable[[EscalationRules], T]) -> Callable[[EscalationRules], T]:
+    """Remember what a function of the rules file alone gave, by the file's identity: a loaded file is
+    never changed (publishing makes a new one), and these run on every answer. The last few files
+    only are kept."""
+    memo: dict[int, tuple[EscalationRules, T]] = {}
+
+    @functools.wraps(fn)
+    def remembered(rules: EscalationRules) -> T:
+        hit = memo.get(id(rules))
+        if hit is not None and hit[0] is rules:
+            return hit[1]
+        value = fn(rules)
+        if len(memo) >= 4:
+            memo.pop(next(iter(memo)))
+        memo[id(rules)] = (rules, value)
+        return value
+
+    return remembered
+
+
+@once_per_rules_file
 def watched_measures(rules: EscalationRules) -> frozenset[str]:
     """The measurement codes some evaluated rule reads: recording any other answer cannot raise one."""
     return frozenset(str(rule.measure) for rule in rules.rules.values() if hasattr(rule, "measure"))

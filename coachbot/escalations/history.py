@@ -26,6 +26,7 @@ from coachbot.care.escalation_rules import (
     EscalationState,
     Measurement,
     PatientHistory,
+    once_per_rules_file,
 )
 
 BASELINE_PREFIX = "baseline:"
@@ -40,6 +41,7 @@ def zone_of(name: str) -> ZoneInfo:
         return ZoneInfo("Europe/London")
 
 
+@once_per_rules_file
 def window_days(rules: EscalationRules) -> int:
     """The longest look back any rule or the evidence needs, in days (plus one for time zones)."""
     windows = [getattr(rule, "within_days", 0) for rule in rules.rules.values()]
@@ -57,27 +59,20 @@ def measurement_query(patient_id: int, rules: EscalationRules, now: dt.datetime)
     return _query_for(rules).params(patient_id=patient_id, since=since)
 
 
+@once_per_rules_file
 def _query_for(rules: EscalationRules) -> Select[Any]:
     """The statement for one rules file, built once: on the answer path, building and hashing a new
     statement for each answer cost more than SQLite takes to run it."""
-    cached = _QUERIES.get(id(rules))
-    if cached is not None and cached[0] is rules:
-        return cached[1]
     windowed = sorted({*(getattr(r, "measure", None) for r in rules.rules.values()),
                        *rules.evidence.measures} - {None})  # type: ignore[type-var]
     whole = sorted({source.measure for source in rules.baselines.values()}
                    | {BASELINE_PREFIX + measure for measure in rules.baselines})
     m = StoredMeasurement
-    query = (select(m.code, m.value_num, m.recorded_at)
-             .where(m.patient_id == bindparam("patient_id"),
-                    or_(and_(m.code.in_(windowed), m.recorded_at >= bindparam("since")),
-                        m.code.in_(whole)))
-             .order_by(m.recorded_at, m.id))
-    _QUERIES[id(rules)] = (rules, query)
-    return query
-
-
-_QUERIES: dict[int, tuple[EscalationRules, Select[Any]]] = {}
+    return (select(m.code, m.value_num, m.recorded_at)
+            .where(m.patient_id == bindparam("patient_id"),
+                   or_(and_(m.code.in_(windowed), m.recorded_at >= bindparam("since")),
+                       m.code.in_(whole)))
+            .order_by(m.recorded_at, m.id))
 
 
 def read_measurements(conn: Connection, patient_id: int, rules: EscalationRules,

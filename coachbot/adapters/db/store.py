@@ -53,8 +53,24 @@ async def create_patient(session: AsyncSession, chat_id: int | None, now: dt.dat
     return patient
 
 
+_NO_CONVERSATION = "coachbot.no_conversation"
+"""session.info key: patients known, in this transaction, to be in no dialog."""
+
+
+def note_no_conversation(session: AsyncSession, patient_id: int) -> None:
+    """The patient was read with their (absent) conversation: `load_position` and `save_position`
+    need not ask the database again (a miss is not remembered by the session's identity map)."""
+    session.info.setdefault(_NO_CONVERSATION, set()).add(patient_id)
+
+
+async def _conversation(session: AsyncSession, patient_id: int) -> Conversation | None:
+    if patient_id in session.info.get(_NO_CONVERSATION, ()):
+        return None
+    return await session.get(Conversation, patient_id)
+
+
 async def load_position(session: AsyncSession, patient_id: int) -> Position | None:
-    row = await session.get(Conversation, patient_id)
+    row = await _conversation(session, patient_id)
     if row is None:
         return None
     return Position(script=row.script, version=row.script_version, state=row.state,
@@ -64,12 +80,14 @@ async def load_position(session: AsyncSession, patient_id: int) -> Position | No
 async def save_position(session: AsyncSession, patient_id: int, position: Position | None,
                         now: dt.datetime) -> None:
     """Persist where the patient now is; no position means no dialog is running."""
-    row = await session.get(Conversation, patient_id)
+    row = await _conversation(session, patient_id)
     if position is None:
         if row is not None:
             await session.delete(row)
+            note_no_conversation(session, patient_id)
         return
     if row is None:
+        session.info.get(_NO_CONVERSATION, set()).discard(patient_id)
         session.add(Conversation(patient_id=patient_id, script=position.script,
                                  script_version=position.version, state=position.state,
                                  answers=dict(position.answers), misses=position.misses,
