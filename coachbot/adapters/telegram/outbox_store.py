@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
@@ -56,14 +56,21 @@ async def cancelled_among(sessions: Sessions, row_ids: Collection[int]) -> set[i
         return set((await session.execute(query)).scalars())
 
 
+_OUTBOX = OutboxMessage.__table__
+_MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"))
+              .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
+                      attempts=bindparam("attempts"), last_error=None))
+"""One statement run for many rows (the ORM's bulk update by primary key cost several times more)."""
+
+
 async def mark_sent(sessions: Sessions, marks: Sequence[SentMark]) -> None:
     """Record a batch of sends in one transaction (one commit for many messages under load)."""
     if not marks:
         return
     async with sessions() as session, session.begin():
-        await session.execute(update(OutboxMessage), [
-            {"id": m.id, "sent_at": m.sent_at, "message_id": m.message_id, "attempts": m.attempts,
-             "last_error": None} for m in marks])
+        await session.execute(_MARK_SENT, [
+            {"row_id": m.id, "sent_at": m.sent_at, "message_id": m.message_id, "attempts": m.attempts}
+            for m in marks])
 
 
 async def reschedule(sessions: Sessions, row_id: int, *, not_before: dt.datetime, attempts: int,
