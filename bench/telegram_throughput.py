@@ -7,7 +7,8 @@ A reply is only sent after the commit, so a reply means the answer is stored.
 The fake server and the simulated patients run in a separate process pinned to the other CPU, so the
 bot's process (pinned to one CPU) is what is measured. Patients are seeded as onboarded; each one
 cycles through a daily check-in: "4" (pain), "5" (mood), "skip" (note), "/checkin" (the next round);
-every one of these updates gets exactly one reply (the engine's replies of an event are merged).
+every one of these updates gets exactly one reply (the engine's replies of an event are merged). The
+patients are spread evenly over that cycle, so every moment's load is the same mix.
 
 Two loads, on SQLite and on PostgreSQL (a throwaway database, dropped afterwards):
 - open loop: updates offered at a fixed rate by many patients (each at most one every 2 s, well under
@@ -166,6 +167,17 @@ async def _load(conn: Connection, patients: int, seconds: float, rates: list[flo
             if index % 50 == 49:
                 await load.wait_all_replied(60)
         await load.wait_all_replied(60)
+        # Spread the patients evenly over the cycle (patient i is i % 4 answers in), so that at every
+        # moment a quarter of the updates start a check-in, a quarter end one, and so on. Without
+        # this every patient is at the same place in the cycle, and the load moves through phases of
+        # only cheap answers and only check-in starts instead of the mix this benchmark describes.
+        for ahead in range(1, len(CYCLE)):
+            for index in range(patients):
+                if index % len(CYCLE) >= ahead:
+                    await load.send(index)
+                    if index % 50 == 49:
+                        await load.wait_all_replied(60)
+            await load.wait_all_replied(60)
         results: list[dict[str, float]] = []
         for rate in rates:
             conn.send(("begin", len(results)))
