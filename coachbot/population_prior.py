@@ -11,9 +11,11 @@ indexed query), so the prior is other patients' experience and their own is not 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import Measurement, StepSuggestion
@@ -47,18 +49,12 @@ class PriorCache:
 async def answer_counts(session: AsyncSession, since: dt.datetime, *,
                         patient_id: int | None = None) -> dict[tuple[str, str, str], tuple[float, float]]:
     """Weighted (helped, did not help) per (pain band, mood band, step), from answered suggestions."""
-    answered = (select(StepSuggestion.step_id, StepSuggestion.feedback,
-                       _latest("pain_now").label("pain"), _latest("mood_now").label("mood"))
-                .where(StepSuggestion.feedback.is_not(None), StepSuggestion.suggested_at >= since))
-    if patient_id is not None:
-        answered = answered.where(StepSuggestion.patient_id == patient_id)
-    inner = answered.subquery()
-    pain, mood = _band(inner.c.pain).label("pain_band"), _band(inner.c.mood).label("mood_band")
-    rows = (await session.execute(
-        select(pain, mood, inner.c.step_id, inner.c.feedback, func.count())
-        .group_by(pain, mood, inner.c.step_id, inner.c.feedback))).all()
+    if patient_id is None:
+        result = await session.execute(_counts_query(own=False), {"since": since})
+    else:
+        result = await session.execute(_counts_query(own=True), {"since": since, "patient_id": patient_id})
     counts: dict[tuple[str, str, str], tuple[float, float]] = {}
-    for pain_band, mood_band, step_id, feedback, n in rows:
+    for pain_band, mood_band, step_id, feedback, n in result.all():
         weights = FEEDBACK_WEIGHTS.get(feedback)
         if weights is None:
             continue
@@ -66,6 +62,22 @@ async def answer_counts(session: AsyncSession, since: dt.datetime, *,
         helped, failed = counts.get(key, (0.0, 0.0))
         counts[key] = (helped + weights[0] * n, failed + weights[1] * n)
     return counts
+
+
+@functools.cache
+def _counts_query(*, own: bool) -> Select[Any]:
+    """Built once (per kind): each suggestion asks for the patient's own counts, and building this
+    statement cost more than running it."""
+    answered = (select(StepSuggestion.step_id, StepSuggestion.feedback,
+                       _latest("pain_now").label("pain"), _latest("mood_now").label("mood"))
+                .where(StepSuggestion.feedback.is_not(None),
+                       StepSuggestion.suggested_at >= bindparam("since")))
+    if own:
+        answered = answered.where(StepSuggestion.patient_id == bindparam("patient_id"))
+    inner = answered.subquery()
+    pain, mood = _band(inner.c.pain).label("pain_band"), _band(inner.c.mood).label("mood_band")
+    return (select(pain, mood, inner.c.step_id, inner.c.feedback, func.count())
+            .group_by(pain, mood, inner.c.step_id, inner.c.feedback))
 
 
 def _latest(code: str) -> ColumnElement[float]:

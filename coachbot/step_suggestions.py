@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db.models import Escalation, Measurement, Patient, StepOverride, StepSuggestion
@@ -31,15 +31,27 @@ _SAFETY_FLAGS = {"red_flag_emergency": "red_flag", "red_flag_urgent": "red_flag"
 _FEEDBACK = {"helped", "not_helped", "not_tried"}
 
 
+# The statements of a suggestion, built once: building and hashing them anew cost more than running them.
+_SCORES = (select(Measurement.code, Measurement.value_num, Measurement.value_text)
+           .where(Measurement.patient_id == bindparam("patient_id"),
+                  Measurement.code.in_([*NUMERIC_MEASURES, *CATEGORICAL_MEASURES, LEG_MEASURE]),
+                  Measurement.recorded_at >= bindparam("since"))
+           .order_by(Measurement.recorded_at, Measurement.id))
+_OPEN_RULES = select(Escalation.rule).where(Escalation.patient_id == bindparam("patient_id"),
+                                            Escalation.status.in_(("open", "acknowledged")))
+_OVERRIDES = (select(StepOverride.step_id, StepOverride.kind)
+              .where(StepOverride.patient_id == bindparam("patient_id"))
+              .order_by(StepOverride.created_at, StepOverride.id))
+_PAST = (select(StepSuggestion.step_id, StepSuggestion.suggested_at, StepSuggestion.feedback)
+         .where(StepSuggestion.patient_id == bindparam("patient_id"),
+                StepSuggestion.suggested_at >= bindparam("since"))
+         .order_by(StepSuggestion.suggested_at, StepSuggestion.id))
+
+
 async def patient_state(session: AsyncSession, patient: Patient, now: dt.datetime, *,
                         flare: bool = False) -> PatientState:
     """What the policy needs to know about a patient now, from the last two weeks of answers."""
-    codes = [*NUMERIC_MEASURES, *CATEGORICAL_MEASURES, LEG_MEASURE]
-    rows = (await session.execute(
-        select(Measurement.code, Measurement.value_num, Measurement.value_text)
-        .where(Measurement.patient_id == patient.id, Measurement.code.in_(codes),
-               Measurement.recorded_at >= now - SCORE_WINDOW)
-        .order_by(Measurement.recorded_at, Measurement.id))).all()
+    rows = (await session.execute(_SCORES, {"patient_id": patient.id, "since": now - SCORE_WINDOW})).all()
     scores: dict[str, float | str] = {}
     series: dict[str, list[float]] = {"pain_now": [], "mood_now": []}
     for code, number, text in rows:  # later rows win: the latest value of each measure
@@ -48,17 +60,13 @@ async def patient_state(session: AsyncSession, patient: Patient, now: dt.datetim
             scores[code] = value
         if code in series and number is not None:
             series[code].append(number)
-    open_rules = (await session.execute(
-        select(Escalation.rule).where(Escalation.patient_id == patient.id,
-                                      Escalation.status.in_(("open", "acknowledged"))))).scalars()
+    open_rules = (await session.execute(_OPEN_RULES, {"patient_id": patient.id})).scalars()
     flags = {_SAFETY_FLAGS[rule] for rule in open_rules if rule in _SAFETY_FLAGS}
     if scores.pop(LEG_MEASURE, 0) == 1:  # the latest leg check said yes: until one says no
         flags |= LEG_FLAGS
     if flare:
         flags.add("flare")
-    overrides = (await session.execute(
-        select(StepOverride.step_id, StepOverride.kind).where(StepOverride.patient_id == patient.id)
-        .order_by(StepOverride.created_at, StepOverride.id))).all()
+    overrides = (await session.execute(_OVERRIDES, {"patient_id": patient.id})).all()
     usual = {code: statistics.median(values) for code, values in series.items() if values}
     return PatientState(scores=scores, flags=frozenset(flags), timezone=patient.timezone, usual=usual,
                         pinned=tuple(step for step, kind in overrides if kind == "pin"),
@@ -74,13 +82,9 @@ class Offered:
 
 
 async def history_of(session: AsyncSession, patient_id: int, now: dt.datetime) -> list[PastSuggestion]:
-    past = (await session.execute(
-        select(StepSuggestion).where(StepSuggestion.patient_id == patient_id,
-                                     StepSuggestion.suggested_at >= now - HISTORY_WINDOW)
-        .order_by(StepSuggestion.suggested_at, StepSuggestion.id))).scalars().all()
-    return [PastSuggestion(step_id=row.step_id, suggested_at=row.suggested_at,
-                           feedback=row.feedback)  # type: ignore[arg-type]
-            for row in past]
+    past = (await session.execute(_PAST, {"patient_id": patient_id, "since": now - HISTORY_WINDOW})).all()
+    return [PastSuggestion(step_id=step_id, suggested_at=at, feedback=feedback)  # type: ignore[arg-type]
+            for step_id, at, feedback in past]
 
 
 async def suggest_step(session: AsyncSession, patient: Patient, steps: StepLibrary, now: dt.datetime, *,

@@ -3,7 +3,7 @@
 aiosqlite runs every statement on a worker thread and wakes the event loop for each result. With
 SQLite's own work at a few microseconds per statement (the pages are cached, WAL commits do not
 fsync), those hops cost ten times the work: a daily check-in's start took 7.3 ms of CPU through
-aiosqlite and 2.9 ms run on the loop (bench/telegram_throughput.py, README).
+aiosqlite and 2.9 ms run on the loop, before anything else changed (README, Performance).
 
 This dialect is the standard `sqlite3` (pysqlite) dialect declared async: SQLAlchemy's AsyncEngine
 and AsyncSession run its calls inside their greenlet, which simply never has to wait. The price is
@@ -51,10 +51,14 @@ class InlineCursor(sqlite3.Cursor):
     would otherwise keep its connection's read snapshot open, and the next transaction on that pooled
     connection would not see what others have committed since."""
 
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self._rows: deque[Any] = deque()
+
     def execute(self, *args: Any) -> Any:
         _as_async_driver()
         super().execute(*args)
-        self._rows: deque[Any] = deque(super().fetchall() if self.description else ())
+        self._rows = deque(super().fetchall() if self.description else ())
         return self
 
     def executemany(self, *args: Any) -> Any:
