@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 from coachbot.adapters.db.models import ProcessedUpdate
@@ -79,6 +80,16 @@ async def test_command_menus_are_set_for_patients(fake_bot_api: FakeBotApi, data
     commands = [c["command"] for c in fake_bot_api.commands_for()]
     assert commands == ["start", "checkin", "steps", "flareplan", "settings", "pause", "resume", "stop",
                         "help", "mydata"]
+
+
+async def test_what_start_up_built_is_frozen_out_of_full_collections_once_taking_updates(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    gc.unfreeze()  # the process-wide freeze of an earlier test would make this pass on its own
+    try:
+        async with running_bot(fake_bot_api, database_url):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 async def test_second_press_and_old_question_record_nothing_and_explain(
