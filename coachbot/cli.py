@@ -11,8 +11,9 @@ import asyncio
 import datetime as dt
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from coachbot import startup
 from coachbot.config import ConfigError, Settings, load_settings
@@ -214,39 +215,32 @@ def _cmd_patients_reassign(args: argparse.Namespace) -> int:
 
 def _cmd_schedule_status(args: argparse.Namespace) -> int:
     """How many check-ins of one local date are due, queued, sent, answered, missed and skipped."""
-    from sqlalchemy.exc import DBAPIError
-
-    from coachbot.adapters.db.database import make_engine, make_sessionmaker
     from coachbot.adapters.db.schedule_status import day_counts
 
-    settings = _settings(args)
     now = dt.datetime.now(dt.UTC)
 
-    async def read() -> str:
-        engine = make_engine(settings.database_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return (await day_counts(session, args.date or now.date(), now)).report(now)
-        finally:
-            await engine.dispose()
+    async def report(session: Any) -> str:
+        return (await day_counts(session, args.date or now.date(), now)).report(now)
 
-    try:
-        print(asyncio.run(read()))
-    except (DBAPIError, OSError) as exc:
-        reason = type(getattr(exc, "orig", None) or exc).__name__
-        print(f"coachbot: cannot read the check-ins from the database ({reason}); is "
-              "COACHBOT_DATABASE_URL right, and is the schema up to date (coachbot db upgrade)?",
-              file=sys.stderr)
-        return EXIT_PROBLEMS
-    return 0
+    return _print_report(args, "the check-ins", report)
 
 
 def _cmd_escalations_list(args: argparse.Namespace) -> int:
     """Escalations, oldest first: labels, rules, tiers and times only (no names, no message text)."""
+    from coachbot.escalations.listing import escalation_table
+
+    async def report(session: Any) -> str:
+        return await escalation_table(session, args.status, args.tier)
+
+    return _print_report(args, "the escalations", report)
+
+
+def _print_report(args: argparse.Namespace, what: str, report: Callable[[Any], Awaitable[str]]) -> int:
+    """Print what `report` reads in one session of the configured database; a database that cannot be
+    read gets one sentence saying what to check."""
     from sqlalchemy.exc import DBAPIError
 
     from coachbot.adapters.db.database import make_engine, make_sessionmaker
-    from coachbot.escalations.listing import escalation_table
 
     settings = _settings(args)
 
@@ -254,7 +248,7 @@ def _cmd_escalations_list(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         try:
             async with make_sessionmaker(engine)() as session:
-                return await escalation_table(session, args.status, args.tier)
+                return await report(session)
         finally:
             await engine.dispose()
 
@@ -262,7 +256,7 @@ def _cmd_escalations_list(args: argparse.Namespace) -> int:
         print(asyncio.run(read()))
     except (DBAPIError, OSError) as exc:
         reason = type(getattr(exc, "orig", None) or exc).__name__
-        print(f"coachbot: cannot read the escalations from the database ({reason}); is "
+        print(f"coachbot: cannot read {what} from the database ({reason}); is "
               "COACHBOT_DATABASE_URL right, and is the schema up to date (coachbot db upgrade)?",
               file=sys.stderr)
         return EXIT_PROBLEMS

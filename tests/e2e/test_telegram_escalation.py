@@ -24,19 +24,12 @@ from coachbot.engine import Engine, TextMessage
 from coachbot.escalations.deadlines import EscalationTicker
 from coachbot.service import PatientService
 from tests.e2e.test_telegram_conversation import onboard
+from tests.support.basics import Clock
 from tests.support.coachbot_telegram import add_coach, bot_settings, library, make_core, patient, settled
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, FakeUser
 
 SAM, KIM, BO, ZED, GROUP = 900, 901, 902, 777, -100777
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # a Monday
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @contextlib.asynccontextmanager

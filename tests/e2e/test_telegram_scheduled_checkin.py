@@ -17,9 +17,9 @@ from coachbot.adapters.db.models import CheckinRun, Patient, Schedule
 from coachbot.adapters.reminders import TickReport
 from coachbot.adapters.telegram.app import TelegramBot
 from tests.e2e.test_telegram_conversation import onboard
+from tests.support.basics import Clock
 from tests.support.coachbot_telegram import running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi, FakeUser
-from tests.support.scheduler_world import Clock
 
 CHECKIN = "Time for your check-in"
 

@@ -12,7 +12,8 @@ from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.coach_relay import HELD, RESUMED
 from coachbot.engine import Engine, TextMessage
 from coachbot.service import PatientService
-from tests.support.scheduler_world import UTC, Clock, World, library
+from tests.support.basics import Clock, library
+from tests.support.scheduler_world import UTC, World
 
 SAM = 900
 

@@ -27,7 +27,7 @@ from coachbot.channel import ChannelCommand
 from coachbot.coach_invites import create_invite
 from coachbot.engine import Engine, TextMessage
 from coachbot.service import PatientService
-from tests.support.coachbot_telegram import library
+from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]
 ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
@@ -36,14 +36,6 @@ NOT_VALID = "That code is not valid. Please ask an admin for a new one."
 NO_COACH = "There is no other active coach with that number to hand over to."
 ALEX, BEA = 42, 43            # patients' chats
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @dataclass

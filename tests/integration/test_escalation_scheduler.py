@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import Coach, Escalation, OutboxMessage
 from coachbot.engine import TextMessage
-from tests.support.scheduler_world import UTC, Clock, World
+from tests.support.basics import Clock
+from tests.support.scheduler_world import UTC, World
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 COACH, BACKUP = 900, 902

@@ -29,21 +29,13 @@ from coachbot.escalations.alerts import AlertSettings
 from coachbot.escalations.deadlines import EscalationTicker
 from coachbot.escalations.listing import escalation_table
 from coachbot.service import PatientService
-from tests.support.coachbot_telegram import library
+from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]
 CHAT, COACH, OTHER_COACH, BACKUP, STRANGER, GROUP = 4242, 900, 901, 902, 777, -100500
 # usual pain 6 (meaningful change 2: alert at 8), usual mood 4 (alert at 2 or less)
 ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    def __init__(self, now: dt.datetime = MONDAY) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 class World:

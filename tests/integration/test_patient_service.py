@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,25 +18,10 @@ from coachbot.adapters.db.models import (
 from coachbot.care.steps_library import load_steps
 from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.service import PatientService
-from coachbot.spec import load_library
-from coachbot.spec.library import DialogLibrary
+from tests.support.basics import DIALOGS, Clock, library
 
-DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 CHAT = 4242
 ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@cache
-def library() -> DialogLibrary:
-    return load_library(DIALOGS)
 
 
 def make_service(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> PatientService:

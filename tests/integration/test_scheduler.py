@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from coachbot.adapters.db import schedule_store
 from coachbot.adapters.db.models import OutboxMessage, Patient
 from coachbot.engine import StartDialog, TextMessage
-from tests.support.scheduler_world import TICK_DELAY, UTC, Clock, World
+from tests.support.basics import Clock
+from tests.support.scheduler_world import TICK_DELAY, UTC, World
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -15,8 +15,9 @@ from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
 from coachbot.engine import Engine, TextMessage
 from coachbot.service import PatientService
+from tests.support.basics import Clock, library
 from tests.support.fake_bot_api import FakeBotApi, make_bot
-from tests.support.scheduler_world import UTC, Clock, World, library
+from tests.support.scheduler_world import UTC, World
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
 from coachbot.adapters.scheduler import CheckinScheduler, SchedulerConfig
 from coachbot.engine import Reply
-from tests.support.scheduler_world import TIMING, UTC, Clock, PlainChannel, World
+from tests.support.basics import Clock
+from tests.support.scheduler_world import TIMING, UTC, PlainChannel, World
 
 SPRING_FORWARD = dt.date(2026, 3, 29)  # London, Sunday
 ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]

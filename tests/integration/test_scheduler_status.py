@@ -12,7 +12,8 @@ from coachbot.adapters.db.models import OutboxMessage, Patient
 from coachbot.adapters.db.schedule_status import day_counts
 from coachbot.cli import main
 from coachbot.engine import TextMessage
-from tests.support.scheduler_world import UTC, Clock, World
+from tests.support.basics import Clock
+from tests.support.scheduler_world import UTC, World
 
 DAY = dt.date(2026, 6, 1)
 

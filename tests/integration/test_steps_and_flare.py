@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 from functools import cache
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -31,26 +30,11 @@ from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.population_prior import PriorCache, answer_counts
 from coachbot.self_management import SelfManagement
 from coachbot.service import Delivery, PatientService
-from coachbot.spec import load_library
-from coachbot.spec.library import DialogLibrary
 from coachbot.step_suggestions import patient_state
+from tests.support.basics import DIALOGS, Clock, library
 
-DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 CHAT = 4343
 ONBOARDING = ["hello", "yes", "Sam", "no", "no", "4", "5", "9am", "UK"]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@cache
-def library() -> DialogLibrary:
-    return load_library(DIALOGS)
 
 
 @cache

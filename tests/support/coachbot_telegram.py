@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,17 +20,8 @@ from coachbot.config import Settings, load_settings
 from coachbot.engine import Engine
 from coachbot.self_management import SelfManagement
 from coachbot.service import Clock, PatientService, system_clock
-from coachbot.spec import load_library
-from coachbot.spec.library import DialogLibrary
+from tests.support.basics import DIALOGS, library
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, UploadedFile
-
-DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
-
-
-@functools.cache
-def library() -> DialogLibrary:
-    """The shipped dialogs, loaded once per test run (compiling the triggers takes a moment)."""
-    return load_library(DIALOGS)
 
 
 def bot_settings(fake: FakeBotApi, database_url: str, **overrides: Any) -> Settings:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -26,30 +24,12 @@ from coachbot.channel import EscalationNotice, Outgoing
 from coachbot.engine import Engine, Reply
 from coachbot.scheduling import QuietHours, Timing
 from coachbot.service import PatientService
-from coachbot.spec import load_library
-from coachbot.spec.library import DialogLibrary
+from tests.support.basics import Clock, library
 
-DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 UTC = dt.UTC
 TICK_DELAY = dt.timedelta(seconds=5)
 """How long after a due time the interval tick lands (it runs every 10 s)."""
 REMINDER_START = SchedulerConfig().reminder_text[:20]
-
-
-@functools.cache
-def library() -> DialogLibrary:
-    return load_library(DIALOGS)
-
-
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
 
 
 class PlainChannel:
