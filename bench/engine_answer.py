@@ -69,7 +69,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession], patients: int, script
 
 async def floor_answer(lane: AnswerLane, chat_id: int) -> None:
     """The peer: the same transaction as one answer (read, insert, update, commit), no engine."""
-    def decide(snapshot: PatientSnapshot, _extra: object) -> AnswerWrite:
+    def decide(snapshot: PatientSnapshot, _reads: object) -> AnswerWrite:
         position = snapshot.position
         return AnswerWrite(patient_id=snapshot.patient_id, now=NOW,
                            measures=[("pain_now", 5, position.script, position.state)],

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, answer_lane
+from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, Reads, answer_lane
 from coachbot.adapters.db.models import Patient, ProcessedUpdate
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.care.steps_library import StepLibrary
@@ -78,7 +77,7 @@ from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
 from coachbot.escalations import coach_actions
 from coachbot.escalations.alerts import AlertSettings, alert_rows
-from coachbot.escalations.history import MeasurementRow, read_measurements
+from coachbot.escalations.history import read_measurements
 from coachbot.escalations.raising import (
     evaluate_patient,
     open_or_update,
@@ -92,6 +91,9 @@ from coachbot.step_suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.service")
 
+LOST_CONNECTION_RETRIES = 2
+"""How often an update runs again after the database dropped its connection; the pool is renewed
+after the first such loss, so one retry is normally enough."""
 STEP_FEEDBACK_MEASURE = "step_feedback"
 """The daily check-in's answer about the last suggested step, which the step learning reads."""
 
@@ -171,7 +173,7 @@ class PatientService:
         delivered: list[Delivery] = []
         rules = self.engine.library.escalation
 
-        def decide(snapshot: PatientSnapshot, history: list[MeasurementRow] | None) -> AnswerWrite | None:
+        def decide(snapshot: PatientSnapshot, reads: Reads) -> AnswerWrite | None:
             facts = _facts(snapshot.onboarded_at, snapshot.timezone, snapshot.open_step, now)
             status: Status = snapshot.status  # type: ignore[assignment]
             context = PatientContext(status=status, name=snapshot.name, facts=facts)
@@ -182,8 +184,10 @@ class PatientService:
                 return None
             measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
                         if isinstance(e, RecordMeasure)]
-            if rules is not None and history is not None and would_escalate(
-                    rules, history, snapshot.timezone, [(code, value) for code, value, *_ in measures], now):
+            recording = [(code, value) for code, value, *_ in measures]
+            if rules is not None and watches(rules, [code for code, _ in recording]) and would_escalate(
+                    rules, read_measurements(reads, snapshot.patient_id, rules, now), snapshot.timezone,
+                    recording, now):
                 return None  # the full path raises or updates the escalation in its transaction
             delivery = Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
                                 patient_id=snapshot.patient_id, position=outcome.position,
@@ -198,11 +202,7 @@ class PatientService:
             return AnswerWrite(patient_id=snapshot.patient_id, position=outcome.position, now=now,
                                outbox=outbox, update_id=update_id, measures=measures)
 
-        def read_history(conn: Connection, snapshot: PatientSnapshot) -> list[MeasurementRow] | None:
-            """The rules' window of measurements, read with the snapshot (one more indexed query)."""
-            return None if rules is None else read_measurements(conn, snapshot.patient_id, rules, now)
-
-        done = await self.answers.answer(chat_id, now, decide, also_read=read_history)
+        done = await self.answers.answer(chat_id, now, decide)
         return None if done is None else (delivered[0], done[1])
 
     async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
@@ -248,6 +248,20 @@ class PatientService:
 
     # -- the chat channel's entry point ------------------------------------------------------------
     async def handle_update(self, update_id: int, chat_id: int, event: Inbound) -> UpdateResult:
+        """Apply one channel update at most once (`_handle_update_once`), again on a fresh connection
+        when the database dropped the one it had: the engine checks no connection before using it
+        (`database.make_engine`), and nothing of a failed transaction was committed."""
+        for attempt in range(1, LOST_CONNECTION_RETRIES + 1):
+            try:
+                return await self._handle_update_once(update_id, chat_id, event)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                log.warning("update %s: the database connection was lost (attempt %d); trying again",
+                            update_id, attempt)
+        return await self._handle_update_once(update_id, chat_id, event)
+
+    async def _handle_update_once(self, update_id: int, chat_id: int, event: Inbound) -> UpdateResult:
         """Apply one channel update at most once: its effects, its outbox rows and its id commit together.
 
         A redelivered update (an id already recorded) changes nothing and sends nothing: its id is

@@ -15,9 +15,10 @@ from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, false, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.db.answer_lane import Reads
 from coachbot.adapters.db.models import CheckinRun, Escalation
 from coachbot.adapters.db.models import Measurement as StoredMeasurement
 from coachbot.care.escalation_rules import (
@@ -70,17 +71,22 @@ def _query_for(rules: EscalationRules) -> Select[Any]:
     m = StoredMeasurement
     return (select(m.code, m.value_num, m.recorded_at)
             .where(m.patient_id == bindparam("patient_id"),
-                   or_(and_(m.code.in_(windowed), m.recorded_at >= bindparam("since")),
-                       m.code.in_(whole)))
+                   or_(and_(_one_of(m.code, windowed), m.recorded_at >= bindparam("since")),
+                       _one_of(m.code, whole)))
             .order_by(m.recorded_at, m.id))
 
 
-def read_measurements(conn: Connection, patient_id: int, rules: EscalationRules,
+def _one_of(column: Any, codes: list[str]) -> Any:
+    """`column IN (codes)` with each code a bound value, so the statement can be prepared once
+    (`adapters/db/prepared.py`); no codes is never true."""
+    return column.in_([literal(code) for code in codes]) if codes else false()
+
+
+def read_measurements(reads: Reads, patient_id: int, rules: EscalationRules,
                       now: dt.datetime) -> list[MeasurementRow]:
-    """`measurement_query` on a synchronous connection (the answer lane's read step)."""
+    """`measurement_query` in the answer lane's transaction."""
     since = now - dt.timedelta(days=window_days(rules))
-    rows = conn.execute(_query_for(rules), {"patient_id": patient_id, "since": since})
-    return [(code, value, at) for code, value, at in rows]
+    return reads.rows(_query_for(rules), {"patient_id": patient_id, "since": since})  # type: ignore[return-value]
 
 
 def history_of(rows: Iterable[MeasurementRow], timezone: str) -> PatientHistory:

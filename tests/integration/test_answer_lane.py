@@ -45,7 +45,7 @@ async def rows(sessions: async_sessionmaker[AsyncSession], model: type) -> int:
 
 def pain(value: int, *, update_id: int | None = None,
          outbox: bool = False) -> Callable[[PatientSnapshot, object], AnswerWrite]:
-    def decide(snapshot: PatientSnapshot, _extra: object) -> AnswerWrite:
+    def decide(snapshot: PatientSnapshot, _reads: object) -> AnswerWrite:
         position = snapshot.position
         queued = [QueuedMessage(id=0, chat_id=CHAT, lane=0, kind="text", payload={"text": "ok"},
                                 not_before=NOW, attempts=0, patient_id=snapshot.patient_id,
@@ -89,9 +89,9 @@ async def test_declining_or_failing_to_decide_writes_nothing(
         session_factory: async_sessionmaker[AsyncSession]) -> None:
     service = await in_checkin(session_factory)
     measurements = await rows(session_factory, Measurement)
-    assert await service.answers.answer(CHAT, NOW, lambda snapshot, extra: None) is None
+    assert await service.answers.answer(CHAT, NOW, lambda snapshot, reads: None) is None
 
-    def broken(snapshot: PatientSnapshot, extra: object) -> AnswerWrite:
+    def broken(snapshot: PatientSnapshot, reads: object) -> AnswerWrite:
         raise RuntimeError("the engine failed")
 
     with pytest.raises(RuntimeError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,12 +207,14 @@ are marked unreachable (the full path clears that mark when they write) or are t
 statement costs more than SQLite takes to run it."""
 
 
-def snapshot_of(row: Any) -> PatientSnapshot:
-    onboarded = row.onboarded_at
+def snapshot_of(row: Sequence[Any]) -> PatientSnapshot:
+    """A row of `SNAPSHOT_QUERY` (a SQLAlchemy row or a plain tuple in its column order)."""
+    (patient_id, label, chat_id, name, status, timezone, onboarded, script, version, state, answers,
+     misses, open_step) = row
     if onboarded is not None and onboarded.tzinfo is None:
         onboarded = onboarded.replace(tzinfo=dt.UTC)
     return PatientSnapshot(
-        patient_id=row.id, label=row.label, chat_id=row.chat_id, name=row.name, status=row.status,
-        timezone=row.timezone, onboarded_at=onboarded, open_step=bool(row.open_step),
-        position=Position(script=row.script, version=row.script_version, state=row.state,
-                          answers=dict(row.answers or {}), misses=row.misses))
+        patient_id=patient_id, label=label, chat_id=chat_id, name=name, status=status, timezone=timezone,
+        onboarded_at=onboarded, open_step=bool(open_step),
+        position=Position(script=script, version=version, state=state, answers=dict(answers or {}),
+                          misses=misses))
