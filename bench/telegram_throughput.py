@@ -5,10 +5,16 @@ service, one database transaction, the outbox) takes it, and its reply arrives b
 A reply is only sent after the commit, so a reply means the answer is stored.
 
 The fake server and the simulated patients run in a separate process pinned to the other CPU, so the
-bot's process (pinned to one CPU) is what is measured. Patients are seeded as onboarded; each one
-cycles through a daily check-in: "4" (pain), "5" (mood), "skip" (note), "/checkin" (the next round);
-every one of these updates gets exactly one reply (the engine's replies of an event are merged). The
-patients are spread evenly over that cycle, so every moment's load is the same mix.
+bot's process (pinned to one CPU) is what is measured; PostgreSQL's server processes for the bench's
+database go to that other CPU too (in production the database has a machine of its own).
+
+Patients are seeded as onboarded, and each repeats "4", "5", "skip", "/checkin"; every one of these
+updates gets exactly one reply (the engine's replies of an event are merged). In a patient's first
+round "4" and "5" answer pain and mood, "skip" passes over the note and ends the check-in (with the
+day's step suggestion). From then on the check-in also asks how that step went ("skip" passes over
+it), and "/checkin" starts the check-in again from its first question: in the steady state three
+updates in four are answers in the middle of a dialog and one starts a check-in. The patients are
+spread evenly over that cycle, so every moment's load is the same mix.
 
 Two loads, on SQLite and on PostgreSQL (a throwaway database, dropped afterwards):
 - open loop: updates offered at a fixed rate by many patients (each at most one every 2 s, well under
@@ -29,12 +35,15 @@ import logging
 import multiprocessing as mp
 import os
 import tempfile
+import threading
 import time
 import uuid
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from coachbot.adapters.db import store
@@ -49,6 +58,7 @@ POSTGRES_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 CYCLE = ("4", "5", "skip", "/checkin")
 TOKEN = "4242:BENCH"
 FIRST_CHAT = 100_000
+BOT_CPU, LOAD_CPU = 0, 1
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -59,6 +69,20 @@ def percentile(samples: list[float], q: float) -> float:
 def pin(cpu: int) -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {cpu % (os.cpu_count() or 1)})
+
+
+def pin_database_server(database: str, cpu: int, stop: threading.Event) -> None:
+    """Until `stop`: keep the PostgreSQL server processes serving `database` (new ones as the pool
+    grows) on `cpu`, the load process's, so the bot's core is the bot's alone: in production the
+    database runs on a machine of its own."""
+    pinned: set[int] = set()
+    while not stop.wait(0.2):
+        for status in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(status.parent.name)
+                if pid not in pinned and f" {database} ".encode() in status.read_bytes():
+                    os.sched_setaffinity(pid, {cpu % (os.cpu_count() or 1)})
+                    pinned.add(pid)
 
 
 # -- the load process: fake Bot API + simulated patients ----------------------------------------------
@@ -148,10 +172,16 @@ class Load:
 
 
 def load_process(conn: Connection, patients: int, seconds: float, rates: list[float],  # noqa: PLR0917
-                 concurrency: int, cpu: int) -> None:
+                 concurrency: int, cpu: int, database: str | None) -> None:
     pin(cpu)
     logging.disable(logging.CRITICAL)
-    asyncio.run(_load(conn, patients, seconds, rates, concurrency))
+    stop_pinning = threading.Event()
+    if database:
+        threading.Thread(target=pin_database_server, args=(database, cpu, stop_pinning), daemon=True).start()
+    try:
+        asyncio.run(_load(conn, patients, seconds, rates, concurrency))
+    finally:
+        stop_pinning.set()
 
 
 async def _load(conn: Connection, patients: int, seconds: float, rates: list[float],
@@ -258,12 +288,13 @@ def measure(label: str, url: str, args: argparse.Namespace) -> None:
     asyncio.run(seed(url, args.patients))
     here, there = mp.Pipe()
     context = mp.get_context("spawn")
+    database = None if url.startswith("sqlite") else make_url(url).database
     load = context.Process(target=load_process, args=(there, args.patients, args.seconds, args.rates,
-                                                      args.concurrency, 1), daemon=True)
+                                                      args.concurrency, LOAD_CPU, database), daemon=True)
     load.start()
     try:
         base_url = here.recv()
-        pin(0)
+        pin(BOT_CPU)
         results = asyncio.run(run_bot(url, here, base_url))
     finally:
         load.join(30)
@@ -322,7 +353,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
-    print(f"{os.cpu_count()} CPUs; the bot on CPU 0, the fake Bot API and the patients on CPU 1; "
+    print(f"{os.cpu_count()} CPUs; the bot on CPU {BOT_CPU}; the fake Bot API, the patients and "
+          f"PostgreSQL's processes for the bench's database on CPU {LOAD_CPU}; "
           f"{args.patients} patients, {args.seconds:.0f} s a step")
     if args.only != "postgresql":
         with tempfile.TemporaryDirectory() as folder:
