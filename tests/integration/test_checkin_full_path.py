@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Conversation, Patient
+from coachbot.adapters.db.models import Conversation, Patient, StepSuggestion
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.channel import ChannelCommand, ReachabilityChange
 from coachbot.engine import Engine, Position, TextMessage
@@ -151,3 +151,25 @@ async def test_a_blocked_patient_who_writes_again_is_reachable_and_their_row_say
     assert "Time for your check-in" in result.queued[0].payload["text"]
     after = await patient_row(session_factory)
     assert not after.unreachable and after.updated_at == clock.now
+
+
+async def test_todays_step_shown_again_asks_nothing_of_the_population_prior(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    prior = PriorCache()
+    service = await onboarded(session_factory, clock, prior)
+    assert service.care is not None
+    patient = await patient_row(session_factory)
+    shown: list[str] = []
+    sent: list[list[str]] = []
+    for minutes in (0, 30):  # the first check-in's step, then again (a second check-in that day)
+        async with session_factory() as session, session.begin():
+            with statements(session_factory) as said:
+                replies = await service.care.suggest(session, patient, clock.now + dt.timedelta(minutes=minutes))
+        shown.append(replies[0].text)
+        sent.append(said)
+    assert shown[0] == shown[1], "the same step, shown again"
+    assert any("count(*)" in s for s in sent[0]), "a new step is drawn with the prior"
+    assert not any("count(*)" in s for s in sent[1]) and prior.loads == 1
+    async with session_factory() as session:
+        assert len((await session.execute(select(StepSuggestion))).scalars().all()) == 1
