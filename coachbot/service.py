@@ -302,7 +302,7 @@ class PatientService:
                                              self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
-        patient, conversation = await patient_with_conversation(session, chat_id)
+        patient, conversation = await patient_with_conversation(session, chat_id, now)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
             desk = CoachDesk(session, self, self.channel, now)
@@ -429,7 +429,8 @@ class PatientService:
     async def _context(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> PatientContext:
         open_step = False
         if patient.onboarded_at is not None:
-            open_step = await store.has_open_step(session, patient.id, now - dt.timedelta(days=2))
+            open_step = await store.has_open_step(session, patient.id,
+                                                  now - dt.timedelta(days=store.OPEN_STEP_DAYS))
         facts = _facts(patient.onboarded_at, patient.timezone, open_step, now)
         status: Status = patient.status  # type: ignore[assignment]
         return PatientContext(status=status, name=patient.name, facts=facts)
@@ -519,8 +520,10 @@ _ROW_COLUMNS = tuple(c.key for c in Patient.__table__.columns if c.key != "updat
 
 def _row_values(patient: Patient) -> tuple[object, ...]:
     """The patient's own columns but `updated_at`, which is moved only when one of these changed (a
-    flush in between forgets the ORM's history of a change, so the values are compared instead)."""
-    return tuple(getattr(patient, key) for key in _ROW_COLUMNS)
+    flush in between forgets the ORM's history of a change, so the values are compared instead).
+    Read from the instance's dict: that loads nothing, and costs a tenth of the attributes' getters."""
+    values = patient.__dict__
+    return tuple(values.get(key) for key in _ROW_COLUMNS)
 
 
 def _unknown_command(event: Inbound) -> bool:

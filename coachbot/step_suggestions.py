@@ -17,6 +17,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Escalation, Measurement, Patient, StepOverride, StepSuggestion
 from coachbot.care.step_policy import PastSuggestion, PatientState, PopulationPrior, Suggestion, choose_step
 from coachbot.care.steps_library import CATEGORICAL_MEASURES, NUMERIC_MEASURES, Step, StepLibrary
@@ -115,6 +116,7 @@ async def suggest_step(session: AsyncSession, patient: Patient, steps: StepLibra
     if suggestion.replaces is not None:
         await _decline(session, patient.id, suggestion.replaces, now)
     if not suggestion.repeat:
+        store.forget_open_step(session)
         await session.execute(_RECORD, {"patient_id": patient.id, "step_id": step.id, "suggested_at": now,
                                         "reason": suggestion.reason})
     return Offered(step, suggestion)
@@ -139,6 +141,7 @@ async def _decline(session: AsyncSession, patient_id: int, step_id: str, now: dt
         .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1)
     )).scalar_one_or_none()
     if row is not None and row.feedback is None:
+        store.forget_open_step(session)
         row.feedback, row.feedback_at = "declined", now
 
 
@@ -152,5 +155,6 @@ async def record_feedback(session: AsyncSession, patient_id: int, feedback: obje
                                      StepSuggestion.feedback.is_(None))
         .order_by(StepSuggestion.suggested_at.desc()).limit(1))).scalar_one_or_none()
     if latest is not None:
+        store.forget_open_step(session)
         latest.feedback = str(feedback)
         latest.feedback_at = now

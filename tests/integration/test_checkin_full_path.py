@@ -131,7 +131,8 @@ async def test_a_position_saved_in_a_transaction_is_what_the_rest_of_it_loads(
     async with session_factory() as session, session.begin():
         stored = await session.get(Conversation, patient.id)
         assert stored is not None
-        assert (stored.script, stored.state, stored.answers, stored.started_at) == ("flare_plan", "helps", {}, t2)
+        assert (stored.script, stored.state, stored.answers, stored.started_at) == (
+            "flare_plan", "helps", {}, t2)
         await store.save_position(session, patient.id, None, t2)
         assert await store.load_position(session, patient.id) is None
         await store.save_position(session, patient.id, start, t2)  # ended and started again
@@ -165,7 +166,8 @@ async def test_todays_step_shown_again_asks_nothing_of_the_population_prior(
     for minutes in (0, 30):  # the first check-in's step, then again (a second check-in that day)
         async with session_factory() as session, session.begin():
             with statements(session_factory) as said:
-                replies = await service.care.suggest(session, patient, clock.now + dt.timedelta(minutes=minutes))
+                at = clock.now + dt.timedelta(minutes=minutes)
+                replies = await service.care.suggest(session, patient, at)
         shown.append(replies[0].text)
         sent.append(said)
     assert shown[0] == shown[1], "the same step, shown again"
@@ -173,3 +175,35 @@ async def test_todays_step_shown_again_asks_nothing_of_the_population_prior(
     assert not any("count(*)" in s for s in sent[1]) and prior.loads == 1
     async with session_factory() as session:
         assert len((await session.execute(select(StepSuggestion))).scalars().all()) == 1
+
+
+async def test_a_step_waiting_for_feedback_is_asked_about_with_no_query_of_its_own(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    service = await onboarded(session_factory, clock)
+    update = iter(range(1, 100))
+    await service.handle_update(next(update), CHAT, ChannelCommand("checkin"))
+    for answer in ["4", "5", "skip"]:
+        said = await service.handle_update(next(update), CHAT, TextMessage(answer))
+    assert "That is today's check-in done" in said.queued[-1].payload["text"]
+    clock.now += dt.timedelta(days=1)
+    with statements(session_factory) as sent:
+        await service.handle_update(next(update), CHAT, ChannelCommand("checkin"))
+    assert not [s for s in sent if s.startswith("SELECT step_suggestions.id")], "read with the patient"
+    await service.handle_update(next(update), CHAT, TextMessage("4"))
+    asked = await service.handle_update(next(update), CHAT, TextMessage("5"))
+    assert "How did it go?" in asked.queued[-1].payload["text"]
+
+
+async def test_a_profile_answer_moves_the_patients_updated_at(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    clock = Clock()
+    service = make_service(session_factory, clock)
+    moved: dict[str, bool] = {}
+    for text in ONBOARDING:
+        clock.now += dt.timedelta(minutes=1)
+        await service.handle(CHAT, TextMessage(text))
+        moved[text] = (await patient_row(session_factory)).updated_at == clock.now
+    assert moved["Kim"] and moved["9am"], "the name and the check-in time are the patient's own row"
+    assert moved[ONBOARDING[-1]], "finishing onboarding makes them active"
+    assert not moved["4"], "a baseline answer is a measurement, not the patient's row"

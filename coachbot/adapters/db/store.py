@@ -172,8 +172,25 @@ _OPEN_STEP = select(_S.c.id).where(
 CPU than the statement's ORM handling."""
 
 
+_OPEN_STEP_READ = "coachbot.open_step"
+"""session.info key: ((patient id, since), answer) of an open-step read made with the patient's row."""
+
+
+def note_open_step(session: AsyncSession, patient_id: int, since: dt.datetime, waiting: bool) -> None:
+    """The patient was read with whether a step waits for feedback (`has_open_step` then needs no
+    query); kept until that first use, and forgotten when a suggestion is written (`forget_open_step`)."""
+    session.info[_OPEN_STEP_READ] = ((patient_id, since), waiting)
+
+
+def forget_open_step(session: AsyncSession) -> None:
+    session.info.pop(_OPEN_STEP_READ, None)
+
+
 async def has_open_step(session: AsyncSession, patient_id: int, since: dt.datetime) -> bool:
     """A step suggested since `since` that still waits for the patient's feedback."""
+    known = session.info.pop(_OPEN_STEP_READ, None)
+    if known is not None and known[0] == (patient_id, since):
+        return bool(known[1])
     result = await session.execute(_OPEN_STEP, {"patient_id": patient_id, "since": since})
     return result.first() is not None
 
