@@ -22,8 +22,8 @@ from coachbot.adapters.db.models import Measurement, StepSuggestion
 from coachbot.care.step_policy import FEEDBACK_WEIGHTS, PopulationPrior
 
 PRIOR_WINDOW = dt.timedelta(days=180)
-_M, _S = Measurement.__table__, StepSuggestion.__table__
 REFRESH = dt.timedelta(minutes=10)
+_M, _S = Measurement.__table__, StepSuggestion.__table__
 
 Counts = Mapping[tuple[str, str, str], tuple[float, float]]
 
