@@ -16,7 +16,15 @@ from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Coach, Conversation, Escalation, Measurement, OutboxMessage, Patient
+from coachbot.adapters.db.models import (
+    Coach,
+    Conversation,
+    Escalation,
+    Measurement,
+    OutboxMessage,
+    Patient,
+    StepSuggestion,
+)
 from coachbot.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
 from coachbot.engine import TextMessage
 
@@ -25,21 +33,29 @@ if TYPE_CHECKING:
 
 
 _PATIENT_WITH_CONVERSATION = (
-    select(Patient, Conversation).outerjoin(Conversation, Conversation.patient_id == Patient.id)
+    select(Patient, Conversation,
+           select(StepSuggestion.id)
+           .where(StepSuggestion.patient_id == Patient.id, StepSuggestion.feedback.is_(None),
+                  StepSuggestion.suggested_at >= bindparam("since"))
+           .exists().label("open_step"))
+    .outerjoin(Conversation, Conversation.patient_id == Patient.id)
     .where(Patient.chat_id == bindparam("chat_id")))
-"""Built once: every update that takes the full path starts with it."""
+"""Built once: every update that takes the full path starts with it. With whether a step waits for
+feedback (`store.has_open_step`), which a starting check-in branches on: one query fewer."""
 
 
-async def patient_with_conversation(session: AsyncSession,
-                                    chat_id: int) -> tuple[Patient | None, Conversation | None]:
+async def patient_with_conversation(session: AsyncSession, chat_id: int,
+                                    now: dt.datetime) -> tuple[Patient | None, Conversation | None]:
     """The patient of a chat and their conversation, in one query. Hold on to the conversation while
     the transaction runs: the session only keeps weak references, and `store.load_position` then finds
     it there instead of asking the database again."""
-    row = (await session.execute(_PATIENT_WITH_CONVERSATION, {"chat_id": chat_id})).first()
+    since = now - dt.timedelta(days=store.OPEN_STEP_DAYS)
+    row = (await session.execute(_PATIENT_WITH_CONVERSATION, {"chat_id": chat_id, "since": since})).first()
     if row is None:
         return None, None
     if row[1] is None:
         store.note_no_conversation(session, row[0].id)
+    store.note_open_step(session, row[0].id, since, bool(row[2]))
     return row[0], row[1]
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.care.flare import FlareRules, FlareStep, PainCheckIn, replay
 from coachbot.scheduling import zone_of
@@ -23,19 +24,29 @@ PLAN_CODES = ("flare_helps", "flare_avoid", "flare_tell", "flare_seek_help")
 FLARE_SHOWN = "flare_plan_shown"
 
 
+_M = Measurement.__table__
 _PAIN_CHECKINS = (
-    select(Measurement.recorded_at, Measurement.value_num)
-    .where(Measurement.patient_id == bindparam("patient_id"), Measurement.code == "pain_now",
-           Measurement.recorded_at >= bindparam("since"), Measurement.recorded_at <= bindparam("now"),
-           Measurement.value_num.is_not(None))
-    .order_by(Measurement.recorded_at, Measurement.id))
-"""Built once: every daily check-in's start and end reads it."""
+    select(_M.c.recorded_at, _M.c.value_num)
+    .where(_M.c.patient_id == bindparam("patient_id"), _M.c.code == "pain_now",
+           _M.c.recorded_at >= bindparam("since"), _M.c.recorded_at <= bindparam("now"),
+           _M.c.value_num.is_not(None))
+    .order_by(_M.c.recorded_at, _M.c.id))
+"""Built once, on the table (so the session runs it as plain Core, without the ORM's handling of
+a statement): every daily check-in's start and end reads it."""
 
 
 async def pain_checkins(session: AsyncSession, patient_id: int, now: dt.datetime) -> list[PainCheckIn]:
-    rows = (await session.execute(_PAIN_CHECKINS, {"patient_id": patient_id, "since": now - PAIN_HISTORY,
-                                                   "now": now})).all()
-    return [PainCheckIn(at, float(pain)) for at, pain in rows if pain is not None]
+    """The pain answers of the last PAIN_HISTORY, read once per transaction: a check-in's start reads
+    them for its facts and again for the flare news, its end for the step and the news (the list is
+    forgotten as soon as a measurement is added, see `store.remembered_reads`)."""
+    reads = store.remembered_reads(session)
+    key = (_PAIN_CHECKINS, patient_id, now)
+    checkins: list[PainCheckIn] | None = reads.get(key)
+    if checkins is None:
+        rows = (await session.execute(_PAIN_CHECKINS, {"patient_id": patient_id,
+                                                       "since": now - PAIN_HISTORY, "now": now})).all()
+        checkins = reads[key] = [PainCheckIn(at, float(pain)) for at, pain in rows if pain is not None]
+    return list(checkins)
 
 
 DEFAULT_RULES = FlareRules()

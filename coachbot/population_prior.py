@@ -23,6 +23,7 @@ from coachbot.care.step_policy import FEEDBACK_WEIGHTS, PopulationPrior
 
 PRIOR_WINDOW = dt.timedelta(days=180)
 REFRESH = dt.timedelta(minutes=10)
+_M, _S = Measurement.__table__, StepSuggestion.__table__
 
 Counts = Mapping[tuple[str, str, str], tuple[float, float]]
 
@@ -67,13 +68,12 @@ async def answer_counts(session: AsyncSession, since: dt.datetime, *,
 @functools.cache
 def _counts_query(*, own: bool) -> Select[Any]:
     """Built once (per kind): each suggestion asks for the patient's own counts, and building this
-    statement cost more than running it."""
-    answered = (select(StepSuggestion.step_id, StepSuggestion.feedback,
+    statement cost more than running it. On the tables, so the session runs it as plain Core."""
+    answered = (select(_S.c.step_id, _S.c.feedback,
                        _latest("pain_now").label("pain"), _latest("mood_now").label("mood"))
-                .where(StepSuggestion.feedback.is_not(None),
-                       StepSuggestion.suggested_at >= bindparam("since")))
+                .where(_S.c.feedback.is_not(None), _S.c.suggested_at >= bindparam("since")))
     if own:
-        answered = answered.where(StepSuggestion.patient_id == bindparam("patient_id"))
+        answered = answered.where(_S.c.patient_id == bindparam("patient_id"))
     inner = answered.subquery()
     pain, mood = _band(inner.c.pain).label("pain_band"), _band(inner.c.mood).label("mood_band")
     return (select(pain, mood, inner.c.step_id, inner.c.feedback, func.count())
@@ -82,11 +82,11 @@ def _counts_query(*, own: bool) -> Select[Any]:
 
 def _latest(code: str) -> ColumnElement[float]:
     """The patient's latest answer to `code` at the moment the step was offered (an index lookup)."""
-    return (select(Measurement.value_num)
-            .where(Measurement.patient_id == StepSuggestion.patient_id, Measurement.code == code,
-                   Measurement.recorded_at <= StepSuggestion.suggested_at)
-            .order_by(Measurement.recorded_at.desc()).limit(1)
-            .correlate(StepSuggestion).scalar_subquery())
+    return (select(_M.c.value_num)
+            .where(_M.c.patient_id == _S.c.patient_id, _M.c.code == code,
+                   _M.c.recorded_at <= _S.c.suggested_at)
+            .order_by(_M.c.recorded_at.desc()).limit(1)
+            .correlate(_S).scalar_subquery())
 
 
 def _band(value: ColumnElement[float]) -> ColumnElement[str]:

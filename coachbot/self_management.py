@@ -24,7 +24,7 @@ from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.care.flare import FlareRules
 from coachbot.care.self_management_texts import FILE_NAME, SelfManagementTexts, fill, load_texts
-from coachbot.care.step_policy import steps_for_now
+from coachbot.care.step_policy import needs_prior, steps_for_now
 from coachbot.care.steps_library import Step, StepLibrary, load_steps
 from coachbot.care.weekly_summary import (
     ChartData,
@@ -116,9 +116,12 @@ class SelfManagement:
         """Today's step (or a different one), with its "A different one" button; [] when none."""
         flare, _ = await flare_now(session, patient, now, self.flare_rules)
         state = await patient_state(session, patient, now, flare=flare.short_checkins)
-        prior = await self.prior.prior_for(session, patient.id, now)
+        history = await history_of(session, patient.id, now)
+        # The prior's queries only when a step is drawn (not when today's is shown again).
+        prior = (await self.prior.prior_for(session, patient.id, now)
+                 if needs_prior(state, history, now, exclude) else None)
         offered = await suggest_step(session, patient, self.steps, now, state=state, prior=prior,
-                                     exclude=exclude)
+                                     exclude=exclude, history=history)
         if offered is None or (exclude and offered.suggestion.repeat):
             return []
         return [self._step_reply(offered.step)]

@@ -219,6 +219,7 @@ class PatientService:
                     now: dt.datetime) -> Delivery:
         """Run one event for a loaded patient inside the caller's transaction."""
         position = await store.load_position(session, patient.id)
+        row_before = _row_values(patient)
         context = await self._context(session, patient, now)
         if self.care is not None:
             context = await self.care.with_facts(session, patient, event, context, now)
@@ -237,7 +238,8 @@ class PatientService:
             delivery.replies += extras.replies
             delivery.photos += extras.photos
         await store.save_position(session, patient.id, outcome.position, now)
-        patient.updated_at = now
+        if _row_values(patient) != row_before:  # its position is the conversation's row, not this one
+            patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
             # Time, timezone, review day, pause, stop or onboarding changed: the next check-in moves,
             # and a queued one is cancelled, in this same transaction (coachbot/adapters/scheduler.py).
@@ -314,7 +316,7 @@ class PatientService:
                                              self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
-        patient, conversation = await patient_with_conversation(session, chat_id)
+        patient, conversation = await patient_with_conversation(session, chat_id, now)
         coach = await coach_for_chat(session, chat_id) if patient is None else None
         if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
             desk = CoachDesk(session, self, self.channel, now)
@@ -347,7 +349,9 @@ class PatientService:
             event = TextMessage(event.text)
         if patient is None:
             patient = await self._new_patient(session, chat_id, now)
-        patient.unreachable = False  # writing to us means they can hear us again
+        if patient.unreachable:  # writing to us means they can hear us again
+            patient.unreachable = False  # (set only when it changes: setting it dirties the session,
+            patient.updated_at = now  # and every statement after that pays a flush of nothing)
         relayed = await relay_from_patient(session, patient, event, channel=self.channel, now=now,
                                            words=self.engine.library.service.channel.coach_tools)
         if relayed is not None:  # a coach's conversation is open: to the coach, after any safety flow
@@ -439,7 +443,8 @@ class PatientService:
     async def _context(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> PatientContext:
         open_step = False
         if patient.onboarded_at is not None:
-            open_step = await store.has_open_step(session, patient.id, now - dt.timedelta(days=2))
+            open_step = await store.has_open_step(session, patient.id,
+                                                  now - dt.timedelta(days=store.OPEN_STEP_DAYS))
         facts = _facts(patient.onboarded_at, patient.timezone, open_step, now)
         status: Status = patient.status  # type: ignore[assignment]
         return PatientContext(status=status, name=patient.name, facts=facts)
@@ -522,6 +527,17 @@ def _outbox_rows(chat_id: int, outgoing: list[Outgoing], now: dt.datetime, *, pa
         label=label if item.chat_id is None else (
             f"escalation:{item.escalation_id}" if item.escalation_id else None))
         for item in outgoing]
+
+
+_ROW_COLUMNS = tuple(c.key for c in Patient.__table__.columns if c.key != "updated_at")
+
+
+def _row_values(patient: Patient) -> tuple[object, ...]:
+    """The patient's own columns but `updated_at`, which is moved only when one of these changed (a
+    flush in between forgets the ORM's history of a change, so the values are compared instead).
+    Read from the instance's dict: that loads nothing, and costs a tenth of the attributes' getters."""
+    values = patient.__dict__
+    return tuple(values.get(key) for key in _ROW_COLUMNS)
 
 
 def _unknown_command(event: Inbound) -> bool:

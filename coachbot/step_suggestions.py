@@ -12,10 +12,12 @@ import random
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Escalation, Measurement, Patient, StepOverride, StepSuggestion
 from coachbot.care.step_policy import PastSuggestion, PatientState, PopulationPrior, Suggestion, choose_step
 from coachbot.care.steps_library import CATEGORICAL_MEASURES, NUMERIC_MEASURES, Step, StepLibrary
@@ -32,20 +34,25 @@ _FEEDBACK = {"helped", "not_helped", "not_tried"}
 
 
 # The statements of a suggestion, built once: building and hashing them anew cost more than running them.
-_SCORES = (select(Measurement.code, Measurement.value_num, Measurement.value_text)
-           .where(Measurement.patient_id == bindparam("patient_id"),
-                  Measurement.code.in_([*NUMERIC_MEASURES, *CATEGORICAL_MEASURES, LEG_MEASURE]),
-                  Measurement.recorded_at >= bindparam("since"))
-           .order_by(Measurement.recorded_at, Measurement.id))
-_OPEN_RULES = select(Escalation.rule).where(Escalation.patient_id == bindparam("patient_id"),
-                                            Escalation.status.in_(("open", "acknowledged")))
-_OVERRIDES = (select(StepOverride.step_id, StepOverride.kind)
-              .where(StepOverride.patient_id == bindparam("patient_id"))
-              .order_by(StepOverride.created_at, StepOverride.id))
-_PAST = (select(StepSuggestion.step_id, StepSuggestion.suggested_at, StepSuggestion.feedback)
-         .where(StepSuggestion.patient_id == bindparam("patient_id"),
-                StepSuggestion.suggested_at >= bindparam("since"))
-         .order_by(StepSuggestion.suggested_at, StepSuggestion.id))
+# On the tables, not the mapped classes: the session then runs them as plain Core, which costs less CPU
+# than the ORM's handling of a statement (they return plain rows either way).
+_M, _E, _O = Measurement.__table__, Escalation.__table__, StepOverride.__table__
+_S = cast(Table, StepSuggestion.__table__)
+_SCORES = (select(_M.c.code, _M.c.value_num, _M.c.value_text)
+           .where(_M.c.patient_id == bindparam("patient_id"),
+                  _M.c.code.in_([*NUMERIC_MEASURES, *CATEGORICAL_MEASURES, LEG_MEASURE]),
+                  _M.c.recorded_at >= bindparam("since"))
+           .order_by(_M.c.recorded_at, _M.c.id))
+_OPEN_RULES = select(_E.c.rule).where(_E.c.patient_id == bindparam("patient_id"),
+                                      _E.c.status.in_(("open", "acknowledged")))
+_OVERRIDES = (select(_O.c.step_id, _O.c.kind)
+              .where(_O.c.patient_id == bindparam("patient_id"))
+              .order_by(_O.c.created_at, _O.c.id))
+_PAST = (select(_S.c.step_id, _S.c.suggested_at, _S.c.feedback)
+         .where(_S.c.patient_id == bindparam("patient_id"), _S.c.suggested_at >= bindparam("since"))
+         .order_by(_S.c.suggested_at, _S.c.id))
+_RECORD = insert(_S)
+"""A new suggestion, written at once (added to the session, its flush cost more than the insert)."""
 
 
 async def patient_state(session: AsyncSession, patient: Patient, now: dt.datetime, *,
@@ -89,13 +96,15 @@ async def history_of(session: AsyncSession, patient_id: int, now: dt.datetime) -
 
 async def suggest_step(session: AsyncSession, patient: Patient, steps: StepLibrary, now: dt.datetime, *,
                        state: PatientState | None = None, prior: PopulationPrior | None = None,
-                       exclude: Iterable[str] = ()) -> Offered | None:
+                       exclude: Iterable[str] = (),
+                       history: list[PastSuggestion] | None = None) -> Offered | None:
     """Today's step, recorded with why it was chosen; None when none may be offered.
 
     With `exclude` (the patient asked for a different one) the new step replaces today's: the one
-    turned down is kept with feedback "declined", so the day still has one active suggestion."""
+    turned down is kept with feedback "declined", so the day still has one active suggestion.
+    `history` is `history_of` now, when the caller has read it already."""
     state = state or await patient_state(session, patient, now)
-    history = await history_of(session, patient.id, now)
+    history = await history_of(session, patient.id, now) if history is None else history
     # Seeded per patient, day and swap: the same day replays the same choice; tests are repeatable.
     rng = random.Random(f"{patient.id}:{now.date().isoformat()}:{len(history)}")
     suggestion = choose_step(steps, state, history, now, rng, prior=prior, exclude=exclude)
@@ -107,8 +116,9 @@ async def suggest_step(session: AsyncSession, patient: Patient, steps: StepLibra
     if suggestion.replaces is not None:
         await _decline(session, patient.id, suggestion.replaces, now)
     if not suggestion.repeat:
-        session.add(StepSuggestion(patient_id=patient.id, step_id=step.id, suggested_at=now,
-                                   reason=suggestion.reason))
+        store.forget_open_step(session)
+        await session.execute(_RECORD, {"patient_id": patient.id, "step_id": step.id, "suggested_at": now,
+                                        "reason": suggestion.reason})
     return Offered(step, suggestion)
 
 
@@ -131,6 +141,7 @@ async def _decline(session: AsyncSession, patient_id: int, step_id: str, now: dt
         .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1)
     )).scalar_one_or_none()
     if row is not None and row.feedback is None:
+        store.forget_open_step(session)
         row.feedback, row.feedback_at = "declined", now
 
 
@@ -144,5 +155,6 @@ async def record_feedback(session: AsyncSession, patient_id: int, feedback: obje
                                      StepSuggestion.feedback.is_(None))
         .order_by(StepSuggestion.suggested_at.desc()).limit(1))).scalar_one_or_none()
     if latest is not None:
+        store.forget_open_step(session)
         latest.feedback = str(feedback)
         latest.feedback_at = now

@@ -198,8 +198,8 @@ def choose_step(library: StepLibrary, state: PatientState, history: Sequence[Pas
     excluded = set(exclude)
     zone = _zone(state.timezone)
     today = now.astimezone(zone).date()
-    todays = sorted((h for h in history if _day(h, zone) == today), key=lambda h: h.suggested_at)
-    active = next((h for h in reversed(todays) if h.feedback != "declined"), None)
+    todays = _todays(history, now, zone)
+    active = _active(todays)
     replaces = None
     if active is not None and active.step_id not in excluded:
         step = library.get(active.step_id)
@@ -224,6 +224,27 @@ def choose_step(library: StepLibrary, state: PatientState, history: Sequence[Pas
         return None
     step, reason = _thompson(fresh, state, history, rng, prior or PopulationPrior.empty())
     return Suggestion(step.id, f"{reason} (chosen among {len(fresh)} allowed)", replaces=replaces)
+
+
+def needs_prior(state: PatientState, history: Sequence[PastSuggestion], now: datetime,
+                exclude: Iterable[str] = ()) -> bool:
+    """Whether `choose_step` would draw among steps, the one use of the population prior: not when
+    nothing may be offered, nor when today's step is shown again. Lets the caller skip its queries."""
+    if state.flags & STOP_FLAGS:
+        return False
+    active = _active(_todays(history, now, _zone(state.timezone)))
+    return active is None or active.step_id in set(exclude)
+
+
+def _todays(history: Sequence[PastSuggestion], now: datetime, zone: ZoneInfo) -> list[PastSuggestion]:
+    """The suggestions of the patient's local today, oldest first."""
+    today = now.astimezone(zone).date()
+    return sorted((h for h in history if _day(h, zone) == today), key=lambda h: h.suggested_at)
+
+
+def _active(todays: Sequence[PastSuggestion]) -> PastSuggestion | None:
+    """Today's step: the latest of today's suggestions not turned down."""
+    return next((h for h in reversed(todays) if h.feedback != "declined"), None)
 
 
 def personal_counts(history: Iterable[PastSuggestion], step_id: str) -> tuple[float, float]:

@@ -28,6 +28,7 @@ from coachbot.care.step_policy import (
     PopulationPrior,
     choose_step,
     gate_reasons,
+    needs_prior,
     personal_counts,
     steps_for_now,
 )
@@ -132,6 +133,37 @@ def test_no_gated_or_contraindicated_step_is_ever_suggested(
         recent = {h.step_id for h in history
                   if (today - _local_day(h.suggested_at, state.timezone)).days < NO_REPEAT_DAYS}
         assert result.step_id not in recent
+
+
+bands_st = st.sampled_from(["0-3", "4-6", "7-10", "unknown"])
+prior_st = st.dictionaries(st.tuples(bands_st, bands_st, st.sampled_from(IDS)),
+                           st.tuples(st.floats(0, 500), st.floats(0, 500)), max_size=40).map(PopulationPrior)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=state_st, history=history_st, exclude=st.frozensets(st.sampled_from(IDS), max_size=3),
+       when=st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 24 * 60)), prior=prior_st)
+def test_a_choice_said_to_need_no_prior_is_the_same_whatever_the_prior(
+        state: PatientState, history: list[PastSuggestion], exclude: frozenset[str], when: tuple[int, int],
+        prior: PopulationPrior) -> None:
+    """The service skips the prior's queries when `needs_prior` says no: that must not change the step."""
+    seed, minutes = when
+    now = NOW + timedelta(minutes=minutes)
+    if needs_prior(state, history, now, exclude):
+        return
+    without = choose_step(LIBRARY, state, history, now, random.Random(seed), exclude=exclude)
+    with_prior = choose_step(LIBRARY, state, history, now, random.Random(seed), prior=prior, exclude=exclude)
+    assert without == with_prior
+
+
+def test_the_prior_is_needed_to_draw_a_step_not_to_show_todays_again() -> None:
+    state = PatientState(timezone="UTC")
+    today = [PastSuggestion("wind_down", NOW - timedelta(hours=1))]
+    assert needs_prior(state, [], NOW)
+    assert not needs_prior(state, today, NOW), "today's step is shown again"
+    assert needs_prior(state, today, NOW, exclude={"wind_down"}), "a different one is drawn"
+    assert needs_prior(state, [PastSuggestion("wind_down", NOW - timedelta(hours=1), "declined")], NOW)
+    assert not needs_prior(PatientState(timezone="UTC", flags=frozenset({"crisis"})), [], NOW)
 
 
 action_st = st.tuples(st.integers(0, 9), st.integers(0, 23),

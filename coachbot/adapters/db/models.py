@@ -136,6 +136,8 @@ class Patient(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     coach_id: Mapped[int | None] = mapped_column(ForeignKey("coaches.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime]
+    #: When an event last changed this row (profile, status, consent, reachability); a message that
+    #: only moves the patient's dialog changes `conversations`, not this.
     updated_at: Mapped[dt.datetime]
 
 

@@ -10,10 +10,11 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from coachbot.adapters.db.models import (
     AuditEntry,
@@ -78,32 +79,57 @@ async def load_position(session: AsyncSession, patient_id: int) -> Position | No
                     answers=dict(row.answers or {}), misses=row.misses)
 
 
+_C = cast(Table, Conversation.__table__)
+_INSERT_POSITION = insert(_C)
+_MOVE_POSITION = update(_C).where(_C.c.patient_id == bindparam("pid"))
+_END_POSITION = delete(_C).where(_C.c.patient_id == bindparam("pid"))
+"""A position's writes, built once on the table: through the session's unit of work, flushing the
+changed Conversation cost more CPU than the rest of a check-in's start."""
+
+
 async def save_position(session: AsyncSession, patient_id: int, position: Position | None,
                         now: dt.datetime) -> None:
-    """Persist where the patient now is; no position means no dialog is running."""
+    """Persist where the patient now is; no position means no dialog is running.
+
+    Written at once with a Core statement; a Conversation the session holds is given the new values
+    as its loaded state (or let go, when the dialog ended), so later reads in this transaction agree
+    with the row and the flush has nothing left to write."""
     row = await _conversation(session, patient_id)
     if position is None:
         if row is not None:
-            await session.delete(row)
+            await session.execute(_END_POSITION, {"pid": patient_id})
+            session.expunge(row)
             note_no_conversation(session, patient_id)
         return
+    values: dict[str, Any] = {"script": position.script, "script_version": position.version,
+                              "state": position.state, "answers": dict(position.answers),
+                              "misses": position.misses, "updated_at": now}
     if row is None:
         session.info.get(_NO_CONVERSATION, set()).discard(patient_id)
-        session.add(Conversation(patient_id=patient_id, script=position.script,
-                                 script_version=position.version, state=position.state,
-                                 answers=dict(position.answers), misses=position.misses,
-                                 started_at=now, updated_at=now))
+        await session.execute(_INSERT_POSITION, {"patient_id": patient_id, "started_at": now, **values})
         return
     if row.script != position.script:
-        row.started_at = now
-    row.script, row.script_version, row.state = position.script, position.version, position.state
-    row.answers = dict(position.answers)
-    row.misses = position.misses
-    row.updated_at = now
+        values["started_at"] = now
+    await session.execute(_MOVE_POSITION, {"pid": patient_id, **values})
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+
+
+_MEASUREMENT_READS = "coachbot.measurement_reads"
+"""session.info key: measurement reads remembered for the rest of this transaction."""
+
+
+def remembered_reads(session: AsyncSession) -> dict[Any, Any]:
+    """Measurement reads a transaction may reuse instead of asking the database again (a check-in's
+    start and end read the pain history twice). `add_measurement` forgets them all, so a reader never
+    gets a list that misses an answer recorded since."""
+    reads: dict[Any, Any] = session.info.setdefault(_MEASUREMENT_READS, {})
+    return reads
 
 
 def add_measurement(session: AsyncSession, patient_id: int, code: str, value: AnswerValue,
                     script: str, state: str, now: dt.datetime) -> None:
+    session.info.pop(_MEASUREMENT_READS, None)
     numeric = isinstance(value, int | float)
     session.add(Measurement(patient_id=patient_id, code=code,
                             value_num=float(value) if numeric else None,
@@ -139,13 +165,33 @@ def _more_urgent(tier: str, than: str) -> bool:
     return _TIER_ORDER.index(tier) < _TIER_ORDER.index(than)
 
 
-_OPEN_STEP = select(StepSuggestion.id).where(
-    StepSuggestion.patient_id == bindparam("patient_id"), StepSuggestion.feedback.is_(None),
-    StepSuggestion.suggested_at >= bindparam("since")).limit(1)
+_S = StepSuggestion.__table__
+_OPEN_STEP = select(_S.c.id).where(
+    _S.c.patient_id == bindparam("patient_id"), _S.c.feedback.is_(None),
+    _S.c.suggested_at >= bindparam("since")).limit(1)
+"""On the table, not the mapped class: the session then runs it as plain Core, which costs less
+CPU than the statement's ORM handling."""
+
+
+_OPEN_STEP_READ = "coachbot.open_step"
+"""session.info key: ((patient id, since), answer) of an open-step read made with the patient's row."""
+
+
+def note_open_step(session: AsyncSession, patient_id: int, since: dt.datetime, waiting: bool) -> None:
+    """The patient was read with whether a step waits for feedback (`has_open_step` then needs no
+    query); kept until that first use, and forgotten when a suggestion is written (`forget_open_step`)."""
+    session.info[_OPEN_STEP_READ] = ((patient_id, since), waiting)
+
+
+def forget_open_step(session: AsyncSession) -> None:
+    session.info.pop(_OPEN_STEP_READ, None)
 
 
 async def has_open_step(session: AsyncSession, patient_id: int, since: dt.datetime) -> bool:
     """A step suggested since `since` that still waits for the patient's feedback."""
+    known = session.info.pop(_OPEN_STEP_READ, None)
+    if known is not None and known[0] == (patient_id, since):
+        return bool(known[1])
     result = await session.execute(_OPEN_STEP, {"patient_id": patient_id, "since": since})
     return result.first() is not None
 
@@ -171,7 +217,6 @@ INSERT_UPDATE_ID = insert(ProcessedUpdate.__table__)
 # The snapshot the fast path reads (its statements and their transaction are in answer_lane.py).
 
 _P = Patient.__table__
-_C = Conversation.__table__
 OPEN_STEP_DAYS = 2
 """A step suggested this many days ago or less, still without feedback, is asked about."""
 
