@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import itertools
 import logging
 import multiprocessing as mp
@@ -101,6 +102,7 @@ async def run_bot(url: str, conn: Connection, base_url: str, rows: int) -> list[
     assert application.updater is not None
     await application.updater.start_polling(poll_interval=0.0, timeout=10,
                                             allowed_updates=list(ALLOWED_UPDATES))
+    gc.freeze()  # as `TelegramBot.start` does: start-up's objects stay out of the full passes
     try:
         conn.send("ready")
         return await asyncio.get_running_loop().run_in_executor(None, follow_steps, conn)

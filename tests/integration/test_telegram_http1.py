@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest, JsonBody
+from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.outbox import _seconds
 
 Answer = Callable[[bytes], list[bytes]]
@@ -203,3 +205,26 @@ async def test_form_requests_are_sent_url_encoded(serve: Any, request_: AiohttpR
     assert await request_.post(f"{server.url}/sendMessage", data) is True
     assert b"Content-Type: application/x-www-form-urlencoded" in server.requests[0]
     assert server.requests[0].endswith(b"\r\n\r\nchat_id=5&text=a+b%26c")
+
+
+async def test_get_updates_goes_as_one_json_body_and_gives_ptbs_updates(serve: Any) -> None:
+    me = {"id": 123, "is_bot": True, "first_name": "Bot", "username": "bot"}
+    update = {"update_id": 9, "message": {"message_id": 1, "date": 1, "text": "4",
+                                          "chat": {"id": 5, "type": "private"},
+                                          "from": {"id": 5, "is_bot": False, "first_name": "A"}}}
+
+    def answer(request: bytes) -> list[bytes]:
+        return json_answer(200, {"ok": True, "result": me if b"/getMe " in request else [update]})
+
+    server = await serve(answer)
+    bot = ConfirmAfterCommitBot("123:SECRET", base_url=server.url.removesuffix("123:SECRET"),
+                                request=AiohttpRequest(), get_updates_request=AiohttpRequest())
+    async with bot:
+        updates = await bot.get_updates(offset=5, timeout=0, allowed_updates=["message"])
+    [sent] = [r for r in server.requests if b"/getUpdates " in r]
+    head, _, body = sent.partition(b"\r\n\r\n")
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body) == {"offset": 5, "timeout": 0, "allowed_updates": ["message"]}
+    assert updates == (Update.de_json(update, bot),)
+    assert updates[0].message is not None and updates[0].message.text == "4"
+    assert bot.unfinished == {9}
