@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from telegram.request._requestparameter import RequestParameter
 
 from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest, JsonBody
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
+from coachbot.adapters.telegram.http1 import Http1Pool
 from coachbot.adapters.telegram.outbox import _seconds
 
 Answer = Callable[[bytes], list[bytes]]
@@ -65,12 +68,12 @@ class Scripted:
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Answer], Any]]:
+async def serve() -> AsyncIterator[Callable[..., Any]]:
     servers: list[asyncio.Server] = []
 
-    async def start(answer: Answer) -> Scripted:
+    async def start(answer: Answer, *, tls: ssl.SSLContext | None = None) -> Scripted:
         scripted = Scripted(answer)
-        scripted.server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0)
+        scripted.server = await asyncio.start_server(scripted._serve, "127.0.0.1", 0, ssl=tls)
         servers.append(scripted.server)
         return scripted
 
@@ -95,6 +98,7 @@ def json_answer(status: int, payload: dict[str, Any], *, extra: bytes = b"") -> 
 
 
 OK = {"ok": True, "result": {"message_id": 7}}
+TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
 
 
 async def test_answers_with_content_length_reuse_one_connection(serve: Any, request_: AiohttpRequest) -> None:
@@ -228,3 +232,23 @@ async def test_get_updates_goes_as_one_json_body_and_gives_ptbs_updates(serve: A
     assert updates == (Update.de_json(update, bot),)
     assert updates[0].message is not None and updates[0].message.text == "4"
     assert bot.unfinished == {9}
+
+
+async def test_https_is_verified_and_kept_alive(serve: Any, request_: AiohttpRequest) -> None:
+    certificate = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.load_cert_chain(TLS / "localhost.crt", TLS / "localhost.key")
+    server = await serve(lambda _request: json_answer(200, OK), tls=certificate)
+    url = server.url.replace("http://127.0.0.1", "https://localhost") + "/sendMessage"
+    trusting = Http1Pool(limit=4, user_agent="test",
+                         ssl_context=ssl.create_default_context(cafile=TLS / "localhost.crt"))
+    try:
+        for _ in range(2):
+            status, body = await trusting.request("POST", url, b"{}", "application/json", connect_timeout=1,
+                                                  read_timeout=1, pool_timeout=1, total_timeout=3)
+            assert (status, json.loads(body)) == (200, OK)
+    finally:
+        await trusting.close()
+    assert server.connections == 1
+    with pytest.raises(NetworkError) as raised:  # the app's request trusts only the system's authorities
+        await request_.post(url, JsonBody(b"{}"))
+    assert isinstance(raised.value.__cause__, ssl.SSLCertVerificationError)
