@@ -202,6 +202,12 @@ async def test_429_arrives_as_retry_after_with_telegrams_delay(serve: Any, reque
     assert _seconds(raised.value) == 7
 
 
+async def test_a_post_without_parameters_says_its_length(serve: Any, request_: AiohttpRequest) -> None:
+    server = await serve(lambda _request: json_answer(200, {"ok": True, "result": True}))
+    assert await request_.post(f"{server.url}/getMe", RequestData()) is True
+    assert server.requests[0].endswith(b"Content-Length: 0\r\n\r\n")
+
+
 async def test_form_requests_are_sent_url_encoded(serve: Any, request_: AiohttpRequest) -> None:
     server = await serve(lambda _request: json_answer(200, {"ok": True, "result": True}))
     data = RequestData([RequestParameter.from_input("chat_id", 5),

@@ -260,6 +260,8 @@ class Http1Pool:
         loop = asyncio.get_running_loop()
         deadline = None if total_timeout is None else loop.time() + total_timeout
         target = self.target(url)
+        if body is None and method not in ("GET", "HEAD"):
+            body = b""  # a POST says its length even when empty (some proxies refuse one that does not)
         head = [method.encode("ascii"), b" ", target.path, b" HTTP/1.1\r\n", target.host_header,
                 b"User-Agent: ", self._user_agent, b"\r\n"]
         if body is not None:
