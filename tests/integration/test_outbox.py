@@ -16,6 +16,7 @@ from telegram import Bot
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import OutboxMessage, Patient
+from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
 from tests.support.fake_bot_api import FakeBotApi, make_bot
@@ -34,9 +35,12 @@ async def fake() -> AsyncIterator[FakeBotApi]:
     assert not server.errors
 
 
-@pytest.fixture
-async def bot(fake: FakeBotApi) -> AsyncIterator[Bot]:
-    async with make_bot(fake) as b:
+@pytest.fixture(params=["the app's request", "PTB's default request"])
+async def bot(fake: FakeBotApi, request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
+    """The bot as the app makes it (our HTTP client; replies go as JSON bodies), and as PTB makes it
+    by default (replies through `Bot._post`): the outcomes must be the same."""
+    kwargs = {"request": AiohttpRequest()} if request.param == "the app's request" else {}
+    async with make_bot(fake, **kwargs) as b:
         yield b
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from coachbot.adapters.chart_rows import KIND as CHART
 from coachbot.adapters.chart_rows import render_chart_row
 from coachbot.adapters.drawing import draw
 from coachbot.adapters.escalation_chart import render_escalation_chart
+from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest, JsonBody
 from coachbot.adapters.telegram.keyboards import markup, markup_json
 from coachbot.channel import QueuedMessage
 
@@ -55,15 +57,23 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
 
 
 async def _send_text(bot: Bot, chat_id: int, text: str, keyboard: Any) -> int:
-    """sendMessage through PTB's own request path (its defaults, timeouts and error classes: 403, 429
-    and the rest arrive exactly as from `Bot.send_message`), reading only the message id from the
-    answer. Building PTB's full Message object for an answer nobody else reads cost a quarter of
-    each reply's sending CPU (bench/telegram_throughput.py); the keyboard goes as the plain JSON
-    `markup` would serialise to."""
+    """sendMessage through PTB's own request object (its timeouts, and `BaseRequest.post`, whose
+    error mapping turns 403, 429 and the rest into exactly the exceptions `Bot.send_message` raises),
+    with the parameters encoded as one JSON body, and only the message id read from the answer.
+    Building PTB's Message from the answer, and PTB's per-field request parameters and form for the
+    request, cost about half of each reply's sending CPU (bench/telegram_adapter.py); the keyboard goes
+    as the plain JSON `markup` would serialise to. A bot without our request class (none in the app)
+    takes PTB's usual `_post`."""
     data: dict[str, object] = {"chat_id": chat_id, "text": text}
     if keyboard:
         data["reply_markup"] = markup_json(keyboard)
-    sent = await bot._post("sendMessage", data)  # PTB's request path without the Message; see above
+    request = bot.request
+    if isinstance(request, AiohttpRequest):
+        body = JsonBody(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+        sent = await request.post(f"{bot.base_url}/sendMessage", body)
+    else:
+        sent = await bot._post("sendMessage", data)  # PTB's request path without the Message; see above
+    assert isinstance(sent, dict)
     return int(sent["message_id"])
 
 
