@@ -197,10 +197,10 @@ async def _load(conn: Connection, patients: int, seconds: float, rates: list[flo
             if index % 50 == 49:
                 await load.wait_all_replied(60)
         await load.wait_all_replied(60)
-        # Spread the patients evenly over the cycle (patient i is i % 4 answers in), so that at every
-        # moment a quarter of the updates start a check-in, a quarter end one, and so on. Without
-        # this every patient is at the same place in the cycle, and the load moves through phases of
-        # only cheap answers and only check-in starts instead of the mix this benchmark describes.
+        # Spread the patients evenly over the cycle (patient i is i % 4 updates in), so that every
+        # moment has the same mix (see the module docstring). Without this every patient is at the
+        # same place in the cycle, and the load moves through phases of only answers and only
+        # check-in starts instead of the mix this benchmark describes.
         for ahead in range(1, len(CYCLE)):
             for index in range(patients):
                 if index % len(CYCLE) >= ahead:

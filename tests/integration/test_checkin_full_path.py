@@ -6,21 +6,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Conversation, Patient, StepSuggestion
-from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.channel import ChannelCommand, ReachabilityChange
-from coachbot.engine import Engine, Position, TextMessage
+from coachbot.engine import Position, TextMessage
 from coachbot.flare_checkins import pain_checkins
 from coachbot.population_prior import PriorCache
-from coachbot.self_management import SelfManagement
 from coachbot.service import PatientService
-from tests.support.basics import DIALOGS, Clock, library
+from tests.support.basics import Clock
+from tests.support.self_management import make_service
 
 CHAT = 4545
 ONBOARDING = ["hello", "yes", "Kim", "no", "no", "4", "5", "9am", "UK"]
@@ -28,19 +26,6 @@ PAIN_READ = "SELECT measurements.recorded_at, measurements.value_num"
 """The start of the flare-up rules' read of the pain history (flare_checkins._PAIN_CHECKINS)."""
 
 
-@cache
-def care() -> SelfManagement:
-    loaded = SelfManagement.load(DIALOGS, library().service)
-    assert loaded is not None
-    return loaded
-
-
-def make_service(sessions: async_sessionmaker[AsyncSession], clock: Clock,
-                 prior: PriorCache | None = None) -> PatientService:
-    base = care()
-    fresh = SelfManagement(base.steps, base.texts, base.summary, base.service, prior=prior or PriorCache())
-    return PatientService(sessions, Engine(library()), clock, care=fresh,
-                          channel=TelegramChannel(library().service.channel))
 
 
 async def onboarded(sessions: async_sessionmaker[AsyncSession], clock: Clock,

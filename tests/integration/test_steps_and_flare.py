@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from functools import cache
 
 import pytest
 from PIL import Image
@@ -24,32 +23,18 @@ from coachbot.adapters.db.models import (
     StepOverride,
     StepSuggestion,
 )
-from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.channel import Press
-from coachbot.engine import Engine, StartDialog, TextMessage
+from coachbot.engine import StartDialog, TextMessage
 from coachbot.population_prior import PriorCache, answer_counts
-from coachbot.self_management import SelfManagement
 from coachbot.service import Delivery, PatientService
 from coachbot.step_suggestions import patient_state
-from tests.support.basics import DIALOGS, Clock, library
+from tests.support.basics import Clock
+from tests.support.self_management import care, make_service
 
 CHAT = 4343
 ONBOARDING = ["hello", "yes", "Sam", "no", "no", "4", "5", "9am", "UK"]
 
 
-@cache
-def care() -> SelfManagement:
-    loaded = SelfManagement.load(DIALOGS, library().service)
-    assert loaded is not None
-    return loaded
-
-
-def make_service(sessions: async_sessionmaker[AsyncSession], clock: Clock,
-                 prior: PriorCache | None = None) -> PatientService:
-    base = care()
-    fresh = SelfManagement(base.steps, base.texts, base.summary, base.service, prior=prior or PriorCache())
-    return PatientService(sessions, Engine(library()), clock, care=fresh,
-                          channel=TelegramChannel(library().service.channel))
 
 
 def texts(delivery: Delivery) -> str:
