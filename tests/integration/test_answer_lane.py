@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from coachbot.adapters.db import store
 from coachbot.adapters.db.answer_lane import AnswerWrite
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
-from coachbot.adapters.db.models import Conversation, Measurement, OutboxMessage
+from coachbot.adapters.db.models import Conversation, Measurement, OutboxMessage, Patient
 from coachbot.adapters.db.sqlite_inline import DRIVER
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.channel import QueuedMessage
@@ -71,18 +72,37 @@ async def test_an_answer_writes_its_measurement_position_outbox_row_and_update_i
     assert conversation.answers.get("pain_now") == 7
 
 
+@pytest.mark.parametrize("reply", [True, False], ids=["one-reply", "no-reply"])
 async def test_a_redelivered_update_id_rolls_the_whole_answer_back_and_the_lane_carries_on(
-        session_factory: async_sessionmaker[AsyncSession]) -> None:
+        session_factory: async_sessionmaker[AsyncSession], reply: bool) -> None:
+    """With one reply PostgreSQL writes the answer in one statement, without one in several."""
     service = await in_checkin(session_factory)
     await service.answers.answer(CHAT, NOW, pain(5, update_id=42))
     measurements = await rows(session_factory, Measurement)
     outbox = await rows(session_factory, OutboxMessage)
     with pytest.raises(IntegrityError):
-        await service.answers.answer(CHAT, NOW, pain(9, update_id=42, outbox=True))
+        await service.answers.answer(CHAT, NOW, pain(9, update_id=42, outbox=reply))
     assert (await rows(session_factory, Measurement), await rows(session_factory, OutboxMessage)) == (
         measurements, outbox)
     assert await service.answers.answer(CHAT, NOW, pain(3, update_id=43)) is not None
     assert await rows(session_factory, Measurement) == measurements + 1
+
+
+async def test_the_lanes_connections_go_back_to_the_pool_ready_for_transactions(
+        session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """The lane reads and writes a one-statement answer on PostgreSQL outside a transaction; the
+    connection it returns must again roll back what a failed transaction wrote."""
+    service = await in_checkin(session_factory)
+    assert await service.answers.answer(CHAT, NOW, pain(5, update_id=42, outbox=True)) is not None
+    measurements = await rows(session_factory, Measurement)
+    async with session_factory() as session:
+        patient_id = (await session.execute(select(Patient.id))).scalar_one()
+    with pytest.raises(RuntimeError, match="failed"):
+        async with session_factory() as session, session.begin():
+            store.add_measurement(session, patient_id, "pain_now", 3, "daily_checkin", "pain", NOW)
+            await session.flush()
+            raise RuntimeError("failed after the insert")
+    assert await rows(session_factory, Measurement) == measurements
 
 
 async def test_declining_or_failing_to_decide_writes_nothing(

@@ -7,8 +7,10 @@ in between (`Decide`); this module only moves rows.
 The whole transaction is one synchronous function run in SQLAlchemy's greenlet on a pooled DBAPI
 connection, with its statements prepared once (`prepared.py`): on SQLite that runs it on the event loop
 with no await in between (`sqlite_inline.py`), so with the service's write gate held nothing of this
-process can write between the read and the write; on PostgreSQL the read is in the write's
-transaction. Driver errors are raised as SQLAlchemy's (a redelivered update id as `IntegrityError`).
+process can write between the read and the write. On PostgreSQL an answer with one reply is written
+in one statement, and neither it nor the reads are bracketed by BEGIN and COMMIT (see `_transaction`);
+several statements still share one transaction. Driver errors are raised as SQLAlchemy's (a
+redelivered update id as `IntegrityError`).
 """
 
 from __future__ import annotations
@@ -86,9 +88,13 @@ class _Transaction:
         rows = self.rows(store.SNAPSHOT_QUERY, {"chat_id": chat_id, "since": since})
         return store.snapshot_of(rows[0]) if rows else None
 
+    def in_one_statement(self, write: AnswerWrite) -> bool:
+        """Whether `write_answer` writes all of `write` in one statement (PostgreSQL, one reply)."""
+        return self.statements.dialect.name == "postgresql" and len(write.outbox) == 1
+
     def write_answer(self, write: AnswerWrite) -> list[QueuedMessage]:
         """Insert the measurements, move the position, queue the replies, record the update id."""
-        if self.statements.dialect.name == "postgresql" and len(write.outbox) == 1:
+        if self.in_one_statement(write):
             return self._write_in_one_statement(write)
         now, cursor, statements = write.now, self.cursor, self.statements
         if write.measures:
@@ -108,7 +114,6 @@ class _Transaction:
             statements.get(store.INSERT_UPDATE_ID).run(
                 cursor, {"update_id": write.update_id, "processed_at": now})
         return queued
-
 
     def _write_in_one_statement(self, write: AnswerWrite) -> list[QueuedMessage]:
         """On PostgreSQL, everything `write_answer` writes as one statement: one round trip instead
@@ -202,8 +207,14 @@ class AsyncEngineLane:
         connection = raw.dbapi_connection
         assert connection is not None
         cursor = None
+        # On PostgreSQL the reads need no transaction of their own (under READ COMMITTED each
+        # statement sees what was committed when it started, in a transaction or not), and a write in
+        # one statement is atomic by itself: BEGIN and COMMIT would be two more round trips.
+        unbracketed = self.engine.dialect.name == "postgresql"
         try:
             try:
+                if unbracketed:
+                    connection.autocommit = True
                 cursor = connection.cursor()
                 work = _Transaction(cursor, self._statements)
                 snapshot = work.read_snapshot(chat_id, now)
@@ -211,6 +222,8 @@ class AsyncEngineLane:
                 if write is None:
                     connection.rollback()
                     return None
+                if unbracketed and not work.in_one_statement(write):
+                    connection.autocommit = False  # several statements: one transaction again
                 queued = work.write_answer(write)
                 connection.commit()
             except BaseException as error:
@@ -224,6 +237,8 @@ class AsyncEngineLane:
         finally:
             if cursor is not None:
                 cursor.close()
+            if unbracketed:
+                connection.autocommit = False  # as the pool's other users expect it
             raw.close()
 
     def _discard(self, raw: Any, connection: Any, cursor: Any, error: BaseException) -> bool:
