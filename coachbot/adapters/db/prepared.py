@@ -50,8 +50,7 @@ class Prepared:
                 value = bind.effective_value
                 slots.append((None, process(value) if process else value, None))
         self._slots = tuple(slots)
-        self._columns = [column.type for column in getattr(statement, "selected_columns", ())] or [
-            column.type for column in getattr(statement, "_returning", ())]
+        self._columns = [column.type for column in getattr(statement, "exported_columns", ())]
         self._readers: tuple[Processor, ...] | None = None
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -62,7 +61,7 @@ class Prepared:
                 out.append(fixed)
             else:
                 value = values[key]
-                out.append(process(value) if process is not None and value is not None else value)
+                out.append(value if process is None else process(value))
         return tuple(out)
 
     def run(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
