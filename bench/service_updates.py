@@ -19,18 +19,10 @@ import asyncio
 import datetime as dt
 import gc
 import statistics
-import tempfile
 import time
 from collections import defaultdict
 
-from bench.telegram_throughput import (
-    CYCLE,
-    FIRST_CHAT,
-    POSTGRES_ADMIN,
-    drop_postgres,
-    postgres_database,
-    seed,
-)
+from bench.telegram_throughput import CYCLE, FIRST_CHAT, POSTGRES_ADMIN, databases, seed
 from coachbot.adapters.telegram.inbound import CHANNEL_COMMANDS
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.bootstrap import build_app
@@ -88,21 +80,8 @@ def main() -> None:
     parser.add_argument("--postgres", default=POSTGRES_ADMIN)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite+aiosqlite:///{folder}/bench.db"
-            asyncio.run(measure("sqlite", url, args.patients, args.rounds))
-    if args.only != "sqlite":
-        name = asyncio.run(postgres_database(args.postgres))
-        if name is None:
-            print("[postgresql] no server answered; skipped")
-            return
-        try:
-            url = args.postgres.rsplit("/", 1)[0] + "/" + name
-            asyncio.run(measure("postgresql", url, args.patients, args.rounds))
-        finally:
-            asyncio.run(drop_postgres(args.postgres, name))
-
+    for label, url in databases(args.only, args.postgres):
+        asyncio.run(measure(label, url, args.patients, args.rounds))
 
 if __name__ == "__main__":
     main()

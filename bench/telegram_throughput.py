@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,24 @@ async def drop_postgres(admin_url: str, name: str) -> None:
     await admin.dispose()
 
 
+def databases(only: str | None, admin_url: str) -> Iterator[tuple[str, str]]:
+    """(label, URL) of a throwaway SQLite file, then of a throwaway PostgreSQL database (skipped, with a
+    line saying so, when no server answers); each is removed once its turn is over."""
+    if only != "postgresql":
+        with tempfile.TemporaryDirectory() as folder:
+            yield "sqlite", f"sqlite+aiosqlite:///{folder}/bench.db"
+    if only == "sqlite":
+        return
+    name = asyncio.run(postgres_database(admin_url))
+    if name is None:
+        print("[postgresql] no server answered; skipped")
+        return
+    try:
+        yield "postgresql", admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(drop_postgres(admin_url, name))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each step")
@@ -356,18 +375,8 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs; the bot on CPU {BOT_CPU}; the fake Bot API, the patients and "
           f"PostgreSQL's processes for the bench's database on CPU {LOAD_CPU}; "
           f"{args.patients} patients, {args.seconds:.0f} s a step")
-    if args.only != "postgresql":
-        with tempfile.TemporaryDirectory() as folder:
-            measure("sqlite", f"sqlite+aiosqlite:///{folder}/bench.db", args)
-    if args.only != "sqlite":
-        name = asyncio.run(postgres_database(args.postgres))
-        if name is None:
-            print("[postgresql] no server answered; skipped")
-            return
-        try:
-            measure("postgresql", args.postgres.rsplit("/", 1)[0] + "/" + name, args)
-        finally:
-            asyncio.run(drop_postgres(args.postgres, name))
+    for label, url in databases(args.only, args.postgres):
+        measure(label, url, args)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -33,8 +32,6 @@ from coachbot.adapters.db.prepared import Prepared, as_sqlalchemy_error
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.channel import QueuedMessage
 from coachbot.engine import AnswerValue, Position
-
-log = logging.getLogger("coachbot.db")
 
 _C = Conversation.__table__
 _M = Measurement.__table__

@@ -36,7 +36,7 @@ class Prepared:
         compiled = statement.compile(dialect=dialect, column_keys=list(columns) if columns else None)
         if not compiled.positional or compiled.positiontup is None:
             raise ValueError(f"{dialect.name}: only positional parameter styles are supported")
-        if getattr(compiled, "_post_compile_expanded_state", None) or compiled.post_compile_params:
+        if compiled.post_compile_params:
             raise ValueError("an expanding IN parameter: list its values as bound expressions instead")
         self.sql: str = compiled.string
         self._dialect = dialect
