@@ -22,6 +22,9 @@ Two loads, on SQLite and on PostgreSQL (a throwaway database, dropped afterwards
   up with the offer;
 - closed loop: every patient answers as soon as their reply arrives, which finds the ceiling.
 
+The load process stands in for Telegram, which does not pause: it collects its garbage only between
+steps, never during one (see `load_process`).
+
 Run: `python -m bench.telegram_throughput [--seconds 5] [--patients 800] [--rates 50,100,...]`.
 """
 
@@ -31,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -172,10 +176,22 @@ class Load:
                 "p50": percentile(self.latencies, 0.5) * 1000, "p99": percentile(self.latencies, 0.99) * 1000}
 
 
+def settle() -> None:
+    """Between steps, while the bot is idle: collect the load process's garbage and set what is left
+    aside for good, so the next step starts with nothing for a collection to walk."""
+    gc.collect()
+    gc.freeze()
+
+
 def load_process(conn: Connection, patients: int, seconds: float, rates: list[float],  # noqa: PLR0917
                  concurrency: int, cpu: int, database: str | None) -> None:
     pin(cpu)
     logging.disable(logging.CRITICAL)
+    # The fake server keeps every chat's history, so this process's heap grows all run long, and a
+    # full collection of it stopped the fake Telegram (and the patients) for 60-190 ms once a step:
+    # the bot's replies waited on it, and that stall was most of the p99 the steps reported. Real
+    # Telegram does not pause like that, so collections here run between steps only (`settle`).
+    gc.disable()
     stop_pinning = threading.Event()
     if database:
         threading.Thread(target=pin_database_server, args=(database, cpu, stop_pinning), daemon=True).start()
@@ -211,6 +227,7 @@ async def _load(conn: Connection, patients: int, seconds: float, rates: list[flo
             await load.wait_all_replied(60)
         results: list[dict[str, float]] = []
         for rate in rates:
+            settle()
             conn.send(("begin", len(results)))
             cpu = time.process_time()
             result = await load.open_loop(rate, seconds)
@@ -219,14 +236,15 @@ async def _load(conn: Connection, patients: int, seconds: float, rates: list[flo
             results.append(result)
             if result["replied"] < 0.9 * rate or result["skipped"]:
                 break  # past the ceiling: higher rates only queue up
+        settle()
         conn.send(("begin", len(results)))
         cpu = time.process_time()
         results.append(await load.closed_loop(concurrency, seconds))
         results[-1]["load_cpu"] = (time.process_time() - cpu) / seconds
         conn.send(("end", len(results) - 1))
         conn.send(("results", results))
-        with contextlib.suppress(EOFError):
-            conn.recv()  # keep serving until the bot has stopped
+        with contextlib.suppress(EOFError):  # keep serving until the bot has stopped
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
 
 
 # -- the bot process (this one) ----------------------------------------------------------------------

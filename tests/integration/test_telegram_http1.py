@@ -217,27 +217,51 @@ async def test_form_requests_are_sent_url_encoded(serve: Any, request_: AiohttpR
     assert server.requests[0].endswith(b"\r\n\r\nchat_id=5&text=a+b%26c")
 
 
+ME = {"id": 123, "is_bot": True, "first_name": "Bot", "username": "bot"}
+UPDATE_9 = {"update_id": 9, "message": {"message_id": 1, "date": 1, "text": "4",
+                                        "chat": {"id": 5, "type": "private"},
+                                        "from": {"id": 5, "is_bot": False, "first_name": "A"}}}
+
+
+def answer_with_update_9(request: bytes) -> list[bytes]:
+    """getMe gives the bot, any other call (getUpdates) update 9."""
+    return json_answer(200, {"ok": True, "result": ME if b"/getMe " in request else [UPDATE_9]})
+
+
+def polling_bot(url: str) -> ConfirmAfterCommitBot:
+    return ConfirmAfterCommitBot("123:SECRET", base_url=url.removesuffix("123:SECRET"),
+                                 request=AiohttpRequest(), get_updates_request=AiohttpRequest())
+
+
 async def test_get_updates_goes_as_one_json_body_and_gives_ptbs_updates(serve: Any) -> None:
-    me = {"id": 123, "is_bot": True, "first_name": "Bot", "username": "bot"}
-    update = {"update_id": 9, "message": {"message_id": 1, "date": 1, "text": "4",
-                                          "chat": {"id": 5, "type": "private"},
-                                          "from": {"id": 5, "is_bot": False, "first_name": "A"}}}
-
-    def answer(request: bytes) -> list[bytes]:
-        return json_answer(200, {"ok": True, "result": me if b"/getMe " in request else [update]})
-
-    server = await serve(answer)
-    bot = ConfirmAfterCommitBot("123:SECRET", base_url=server.url.removesuffix("123:SECRET"),
-                                request=AiohttpRequest(), get_updates_request=AiohttpRequest())
+    server = await serve(answer_with_update_9)
+    bot = polling_bot(server.url)
     async with bot:
         updates = await bot.get_updates(offset=5, timeout=0, allowed_updates=["message"])
     [sent] = [r for r in server.requests if b"/getUpdates " in r]
     head, _, body = sent.partition(b"\r\n\r\n")
     assert b"Content-Type: application/json" in head
     assert json.loads(body) == {"offset": 5, "timeout": 0, "allowed_updates": ["message"]}
-    assert updates == (Update.de_json(update, bot),)
+    assert updates == (Update.de_json(UPDATE_9, bot),)
     assert updates[0].message is not None and updates[0].message.text == "4"
     assert bot.unfinished == {9}
+
+
+async def test_a_poll_cancelled_as_its_updates_finish_stays_cancelled(serve: Any) -> None:
+    """PTB's stop cancels the poll that waits to confirm updates still being handled. When the last of
+    them finished at that moment, the wait swallowed the cancellation (`asyncio.wait_for` on Python
+    3.11) and the poll went on past the stop: a getUpdates nobody awaited, ending in a 409."""
+    server = await serve(answer_with_update_9)
+    bot = polling_bot(server.url)
+    async with bot:
+        await bot.get_updates(timeout=0)
+        poll = asyncio.create_task(bot.get_updates(offset=10, timeout=0))
+        await asyncio.sleep(0.01)  # waiting for update 9 to finish
+        bot.finished(9)
+        poll.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await poll
+    assert len([r for r in server.requests if b"/getUpdates " in r]) == 1
 
 
 async def test_https_is_verified_and_kept_alive(serve: Any, request_: AiohttpRequest) -> None:

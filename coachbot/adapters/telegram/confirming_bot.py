@@ -16,6 +16,7 @@ which PTB does on receipt; see the README.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -75,10 +76,12 @@ class ConfirmAfterCommitBot(ExtBot[None]):
                 log.warning("updates %s still running after %.0f s: not confirming them yet", waiting,
                             self._patience)
                 raise TimedOut("updates still being handled")
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                continue
+            # Not `asyncio.wait_for`: on Python 3.11 it can swallow a cancellation that arrives as
+            # the wait ends, and PTB's stop cancels this call; the poll that followed outlived the
+            # stop and ended in a 409 Conflict nobody retrieved.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
 
     async def _do_post(self, endpoint: str, data: JSONDict, *,
                        read_timeout: ODVInput[float] = DEFAULT_NONE,
