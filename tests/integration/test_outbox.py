@@ -16,7 +16,7 @@ from telegram import Bot
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import OutboxMessage, Patient
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
 from tests.support.fake_bot_api import FakeBotApi, make_bot
@@ -39,7 +39,7 @@ async def fake() -> AsyncIterator[FakeBotApi]:
 async def bot(fake: FakeBotApi, request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
     """The bot as the app makes it (our HTTP client; replies go as JSON bodies), and as PTB makes it
     by default (replies through `Bot._post`): the outcomes must be the same."""
-    kwargs = {"request": AiohttpRequest()} if request.param == "the app's request" else {}
+    kwargs = {"request": BotApiRequest()} if request.param == "the app's request" else {}
     async with make_bot(fake, **kwargs) as b:
         yield b
 
@@ -128,7 +128,9 @@ async def test_a_bulk_row_cancelled_while_it_waits_for_an_overall_slot_is_not_se
     for chat in (1, 2, 3):
         fake.user(chat)
     first, second, third = await queue(session_factory, (1, "one"), (2, "two"), (3, "three"), lane=1)
-    sender = sender_for(bot, session_factory, rate=1.0)  # one message a second overall
+    # One message every two seconds overall: "three" gets its slot about 4 s after "one", 3 s more than
+    # the staleness the cancel watch allows (CANCEL_FRESH), so a busy machine cannot make it look late.
+    sender = sender_for(bot, session_factory, rate=0.5)
     asked: list[int] = []
     ask = sender._still_wanted
 
@@ -139,11 +141,12 @@ async def test_a_bulk_row_cancelled_while_it_waits_for_an_overall_slot_is_not_se
     sender._still_wanted = still_wanted  # type: ignore[method-assign]
     await run(sender)
     await fake.user(1).wait_for_message(lambda m: m.text == "one", timeout=3)
+    await fake.wait_until(lambda: third in sender._bulk_waiting, 3, what='"three" to wait for a slot')
     async with session_factory() as session, session.begin():  # a /stop, while "three" waits its turn
         await session.execute(update(OutboxMessage).where(OutboxMessage.id == third).values(
             failed_at=now(), last_error="cancelled"))
-    await fake.user(2).wait_for_message(lambda m: m.text == "two", timeout=4)
-    await fake.wait_until(lambda: sender.idle, 4, what="the outbox to drain")
+    await fake.user(2).wait_for_message(lambda m: m.text == "two", timeout=6)
+    await fake.wait_until(lambda: sender.idle, 6, what="the outbox to drain")
     await sender.stop()
     assert fake.user(3).texts() == []
     assert [c.params["text"] for c in fake.calls_to("sendMessage")] == ["one", "two"]
