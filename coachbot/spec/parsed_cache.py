@@ -15,20 +15,29 @@ Off unless `enable` was called: `coachbot run` turns it on (in `$XDG_CACHE_HOME/
 or `~/.cache/coachbot/parsed`; COACHBOT_PARSE_CACHE=false turns it off). `coachbot dialogs validate`,
 the terminal chat and the tests always parse. A cache that cannot be read or written is passed by
 silently: the file is parsed as if there were none. The folder may be deleted at any time.
+
+Every edit of a dialog file adds an entry, so the folder stays bounded this way: a start that reads an
+entry marks it used (its modification time), and a start that writes a new one (after an edit)
+removes the entries no start has used for `KEEP_UNUSED_DAYS`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+KEEP_UNUSED_DAYS = 30
+"""An entry no start has read or written for this long is removed when the next new one is written."""
 
 _folder: Path | None = None
 _fingerprint: bytes = b""
@@ -65,13 +74,32 @@ def cached(kind: str, raw: bytes, parse: Callable[[], Any]) -> Any:
         return parse()
     path = folder / (hashlib.sha256(b"\0".join((_fingerprint, kind.encode(), raw))).hexdigest() + ".json")
     try:
-        return json.loads(path.read_bytes())
+        data = json.loads(path.read_bytes())
     except (OSError, ValueError):  # not there yet, unreadable, or cut short by a crash: parse
         pass
+    else:
+        _mark_used(path)
+        return data
     data = parse()
     if _json_exact(data):
         _write(path, json.dumps(data, allow_nan=False).encode())
+        _prune(folder, keep=path)
     return data
+
+
+def _mark_used(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only cache still serves; it just cannot be pruned well
+        os.utime(path)
+
+
+def _prune(folder: Path, *, keep: Path) -> None:
+    """Remove the entries (and any temporary file a crash left) unused for `KEEP_UNUSED_DAYS`."""
+    oldest = time.time() - KEEP_UNUSED_DAYS * 86_400
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            with contextlib.suppress(OSError):
+                if entry != keep and entry.suffix in (".json", ".tmp") and entry.stat().st_mtime < oldest:
+                    entry.unlink()
 
 
 def _json_exact(value: Any) -> bool:

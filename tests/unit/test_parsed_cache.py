@@ -3,8 +3,10 @@ the parser when a file's bytes were seen before."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,23 @@ def test_other_parsing_code_never_reads_what_this_code_kept(tmp_path: Path, pars
     parsed_cache.enable(tmp_path / "cache", b"other code")
     parse_yaml(b"a: 1\n", "a.yaml")
     assert len(parses) == 2
+
+
+def test_entries_no_start_used_for_a_month_go_when_a_new_one_is_written(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    enable_parse_cache(cache)
+    parse_yaml(b"a: 1\n", "a.yaml")
+    [used] = cache.iterdir()
+    parse_yaml(b"b: 1\n", "b.yaml")
+    [unused] = set(cache.iterdir()) - {used}
+    long_ago = time.time() - (parsed_cache.KEEP_UNUSED_DAYS + 1) * 86_400
+    for entry in (used, unused):
+        os.utime(entry, (long_ago, long_ago))
+    parse_yaml(b"a: 1\n", "a.yaml")  # read at this start: used again
+    assert set(cache.iterdir()) == {used, unused}  # nothing new written: nothing pruned
+    parse_yaml(b"c: 1\n", "c.yaml")  # a new entry (a dialog file was edited)
+    assert unused not in set(cache.iterdir())
+    assert used in set(cache.iterdir()) and len(list(cache.iterdir())) == 2
 
 
 def test_the_default_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
