@@ -1,6 +1,6 @@
 """Benchmark: CPU the Telegram adapter alone spends per answer (receiving the update, sending the reply).
 
-The same PTB wiring as `coachbot run` (ConfirmAfterCommitBot long polling with AiohttpRequest, the PTB
+The same PTB wiring as `coachbot run` (ConfirmAfterCommitBot long polling with BotApiRequest, the PTB
 Application with PerChatProcessor and our UpdateHandler, the OutboxSender with its Pacer and batched
 marks in a real SQLite outbox), but the service is a stand-in that answers each update with one
 queued reply at once, without the database: so the bot's CPU per answer is the adapter's own cost
@@ -34,8 +34,8 @@ from bench.telegram_throughput import TOKEN, Load, follow_steps, pin
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import OutboxMessage
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
 from coachbot.adapters.telegram.app import file_url
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.messages_out import TelegramChannel
@@ -87,8 +87,8 @@ async def run_bot(url: str, conn: Connection, base_url: str, rows: int) -> list[
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     base = base_url.rstrip("/")
-    bot = ConfirmAfterCommitBot(TOKEN, base_url=base, base_file_url=file_url(base), request=AiohttpRequest(),
-                                get_updates_request=AiohttpRequest(connection_pool_size=2))
+    bot = ConfirmAfterCommitBot(TOKEN, base_url=base, base_file_url=file_url(base), request=BotApiRequest(),
+                                get_updates_request=BotApiRequest(connection_pool_size=2))
     application = Application.builder().bot(bot).concurrent_updates(PerChatProcessor(256)).build()
     sender = OutboxSender(application.bot, sessions, Pacer(100_000.0, 1_000.0, 10),
                           clock=lambda: dt.datetime.now(dt.UTC), secret=TOKEN, sweep_every=3600)

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 
 from bench.telegram_adapter import KEYBOARD, REPLY
 from bench.telegram_throughput import TOKEN, pin
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.outbox_calls import _send_text
@@ -53,8 +53,8 @@ async def poll(bot: ConfirmAfterCommitBot, _i: int) -> object:
 
 
 async def measure(base_url: str, calls: int = 1500, rounds: int = 5) -> None:
-    bot = ConfirmAfterCommitBot(TOKEN, base_url=base_url, request=AiohttpRequest(),
-                                get_updates_request=AiohttpRequest(connection_pool_size=2))
+    bot = ConfirmAfterCommitBot(TOKEN, base_url=base_url, request=BotApiRequest(),
+                                get_updates_request=BotApiRequest(connection_pool_size=2))
     kinds: dict[str, tuple[Call, int]] = {"reply (sendMessage)": (reply, 8), "getUpdates, empty": (poll, 1)}
     spent: dict[str, list[float]] = {name: [] for name in kinds}
     async with bot:

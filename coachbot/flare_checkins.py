@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Measurement, Patient
+from coachbot.adapters.db.models import Measurement, Patient, table_of
 from coachbot.care.flare import FlareRules, FlareStep, PainCheckIn, replay
 from coachbot.scheduling import zone_of
 
@@ -24,7 +24,7 @@ PLAN_CODES = ("flare_helps", "flare_avoid", "flare_tell", "flare_seek_help")
 FLARE_SHOWN = "flare_plan_shown"
 
 
-_M = Measurement.__table__
+_M = table_of(Measurement)
 _PAIN_CHECKINS = (
     select(_M.c.recorded_at, _M.c.value_num)
     .where(_M.c.patient_id == bindparam("patient_id"), _M.c.code == "pain_now",

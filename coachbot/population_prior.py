@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db.models import Measurement, StepSuggestion
+from coachbot.adapters.db.models import Measurement, StepSuggestion, table_of
 from coachbot.care.step_policy import FEEDBACK_WEIGHTS, PopulationPrior
 
 PRIOR_WINDOW = dt.timedelta(days=180)
 REFRESH = dt.timedelta(minutes=10)
-_M, _S = Measurement.__table__, StepSuggestion.__table__
+_M, _S = table_of(Measurement), table_of(StepSuggestion)
 
 Counts = Mapping[tuple[str, str, str], tuple[float, float]]
 

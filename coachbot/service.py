@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, Reads, answer_lane
-from coachbot.adapters.db.models import Patient, ProcessedUpdate
+from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
@@ -364,9 +364,9 @@ class PatientService:
             result.outgoing += relayed.to_coach
             return result
         if self.care is not None and isinstance(event, TextMessage | Press):
-            event, handled = await self.care.patient_event(session, patient, event, now)
-            if handled is not None:
-                return UpdateResult(outgoing=outgoing_for(self.channel, handled, None), label=patient.label,
+            event, replies = await self.care.patient_event(session, patient, event, now)
+            if replies is not None:
+                return UpdateResult(outgoing=outgoing_for(self.channel, replies, None), label=patient.label,
                                     patient_id=patient.id,
                                     accepted_press=True if isinstance(event, Press) else None)
         if isinstance(event, ChannelCommand):
@@ -529,7 +529,7 @@ def _outbox_rows(chat_id: int, outgoing: list[Outgoing], now: dt.datetime, *, pa
         for item in outgoing]
 
 
-_ROW_COLUMNS = tuple(c.key for c in Patient.__table__.columns if c.key != "updated_at")
+_ROW_COLUMNS = tuple(c.key for c in table_of(Patient).columns if c.key != "updated_at")
 
 
 def _row_values(patient: Patient) -> tuple[object, ...]:

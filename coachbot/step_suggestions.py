@@ -12,13 +12,19 @@ import random
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Escalation, Measurement, Patient, StepOverride, StepSuggestion
+from coachbot.adapters.db.models import (
+    Escalation,
+    Measurement,
+    Patient,
+    StepOverride,
+    StepSuggestion,
+    table_of,
+)
 from coachbot.care.step_policy import PastSuggestion, PatientState, PopulationPrior, Suggestion, choose_step
 from coachbot.care.steps_library import CATEGORICAL_MEASURES, NUMERIC_MEASURES, Step, StepLibrary
 
@@ -36,8 +42,8 @@ _FEEDBACK = {"helped", "not_helped", "not_tried"}
 # The statements of a suggestion, built once: building and hashing them anew cost more than running them.
 # On the tables, not the mapped classes: the session then runs them as plain Core, which costs less CPU
 # than the ORM's handling of a statement (they return plain rows either way).
-_M, _E, _O = Measurement.__table__, Escalation.__table__, StepOverride.__table__
-_S = cast(Table, StepSuggestion.__table__)
+_M, _E, _O = table_of(Measurement), table_of(Escalation), table_of(StepOverride)
+_S = table_of(StepSuggestion)
 _SCORES = (select(_M.c.code, _M.c.value_num, _M.c.value_text)
            .where(_M.c.patient_id == bindparam("patient_id"),
                   _M.c.code.in_([*NUMERIC_MEASURES, *CATEGORICAL_MEASURES, LEG_MEASURE]),

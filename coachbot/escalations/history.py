@@ -53,7 +53,8 @@ MeasurementRow = tuple[str, float | None, dt.datetime]
 """(code, numeric value, recorded at): a row of `measurement_query`."""
 
 
-def measurement_query(patient_id: int, rules: EscalationRules, now: dt.datetime) -> Select[Any]:
+def measurement_query(patient_id: int, rules: EscalationRules,
+                      now: dt.datetime) -> Select[str, float | None, dt.datetime]:
     """The measurements the rules read: their window of the watched measures, all baselines and
     re-bases. One query on the (patient, code, time) index."""
     since = now - dt.timedelta(days=window_days(rules))
@@ -61,11 +62,11 @@ def measurement_query(patient_id: int, rules: EscalationRules, now: dt.datetime)
 
 
 @once_per_rules_file
-def _query_for(rules: EscalationRules) -> Select[Any]:
+def _query_for(rules: EscalationRules) -> Select[str, float | None, dt.datetime]:
     """The statement for one rules file, built once: on the answer path, building and hashing a new
     statement for each answer cost more than SQLite takes to run it."""
-    windowed = sorted({*(getattr(r, "measure", None) for r in rules.rules.values()),
-                       *rules.evidence.measures} - {None})  # type: ignore[type-var]
+    watched = (*(getattr(r, "measure", None) for r in rules.rules.values()), *rules.evidence.measures)
+    windowed = sorted({measure for measure in watched if measure is not None})
     whole = sorted({source.measure for source in rules.baselines.values()}
                    | {BASELINE_PREFIX + measure for measure in rules.baselines})
     m = StoredMeasurement
@@ -116,7 +117,7 @@ async def load_history(session: AsyncSession, patient_id: int, timezone: str, ru
     return replace(history, checkins=runs, escalations=tuple(await states(session, patient_id, since)))
 
 
-async def checkins(session: AsyncSession, patient_id: int, zone: ZoneInfo, now: dt.datetime,
+async def checkins(session: AsyncSession, patient_id: int, zone: dt.tzinfo, now: dt.datetime,
                    answering: bool) -> dict[dt.date, CheckinOutcome]:
     """Answered and missed check-ins (daily or weekly) of the last month, by local date."""
     today = now.astimezone(zone).date()

@@ -17,7 +17,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest, JsonBody
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.http1 import Http1Pool
 from coachbot.adapters.telegram.outbox import _seconds
@@ -83,8 +83,8 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-async def request_() -> AsyncIterator[AiohttpRequest]:
-    request = AiohttpRequest(read_timeout=0.5, write_timeout=0.5, connect_timeout=0.5, pool_timeout=0.5)
+async def request_() -> AsyncIterator[BotApiRequest]:
+    request = BotApiRequest(read_timeout=0.5, write_timeout=0.5, connect_timeout=0.5, pool_timeout=0.5)
     await request.initialize()
     yield request
     await request.shutdown()
@@ -101,7 +101,7 @@ OK = {"ok": True, "result": {"message_id": 7}}
 TLS = Path(__file__).resolve().parents[1] / "data" / "tls"
 
 
-async def test_answers_with_content_length_reuse_one_connection(serve: Any, request_: AiohttpRequest) -> None:
+async def test_answers_with_content_length_reuse_one_connection(serve: Any, request_: BotApiRequest) -> None:
     server = await serve(lambda _request: json_answer(200, OK))
     for _ in range(3):
         assert await request_.post(f"{server.url}/sendMessage", JsonBody(b'{"chat_id":1}')) == OK["result"]
@@ -111,7 +111,7 @@ async def test_answers_with_content_length_reuse_one_connection(serve: Any, requ
     assert server.requests[0].endswith(b'\r\n\r\n{"chat_id":1}')
 
 
-async def test_a_chunked_answer_is_joined(serve: Any, request_: AiohttpRequest) -> None:
+async def test_a_chunked_answer_is_joined(serve: Any, request_: BotApiRequest) -> None:
     body = json.dumps(OK).encode()
     chunked = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                f"{5:x}\r\n".encode() + body[:5] + b"\r\n",
@@ -123,7 +123,7 @@ async def test_a_chunked_answer_is_joined(serve: Any, request_: AiohttpRequest) 
 
 
 async def test_connection_close_and_a_body_read_until_the_end_are_not_reused(
-        serve: Any, request_: AiohttpRequest) -> None:
+        serve: Any, request_: BotApiRequest) -> None:
     body = json.dumps(OK).encode()
     answers = iter([json_answer(200, OK, extra=b"Connection: close\r\n"),
                     [b"HTTP/1.1 200 OK\r\n\r\n", body, CLOSE], json_answer(200, OK)])
@@ -134,7 +134,7 @@ async def test_connection_close_and_a_body_read_until_the_end_are_not_reused(
 
 
 async def test_a_connection_the_server_closed_while_idle_is_replaced(serve: Any,
-                                                                     request_: AiohttpRequest) -> None:
+                                                                     request_: BotApiRequest) -> None:
     served = 0
 
     def answer(_request: bytes) -> list[bytes]:
@@ -151,7 +151,7 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(serve: Any,
 
 
 async def test_no_answer_in_time_is_timed_out_and_the_connection_dropped(serve: Any,
-                                                                          request_: AiohttpRequest) -> None:
+                                                                          request_: BotApiRequest) -> None:
     answers = iter([[b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"], json_answer(200, OK)])
     server = await serve(lambda _request: next(answers))
     with pytest.raises(TimedOut):
@@ -160,7 +160,33 @@ async def test_no_answer_in_time_is_timed_out_and_the_connection_dropped(serve: 
     assert server.connections == 2  # the half-answered connection was not reused
 
 
-async def test_nobody_listening_is_a_network_error_without_the_token(request_: AiohttpRequest) -> None:
+async def test_a_request_waiting_for_a_busy_pool_times_out_and_a_cancelled_one_frees_its_slot(
+        serve: Any) -> None:
+    server = await serve(lambda _request: [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"])  # hangs
+    pool = Http1Pool(limit=1, user_agent="test")
+
+    def post(pool_timeout: float) -> Any:
+        return pool.request("POST", f"{server.url}/sendMessage", b"{}", "application/json",
+                            connect_timeout=1, read_timeout=0.3, pool_timeout=pool_timeout,
+                            total_timeout=None)
+    try:
+        busy = asyncio.create_task(post(1))
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await post(0.05)  # the one connection is busy
+        assert asyncio.get_running_loop().time() - started < 0.25  # the pool's wait, not the read's
+        busy.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await busy
+        with pytest.raises(TimeoutError):
+            await post(0.05)  # the slot is free: this one is sent, and times out reading
+        assert len(server.requests) == 2
+    finally:
+        await pool.close()
+
+
+async def test_nobody_listening_is_a_network_error_without_the_token(request_: BotApiRequest) -> None:
     probe = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
     port = probe.sockets[0].getsockname()[1]
     probe.close()
@@ -171,7 +197,7 @@ async def test_nobody_listening_is_a_network_error_without_the_token(request_: A
     assert "SECRET" not in str(raised.value)
 
 
-async def test_a_malformed_answer_is_a_network_error(serve: Any, request_: AiohttpRequest) -> None:
+async def test_a_malformed_answer_is_a_network_error(serve: Any, request_: BotApiRequest) -> None:
     server = await serve(lambda _request: [b"SMTP ready\r\n\r\n"])
     with pytest.raises(NetworkError):
         await request_.post(f"{server.url}/getMe", JsonBody(b"{}"))
@@ -183,7 +209,7 @@ async def test_a_malformed_answer_is_a_network_error(serve: Any, request_: Aioht
     (400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"}, BadRequest),
     (502, {"ok": False, "description": "Bad Gateway"}, NetworkError),
 ])
-async def test_bot_api_refusals_arrive_as_ptbs_exceptions(serve: Any, request_: AiohttpRequest, status: int,
+async def test_bot_api_refusals_arrive_as_ptbs_exceptions(serve: Any, request_: BotApiRequest, status: int,
                                                           payload: dict[str, Any],
                                                           error: type[TelegramError]) -> None:
     server = await serve(lambda _request: json_answer(status, payload))
@@ -193,7 +219,7 @@ async def test_bot_api_refusals_arrive_as_ptbs_exceptions(serve: Any, request_: 
     assert raised.value.message == error(payload["description"]).message  # as PTB words it
 
 
-async def test_429_arrives_as_retry_after_with_telegrams_delay(serve: Any, request_: AiohttpRequest) -> None:
+async def test_429_arrives_as_retry_after_with_telegrams_delay(serve: Any, request_: BotApiRequest) -> None:
     refusal = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 7",
                "parameters": {"retry_after": 7}}
     server = await serve(lambda _request: json_answer(429, refusal))
@@ -202,13 +228,13 @@ async def test_429_arrives_as_retry_after_with_telegrams_delay(serve: Any, reque
     assert _seconds(raised.value) == 7
 
 
-async def test_a_post_without_parameters_says_its_length(serve: Any, request_: AiohttpRequest) -> None:
+async def test_a_post_without_parameters_says_its_length(serve: Any, request_: BotApiRequest) -> None:
     server = await serve(lambda _request: json_answer(200, {"ok": True, "result": True}))
     assert await request_.post(f"{server.url}/getMe", RequestData()) is True
     assert server.requests[0].endswith(b"Content-Length: 0\r\n\r\n")
 
 
-async def test_form_requests_are_sent_url_encoded(serve: Any, request_: AiohttpRequest) -> None:
+async def test_form_requests_are_sent_url_encoded(serve: Any, request_: BotApiRequest) -> None:
     server = await serve(lambda _request: json_answer(200, {"ok": True, "result": True}))
     data = RequestData([RequestParameter.from_input("chat_id", 5),
                         RequestParameter.from_input("text", "a b&c")])
@@ -230,7 +256,7 @@ def answer_with_update_9(request: bytes) -> list[bytes]:
 
 def polling_bot(url: str) -> ConfirmAfterCommitBot:
     return ConfirmAfterCommitBot("123:SECRET", base_url=url.removesuffix("123:SECRET"),
-                                 request=AiohttpRequest(), get_updates_request=AiohttpRequest())
+                                 request=BotApiRequest(), get_updates_request=BotApiRequest())
 
 
 async def test_get_updates_goes_as_one_json_body_and_gives_ptbs_updates(serve: Any) -> None:
@@ -264,7 +290,7 @@ async def test_a_poll_cancelled_as_its_updates_finish_stays_cancelled(serve: Any
     assert len([r for r in server.requests if b"/getUpdates " in r]) == 1
 
 
-async def test_https_is_verified_and_kept_alive(serve: Any, request_: AiohttpRequest) -> None:
+async def test_https_is_verified_and_kept_alive(serve: Any, request_: BotApiRequest) -> None:
     certificate = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     certificate.load_cert_chain(TLS / "localhost.crt", TLS / "localhost.key")
     server = await serve(lambda _request: json_answer(200, OK), tls=certificate)

@@ -27,16 +27,16 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.util import greenlet_spawn
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Conversation, Measurement, OutboxMessage, ProcessedUpdate
+from coachbot.adapters.db.models import Conversation, Measurement, OutboxMessage, ProcessedUpdate, table_of
 from coachbot.adapters.db.prepared import Prepared, as_sqlalchemy_error
 from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.channel import QueuedMessage
 from coachbot.engine import AnswerValue, Position
 
-_C = Conversation.__table__
-_M = Measurement.__table__
-_O = OutboxMessage.__table__
-_U = ProcessedUpdate.__table__
+_C = table_of(Conversation)
+_M = table_of(Measurement)
+_O = table_of(OutboxMessage)
+_U = table_of(ProcessedUpdate)
 _MEASUREMENT_COLUMNS = ("patient_id", "code", "value_num", "value_text", "recorded_at", "script", "state")
 _POSITION_COLUMNS = ("script", "script_version", "state", "answers", "misses", "updated_at")
 _OUTBOX_COLUMNS = ("chat_id", "lane", "kind", "payload", "created_at", "not_before", "attempts",

@@ -29,7 +29,7 @@ mutating one in place, or the change is not seen.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -43,6 +43,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     Time,
     TypeDecorator,
@@ -99,6 +100,13 @@ class Base(DeclarativeBase):
         dt.time: Time(),
         dict[str, Any]: JSON(),
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Table, typed as one (SQLAlchemy types `__table__` as any FromClause). Hot paths
+    build their statements on tables: the ORM's machinery for mapped classes costs more than the
+    database takes to run them."""
+    return cast(Table, model.__table__)
 
 
 class Coach(Base):

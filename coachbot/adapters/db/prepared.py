@@ -15,11 +15,12 @@ as bound expressions instead (`column.in_([literal(v) for v in values])`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any] | None
 
@@ -33,7 +34,8 @@ class Prepared:
                  columns: Sequence[str] | None = None) -> None:
         """`columns`: for an INSERT or UPDATE, the columns it sets (the keys each `run` passes)."""
         assert isinstance(statement, ClauseElement)
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns) if columns else None)
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect,
+                                                       column_keys=list(columns) if columns else None))
         if not compiled.positional or compiled.positiontup is None:
             raise ValueError(f"{dialect.name}: only positional parameter styles are supported")
         if compiled.post_compile_params:
@@ -97,9 +99,9 @@ class Prepared:
 
 
 def as_sqlalchemy_error(error: Exception, dialect: Dialect, sql: str | None = None, *,
-                       lost: bool = False) -> exc.DBAPIError:
+                       lost: bool = False) -> exc.StatementError:
     """The driver's error as SQLAlchemy would raise it, so callers catch one family of errors
     (`lost`: the connection was found gone and invalidated). The parameters are left out: they may be
-    health data."""
+    health data. A driver's error gives a DBAPIError; anything else a plain StatementError."""
     return exc.DBAPIError.instance(sql, None, error, dialect.loaded_dbapi.Error, hide_parameters=True,
                                    connection_invalidated=lost, dialect=dialect)

@@ -206,7 +206,8 @@ async def insert_runs(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     if is_postgres(session):
         from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415 - see above
     else:
-        from sqlalchemy.dialects.sqlite import insert  # noqa: PLC0415 - see above
+        # The same ON CONFLICT API as PostgreSQL's, under another type.
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # noqa: PLC0415
     ordered = sorted(rows, key=lambda r: (r["patient_id"], r["dialog"]))  # one lock order for everyone
     statement = (insert(CheckinRun).values(ordered)
                  .on_conflict_do_nothing(index_elements=["patient_id", "dialog", "local_date"])

@@ -10,9 +10,9 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -26,6 +26,7 @@ from coachbot.adapters.db.models import (
     Patient,
     ProcessedUpdate,
     StepSuggestion,
+    table_of,
 )
 from coachbot.engine import AnswerValue, Position
 
@@ -79,7 +80,7 @@ async def load_position(session: AsyncSession, patient_id: int) -> Position | No
                     answers=dict(row.answers or {}), misses=row.misses)
 
 
-_C = cast(Table, Conversation.__table__)
+_C = table_of(Conversation)
 _INSERT_POSITION = insert(_C)
 _MOVE_POSITION = update(_C).where(_C.c.patient_id == bindparam("pid"))
 _END_POSITION = delete(_C).where(_C.c.patient_id == bindparam("pid"))
@@ -165,7 +166,7 @@ def _more_urgent(tier: str, than: str) -> bool:
     return _TIER_ORDER.index(tier) < _TIER_ORDER.index(than)
 
 
-_S = StepSuggestion.__table__
+_S = table_of(StepSuggestion)
 _OPEN_STEP = select(_S.c.id).where(
     _S.c.patient_id == bindparam("patient_id"), _S.c.feedback.is_(None),
     _S.c.suggested_at >= bindparam("since")).limit(1)
@@ -206,17 +207,17 @@ def audit(session: AsyncSession, *, actor: str, action: str, subject: str | None
 # Built once, on the tables (not the mapped classes): building a statement, and the ORM's bulk-insert
 # machinery, cost more than the database takes to run it.
 
-INSERT_OUTBOX = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id,
+INSERT_OUTBOX = insert(table_of(OutboxMessage)).returning(table_of(OutboxMessage).c.id,
                                                           sort_by_parameter_order=True)
 """Outbox rows, many in one statement, their ids returned in the order given."""
-INSERT_UPDATE_ID = insert(ProcessedUpdate.__table__)
+INSERT_UPDATE_ID = insert(table_of(ProcessedUpdate))
 """The update id that makes a redelivery fail (primary key) and roll its transaction back."""
 
 
 # -- the answer fast path ----------------------------------------------------------------------
 # The snapshot the fast path reads (its statements and their transaction are in answer_lane.py).
 
-_P = Patient.__table__
+_P = table_of(Patient)
 OPEN_STEP_DAYS = 2
 """A step suggested this many days ago or less, still without feedback, is asked about."""
 

@@ -31,7 +31,7 @@ from coachbot.adapters import drawing
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.scheduler import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.messages_out import TelegramChannel
@@ -93,8 +93,8 @@ class TelegramBot:
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
         self.bot = ConfirmAfterCommitBot(
-            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=AiohttpRequest(),
-            get_updates_request=AiohttpRequest(connection_pool_size=2))
+            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=BotApiRequest(),
+            get_updates_request=BotApiRequest(connection_pool_size=2))
         builder = Application.builder().bot(self.bot).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.application = builder.build()
@@ -195,7 +195,7 @@ async def check_token(settings: Settings) -> None:
     base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
     host = urlsplit(base_url).netloc
     bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
-              base_file_url=file_url(base_url), request=AiohttpRequest(connection_pool_size=2))
+              base_file_url=file_url(base_url), request=BotApiRequest(connection_pool_size=2))
     try:
         async with bot:
             pass

@@ -31,7 +31,7 @@ _JSON = "application/json"
 class JsonBody(RequestData):  # type: ignore[misc]  # PTB marks it final; see below
     """A request's parameters encoded as one JSON object up front (the Bot API accepts
     application/json). Sending a reply this way skips PTB building a RequestParameter per field and
-    then a form; `AiohttpRequest` sends it as it is. It is a RequestData (with no parameters, so no
+    then a form; `BotApiRequest` sends it as it is. It is a RequestData (with no parameters, so no
     files) only so that it can travel through PTB's `BaseRequest.post`, which hands it to
     `do_request` untouched: that keeps PTB's own status-to-exception mapping for replies."""
 
@@ -42,7 +42,7 @@ class JsonBody(RequestData):  # type: ignore[misc]  # PTB marks it final; see be
         self.body = body
 
 
-class AiohttpRequest(BaseRequest):
+class BotApiRequest(BaseRequest):
     """Pooled keep-alive connections (an aiohttp session for uploads), created by `initialize` and
     closed by `shutdown`."""
 
@@ -90,7 +90,7 @@ class AiohttpRequest(BaseRequest):
         pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed or self._http is None:
-            raise RuntimeError("this AiohttpRequest is not initialized")
+            raise RuntimeError("this BotApiRequest is not initialized")
         files = request_data.multipart_data if request_data and request_data.contains_files else None
         read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
         connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout

@@ -27,7 +27,7 @@ from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import TimedOut
 from telegram.ext import ExtBot
 
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest, JsonBody
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
 
 log = logging.getLogger("coachbot.telegram")
 
@@ -92,7 +92,7 @@ class ConfirmAfterCommitBot(ExtBot[None]):
         `BaseRequest.post` (its error mapping kept): its plain fields need none of PTB's per-field
         parameter objects and form encoding. Anything else, as PTB does it."""
         request = self._request[0]
-        if endpoint != "getUpdates" or not isinstance(request, AiohttpRequest) or not _plain(data):
+        if endpoint != "getUpdates" or not isinstance(request, BotApiRequest) or not _plain(data):
             return await super()._do_post(endpoint, data, read_timeout=read_timeout,
                                           write_timeout=write_timeout, connect_timeout=connect_timeout,
                                           pool_timeout=pool_timeout)

@@ -7,10 +7,10 @@ protocol does the same in about a third of that (bench/telegram_adapter.py). It 
 Bot API needs: one request at a time per pooled keep-alive connection, a body with Content-Length,
 answers with Content-Length, chunked, or read until the server closes; TLS from the standard
 library. No redirects, proxies, cookies or compression (the Bot API uses none of them). Uploads
-(multipart) still go through aiohttp (`aiohttp_request.py`).
+(multipart) still go through aiohttp (`bot_api_request.py`).
 
 Errors are plain exceptions (`TimeoutError`, `ConnectionError`, `ValueError` for a malformed answer);
-`AiohttpRequest` turns them into PTB's `TimedOut` / `NetworkError`. A connection whose request did
+`BotApiRequest` turns them into PTB's `TimedOut` / `NetworkError`. A connection whose request did
 not end cleanly (a timeout, a cancel, a half-read answer) is closed, never reused.
 """
 
@@ -340,4 +340,5 @@ async def _within(awaitable: Awaitable[T], seconds: float | None, deadline: floa
         seconds = remaining if seconds is None else min(seconds, remaining)
     if seconds is None:
         return await awaitable
-    return await asyncio.wait_for(awaitable, max(seconds, 0.0))
+    async with asyncio.timeout(max(seconds, 0.0)):  # not wait_for: on 3.11 it can swallow a cancel
+        return await awaitable

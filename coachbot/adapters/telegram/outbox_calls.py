@@ -13,7 +13,7 @@ from coachbot.adapters.chart_rows import KIND as CHART
 from coachbot.adapters.chart_rows import render_chart_row
 from coachbot.adapters.drawing import draw
 from coachbot.adapters.escalation_chart import render_escalation_chart
-from coachbot.adapters.telegram.aiohttp_request import AiohttpRequest, JsonBody
+from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
 from coachbot.adapters.telegram.keyboards import markup, markup_json
 from coachbot.channel import QueuedMessage
 
@@ -68,7 +68,7 @@ async def _send_text(bot: Bot, chat_id: int, text: str, keyboard: Any) -> int:
     if keyboard:
         data["reply_markup"] = markup_json(keyboard)
     request = bot.request
-    if isinstance(request, AiohttpRequest):
+    if isinstance(request, BotApiRequest):
         body = JsonBody(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
         sent = await request.post(f"{bot.base_url}/sendMessage", body)
     else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate
+from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate, table_of
 from coachbot.channel import QueuedMessage
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -56,7 +56,7 @@ async def cancelled_among(sessions: Sessions, row_ids: Collection[int]) -> set[i
         return set((await session.execute(query)).scalars())
 
 
-_OUTBOX = OutboxMessage.__table__
+_OUTBOX = table_of(OutboxMessage)
 _MARK_SENT = (update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"))
               .values(sent_at=bindparam("sent_at"), message_id=bindparam("message_id"),
                       attempts=bindparam("attempts"), last_error=None))
