@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench validate clean
+.PHONY: demo test lint bench validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The linters are installed on first use only: `make test` and `make demo` do not need them.
+$(VENV)/.lint-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,lint]'
+	touch $@
+
+lint: $(VENV)/.lint-installed
+	$(BIN)/ruff check coachbot tests bench migrations
+	$(BIN)/mypy coachbot
 
 validate: $(STAMP)
 	$(BIN)/coachbot dialogs validate dialogs

@@ -121,7 +121,7 @@ class Delivery:
 class PatientService:
     """Applies events to patients; one instance is shared by the whole process."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,  # noqa: PLR0917
                  clock: Clock = system_clock, channel: Channel | None = None,
                  gate: WriteGate | None = None, steps: StepLibrary | None = None, *,
                  care: SelfManagement | None = None) -> None:

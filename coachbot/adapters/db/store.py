@@ -128,7 +128,7 @@ def remembered_reads(session: AsyncSession) -> dict[Any, Any]:
     return reads
 
 
-def add_measurement(session: AsyncSession, patient_id: int, code: str, value: AnswerValue,
+def add_measurement(session: AsyncSession, patient_id: int, code: str, value: AnswerValue,  # noqa: PLR0917
                     script: str, state: str, now: dt.datetime) -> None:
     session.info.pop(_MEASUREMENT_READS, None)
     numeric = isinstance(value, int | float)
