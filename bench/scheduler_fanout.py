@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import json
 import logging
 import multiprocessing as mp
@@ -64,6 +65,7 @@ CRISIS = "I want to kill myself"
 def server_process(conn: Connection, patients: int, alerts: int, alert_every: float, limit: float) -> None:
     pin(1)
     logging.disable(logging.CRITICAL)
+    gc.disable()  # Telegram does not pause: see `load_process` in bench/telegram_throughput.py
     asyncio.run(_serve(conn, patients, alerts, alert_every, limit))
 
 
