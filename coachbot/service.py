@@ -373,9 +373,8 @@ class PatientService:
             if event.name == "mydata":
                 export = await export_patient(session, patient)
                 return UpdateResult(outgoing=self.channel.my_data(export), label=patient.label)
-            if event.name == "settings":
-                return UpdateResult(outgoing=self.channel.settings(), label=patient.label)
-            event = StartDialog(self.engine.library.service.daily)
+            service = self.engine.library.service
+            event = StartDialog(service.settings if event.name == "settings" else service.daily)
         elif _unknown_command(event):
             event = TextMessage("/help")  # an unknown command is never taken as an answer
         return await self._patient_turn(session, patient, event, now)

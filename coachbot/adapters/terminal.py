@@ -22,8 +22,9 @@ from coachbot.service import Delivery, EscalationNotice
 TERMINAL_CHAT_ID = 1
 """The terminal plays one patient, stored like any other under this chat id."""
 
-BANNER = ("coachbot terminal chat. Type as the patient would (/steps and /flareplan work too). Extra "
-          "commands here: :next (jump to the next daily check-in), :week (weekly review), :quit.")
+BANNER = ("coachbot terminal chat. Type as the patient would (/steps, /flareplan and /settings work "
+          "too). Extra commands here: :next (jump to the next daily check-in), :week (weekly review), "
+          ":quit.")
 
 
 class SimulatedClock:
@@ -104,6 +105,9 @@ class TerminalChat:
         elif command == ":week":
             self.show(await self.app.patients.handle(
                 TERMINAL_CHAT_ID, StartDialog(self.app.library.service.weekly)))
+        elif command == "/settings":  # a command of the channel's in Telegram, as /checkin is
+            self.show(await self.app.patients.handle(
+                TERMINAL_CHAT_ID, StartDialog(self.app.library.service.settings)))
         else:
             self.show(await self.app.patients.handle(TERMINAL_CHAT_ID, TextMessage(line)))
         return True

@@ -257,7 +257,8 @@ MESSAGE_PLACEHOLDERS = {"reask": {"min", "max", "options", "max_length"}, "pause
 def check_service(doc: YamlDocument, service: ServiceFile, cat: Catalog) -> list[Problem]:
     """service.yaml names scripts that exist, and its sentences use only placeholders they get."""
     problems = []
-    named: list[tuple[Loc, str]] = [((key,), getattr(service, key)) for key in ("entry", "daily", "weekly")]
+    scripts = ("entry", "daily", "weekly", "settings")
+    named: list[tuple[Loc, str]] = [((key,), getattr(service, key)) for key in scripts]
     named += [(("preempt", kind), script) for kind, script in service.preempt.items()]
     for loc, script in named:
         if script in cat.script_names:

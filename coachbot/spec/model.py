@@ -262,7 +262,6 @@ class ChannelMessages(_Strict):
     chosen_answer: str = Field(description="a question once its button is pressed; uses {question}, {answer}")
     button_expired: str = Field(max_length=200,
                                 description="the short pop-up on a press that no longer counts")
-    settings: str = Field(description="answer to /settings")
     mydata_intro: str = Field(max_length=1024, description="caption of the /mydata file")
     mydata_filename: str = Field(default="my-coachbot-data.json", pattern=r"^[\w.-]{1,64}$")
     coach_greeting: str = Field(description="a registered coach's /start; uses {name}")
@@ -315,6 +314,7 @@ class ServiceFile(_Strict):
     entry: Name = Field(description="the script a new patient starts with")
     daily: Name
     weekly: Name
+    settings: Name = Field(description="the script /settings starts (check-in time and time zone)")
     preempt: dict[Literal["crisis", "abuse", "red_flag_emergency", "red_flag_urgent"], Name]
     messages: Messages
     channel: ChannelMessages

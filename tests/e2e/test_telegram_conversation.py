@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
+from zoneinfo import ZoneInfo
 
-from coachbot.adapters.db.models import ProcessedUpdate
+from sqlalchemy import select
+
+from coachbot.adapters.db.models import ProcessedUpdate, Schedule
 from tests.support.coachbot_telegram import (
     count,
     document_of,
@@ -128,3 +132,38 @@ async def test_mydata_sends_a_json_file_of_profile_and_answers(
     assert [m["code"] for m in data["measurements"]] == ["rf_emergency", "rf_urgent", "pain_baseline",
                                                         "mood_baseline"]
     assert document.caption.startswith("Here is a copy of the information")
+
+
+async def test_settings_change_the_checkin_time_and_zone_and_move_the_next_checkin(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await onboard(alex, fake_bot_api)
+        before = await patient(bot, 42)
+        await alex.send_command("/settings")
+        await alex.wait_for_message(lambda m: "What time of day would you like" in m.text)
+        await alex.send_text("whenever")
+        reask = await alex.wait_for_message(lambda m: "for example 9am" in m.text)
+        await alex.send_text("7:30pm")
+        await alex.wait_for_message(lambda m: "Where are you" in m.text)
+        await alex.send_text("skip")  # keeps the place
+        await alex.wait_for_message(lambda m: "Your settings are saved" in m.text)
+        first = await patient(bot, 42)
+        await alex.send_command("/settings")
+        await alex.wait_for_message(lambda m: "What time of day would you like" in m.text)
+        await alex.send_text("skip")  # keeps the time
+        await alex.wait_for_message(lambda m: "Where are you" in m.text)
+        await alex.send_text("Dublin")
+        await alex.wait_for_message(lambda m: "Your settings are saved" in m.text)
+        second = await patient(bot, 42)
+        async with bot.core.sessions() as session:
+            due = (await session.execute(select(Schedule.next_due_at).where(
+                Schedule.patient_id == second.id, Schedule.dialog == "daily"))).scalar_one()
+        stored = await measurements(bot, 42)
+    assert before is not None and first is not None and second is not None
+    assert "Please send a time of day" in reask.text  # nonsense is asked again, and not stored
+    assert (before.checkin_time, before.timezone) == (dt.time(9), "Europe/London")
+    assert (first.checkin_time, first.timezone) == (dt.time(19, 30), "Europe/London")
+    assert (second.checkin_time, second.timezone) == (dt.time(19, 30), "Europe/Dublin")
+    assert due is not None and due.astimezone(ZoneInfo("Europe/Dublin")).time() == dt.time(19, 30)
+    assert not any(code in ("checkin_time", "timezone") for code, _ in stored)  # settings, not health data

@@ -91,7 +91,7 @@ async def test_unknown_command_shows_help_and_records_nothing(
         stored = await measurements(bot, 42)
     assert "Here are the words you can type" in helped.text and "call you" in helped.text
     assert row is not None and row.name is None and stored == []
-    assert "coming soon" in settings.text
+    assert "call you" in settings.text  # settings wait until onboarding is done: it carries on
 
 
 async def test_blocking_marks_unreachable_and_writing_again_makes_reachable(

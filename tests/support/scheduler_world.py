@@ -54,9 +54,6 @@ class PlainChannel:
     def text(self, text: str, chat_id: int | None = None) -> list[Outgoing]:
         return [Outgoing(kind="text", payload={"text": text}, chat_id=chat_id)]
 
-    def settings(self) -> list[Outgoing]:
-        return []
-
     def my_data(self, export: dict[str, Any]) -> list[Outgoing]:
         return []
 

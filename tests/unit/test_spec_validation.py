@@ -28,6 +28,7 @@ SERVICE = """\
 entry: hello
 daily: hello
 weekly: hello
+settings: hello
 preempt: {}
 messages:
   reask:
@@ -60,7 +61,6 @@ channel:
   group_chat: Private chats only.
   chosen_answer: "{question} - {answer}"
   button_expired: Closed.
-  settings: Coming soon.
   mydata_intro: Your data.
   coach_greeting: Hello coach {name}.
   coach_help: Coach help.

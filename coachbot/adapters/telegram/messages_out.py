@@ -137,9 +137,6 @@ class TelegramChannel:
                 "unknown": m.coach_unknown_command}[kind]
         return Outgoing(kind="text", payload={"text": shorten(text.strip(), MAX_TEXT)})
 
-    def settings(self) -> list[Outgoing]:
-        return self.text(self.messages.settings)
-
     def my_data(self, export: dict[str, Any]) -> list[Outgoing]:
         content = json.dumps(export, indent=2, ensure_ascii=False, sort_keys=False)
         payload = {"filename": self.messages.mydata_filename, "content": content,
