@@ -147,15 +147,22 @@ async def test_settings_change_the_checkin_time_and_zone_and_move_the_next_check
         await alex.send_text("7:30pm")
         await alex.wait_for_message(lambda m: "Where are you" in m.text)
         await alex.send_text("skip")  # keeps the place
-        await alex.wait_for_message(lambda m: "Your settings are saved" in m.text)
+        time_saved = await alex.wait_for_message(lambda m: "Thank you" in m.text)
         first = await patient(bot, 42)
         await alex.send_command("/settings")
         await alex.wait_for_message(lambda m: "What time of day would you like" in m.text)
         await alex.send_text("skip")  # keeps the time
         await alex.wait_for_message(lambda m: "Where are you" in m.text)
         await alex.send_text("Dublin")
-        await alex.wait_for_message(lambda m: "Your settings are saved" in m.text)
+        zone_saved = await alex.wait_for_message(lambda m: "Thank you" in m.text)
         second = await patient(bot, 42)
+        await alex.send_command("/settings")
+        await alex.wait_for_message(lambda m: "What time of day would you like" in m.text)
+        await alex.send_text("skip")
+        await alex.wait_for_message(lambda m: "Where are you" in m.text)
+        await alex.send_text("skip")
+        unchanged = await alex.wait_for_message(lambda m: "Nothing has changed" in m.text)
+        third = await patient(bot, 42)
         async with bot.core.sessions() as session:
             due = (await session.execute(select(Schedule.next_due_at).where(
                 Schedule.patient_id == second.id, Schedule.dialog == "daily"))).scalar_one()
@@ -165,5 +172,8 @@ async def test_settings_change_the_checkin_time_and_zone_and_move_the_next_check
     assert (before.checkin_time, before.timezone) == (dt.time(9), "Europe/London")
     assert (first.checkin_time, first.timezone) == (dt.time(19, 30), "Europe/London")
     assert (second.checkin_time, second.timezone) == (dt.time(19, 30), "Europe/Dublin")
+    assert third is not None and (third.checkin_time, third.timezone) == (dt.time(19, 30), "Europe/Dublin")
+    assert "check-in will now come at 19:30." in time_saved.text
+    assert "use the time in Europe/Dublin" in zone_saved.text and "Alex" in unchanged.text
     assert due is not None and due.astimezone(ZoneInfo("Europe/Dublin")).time() == dt.time(19, 30)
     assert not any(code in ("checkin_time", "timezone") for code, _ in stored)  # settings, not health data

@@ -32,7 +32,7 @@ async def test_terminal_chat_onboards_then_runs_a_checkin_on_the_simulated_clock
             await chat.step(line)
         for line in ["/settings", "7pm", "skip"]:
             await chat.step(line)
-        assert "Your settings are saved" in out.getvalue()
+        assert "Your daily check-in will now come at 19:00." in out.getvalue()
         await chat.step(":next")
         assert "19:00 Europe/London)" in out.getvalue().split("the clock moves on to")[-1].splitlines()[0]
         await chat.step("i feel like ending it all")
