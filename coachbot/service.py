@@ -159,7 +159,7 @@ class PatientService:
                     return Delivery(patient_label=patient.label, chat_id=patient.chat_id, replies=handled,
                                     patient_id=patient.id)
                 event = mine if not isinstance(mine, Press) else event
-            return await self.apply(session, patient, event, now)
+            return await self.apply(session, patient, _onboarding_first(patient, event), now)
 
     async def _answer_fast(self, chat_id: int, event: Event, now: dt.datetime, *,
                            update_id: int | None = None) -> tuple[Delivery, list[QueuedMessage]] | None:
@@ -386,8 +386,7 @@ class PatientService:
         accepted: bool | None = None
         if isinstance(event, Press):
             event, first, accepted = await self._resolve_press(session, patient, event)
-        if isinstance(event, StartDialog) and patient.onboarded_at is None and patient.status != "stopped":
-            event = TextMessage("/start")  # a check-in before onboarding ends carries on onboarding
+        event = _onboarding_first(patient, event)
         delivery = await self.apply(session, patient, event, now)
         if not delivery.replies and isinstance(event, StartDialog):
             # The engine declined (a safety dialog runs, or messages are stopped): say where things are.
@@ -537,6 +536,14 @@ def _row_values(patient: Patient) -> tuple[object, ...]:
     Read from the instance's dict: that loads nothing, and costs a tenth of the attributes' getters."""
     values = patient.__dict__
     return tuple(values.get(key) for key in _ROW_COLUMNS)
+
+
+def _onboarding_first(patient: Patient, event: Event) -> Event:
+    """A dialog the patient asks for (/checkin, /settings, /flareplan) before onboarding ends carries
+    onboarding on instead."""
+    if isinstance(event, StartDialog) and patient.onboarded_at is None and patient.status != "stopped":
+        return TextMessage("/start")
+    return event
 
 
 def _unknown_command(event: Inbound) -> bool:

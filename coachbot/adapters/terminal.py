@@ -74,11 +74,6 @@ class TerminalChat:
         for notice in delivery.escalations:
             print(format_escalation(notice), file=self.out)
 
-    async def onboarded(self) -> bool:
-        async with self.app.sessions() as session:
-            patient = await store.patient_by_chat(session, TERMINAL_CHAT_ID)
-        return patient is not None and patient.onboarded_at is not None
-
     async def next_checkin(self) -> str | None:
         """Move the simulated clock to the patient's next check-in time; None before onboarding."""
         async with self.app.sessions() as session:
@@ -110,11 +105,9 @@ class TerminalChat:
         elif command == ":week":
             self.show(await self.app.patients.handle(
                 TERMINAL_CHAT_ID, StartDialog(self.app.library.service.weekly)))
-        elif command == "/settings":  # a command of the channel's in Telegram; as there, it waits
-            # for onboarding to end (until then it carries onboarding on).
-            onboarded = await self.onboarded()
-            event = StartDialog(self.app.library.service.settings) if onboarded else TextMessage("/start")
-            self.show(await self.app.patients.handle(TERMINAL_CHAT_ID, event))
+        elif command == "/settings":  # a command of the channel's in Telegram, as /checkin is
+            self.show(await self.app.patients.handle(
+                TERMINAL_CHAT_ID, StartDialog(self.app.library.service.settings)))
         else:
             self.show(await self.app.patients.handle(TERMINAL_CHAT_ID, TextMessage(line)))
         return True
