@@ -2,10 +2,7 @@
 
 Prints p50/p99 per answer on SQLite and (when a server answers) PostgreSQL, next to peers measured
 in the same run: the same transaction without the engine (load, insert one measurement, save the
-position, commit), which is the floor the database and its driver set; and on SQLite the same
-transaction through aiosqlite (a thread hop per statement), which running SQLite on the event loop
-replaced. Then
-resident memory per active conversation, next to the peer the design rejected: one
+position, commit), which is the floor the database and its driver set. Then resident memory per active conversation, next to the peer the design rejected: one
 `transitions.Machine` per patient.
 
 Run: `python -m bench.engine_answer [--patients 100000] [--answers 2000]`.
@@ -26,14 +23,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, AsyncEngineLane
-from coachbot.adapters.db.database import make_engine, make_sessionmaker, sqlite_connect_pragmas
+from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
-from coachbot.adapters.db.models import Conversation, Patient
-from coachbot.adapters.db.store import PatientSnapshot
+from coachbot.adapters.db.models import Conversation, Measurement, Patient
 from coachbot.engine import Engine, PatientContext, Position, StartDialog, TextMessage
 from coachbot.engine.machine import build_machine
 from coachbot.service import PatientService
@@ -67,15 +62,18 @@ async def seed(sessions: async_sessionmaker[AsyncSession], patients: int, script
                      misses=0, started_at=NOW, updated_at=NOW) for r in rows])
 
 
-async def floor_answer(lane: AnswerLane, chat_id: int) -> None:
+async def floor_answer(sessions: async_sessionmaker[AsyncSession], chat_id: int) -> None:
     """The peer: the same transaction as one answer (read, insert, update, commit), no engine."""
-    def decide(snapshot: PatientSnapshot, _reads: object) -> AnswerWrite:
-        position = snapshot.position
-        return AnswerWrite(patient_id=snapshot.patient_id, now=NOW,
-                           measures=[("pain_now", 5, position.script, position.state)],
-                           position=position.with_answer("pain_now", 5))
-
-    assert await lane.answer(chat_id, NOW, decide) is not None
+    async with sessions() as session, session.begin():
+        patient_id, script, state = (await session.execute(
+            select(Patient.id, Conversation.script, Conversation.state)
+            .join(Conversation, Conversation.patient_id == Patient.id)
+            .where(Patient.chat_id == chat_id))).one()
+        await session.execute(insert(Measurement), [dict(
+            patient_id=patient_id, code="pain_now", value_num=5.0, value_text=None, script=script,
+            state=state, recorded_at=NOW)])
+        await session.execute(update(Conversation).where(Conversation.patient_id == patient_id)
+                              .values(answers={"pain_now": 5}, updated_at=NOW))
 
 
 async def run_database(label: str, url: str, patients: int, answers: int) -> None:
@@ -91,45 +89,23 @@ async def run_database(label: str, url: str, patients: int, answers: int) -> Non
     chosen = random.Random(7).sample(range(patients), min(patients, 3 * answers + 200))
     for chat in chosen[:100]:  # warm-up: caches, connections, compiled statements
         await service.handle(10_000_000 + chat, TextMessage("5"))
-    # A second peer on SQLite: the same transaction through aiosqlite (a thread hop per statement),
-    # which running SQLite's statements on the event loop replaced (adapters/db/sqlite_inline.py).
-    threaded = _aiosqlite_engine(url) if label == "sqlite" else None
-    bridge = AsyncEngineLane(threaded) if threaded is not None else None
     engine_ms: list[float] = []
     floor_ms: list[float] = []
-    bridge_ms: list[float] = []
     for i in range(answers):
         t0 = time.perf_counter()
         delivery = await service.handle(10_000_000 + chosen[100 + 3 * i], TextMessage("5"))
         engine_ms.append((time.perf_counter() - t0) * 1000)
         assert delivery.replies, "every answer gets a reply"
         t0 = time.perf_counter()
-        await floor_answer(service.answers, 10_000_000 + chosen[101 + 3 * i])
+        await floor_answer(sessions, 10_000_000 + chosen[101 + 3 * i])
         floor_ms.append((time.perf_counter() - t0) * 1000)
-        if bridge is not None:
-            t0 = time.perf_counter()
-            await floor_answer(bridge, 10_000_000 + chosen[102 + 3 * i])
-            bridge_ms.append((time.perf_counter() - t0) * 1000)
     await db.dispose()
-    if threaded is not None:
-        await threaded.dispose()
-    for name, samples in (("engine + commit", engine_ms), ("peer: same I/O, no engine", floor_ms),
-                          ("peer: same I/O via aiosqlite", bridge_ms)):
+    for name, samples in (("engine + commit", engine_ms), ("peer: same I/O, no engine", floor_ms)):
         if samples:
             print(f"[{label}] {name:28s} p50 {statistics.median(samples):6.2f} ms   "
                   f"p99 {percentile(samples, 0.99):6.2f} ms   ({len(samples)} answers)")
     print(f"[{label}] ratio engine/peer at p50: "
           f"{statistics.median(engine_ms) / statistics.median(floor_ms):.2f}")
-
-
-def _aiosqlite_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        sqlite_connect_pragmas(dbapi_connection)
-
-    return engine
 
 
 def _first_question(script_name: str, library: DialogLibrary) -> str:

@@ -105,9 +105,11 @@ class EditedText:
 
 @dataclass(frozen=True, slots=True)
 class ChannelCommand:
-    """A command the channel offers beyond the engine's words: /checkin, /settings, /mydata."""
+    """A command the channel offers beyond the engine's words: /checkin, /settings, /mydata. `text` is
+    the whole message as typed, so words written after the command are screened like any other."""
 
     name: Literal["checkin", "settings", "mydata"]
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

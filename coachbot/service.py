@@ -22,12 +22,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, Reads, answer_lane
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.adapters.db.store import PatientSnapshot
 from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
     STALE_STATE,
@@ -77,13 +75,11 @@ from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
 from coachbot.escalations import coach_actions
 from coachbot.escalations.alerts import AlertSettings, alert_rows
-from coachbot.escalations.history import read_measurements
 from coachbot.escalations.raising import (
     evaluate_patient,
     open_or_update,
     tell_patient,
     watches,
-    would_escalate,
 )
 from coachbot.self_management import Photo, SelfManagement, outgoing_for
 from coachbot.step_overrides import coach_step_command
@@ -132,10 +128,6 @@ class PatientService:
         self.clock = clock
         self.channel = channel
         self.gate = gate or write_gate(sessions)
-        bind = sessions.kw.get("bind")
-        if not isinstance(bind, AsyncEngine):
-            raise TypeError("PatientService needs a sessionmaker bound to an AsyncEngine")
-        self.answers: AnswerLane = answer_lane(bind)
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
@@ -146,9 +138,6 @@ class PatientService:
     async def _handle(self, chat_id: int, event: Event) -> Delivery:
         now = self.clock()
         command = isinstance(event, TextMessage) and event.text.startswith("/")
-        fast = None if command else await self._answer_fast(chat_id, event, now)
-        if fast is not None:
-            return fast[0]
         async with self.sessions() as session, session.begin():
             patient = await store.patient_by_chat(session, chat_id)
             if patient is None:
@@ -160,50 +149,6 @@ class PatientService:
                                     patient_id=patient.id)
                 event = mine if not isinstance(mine, Press) else event
             return await self.apply(session, patient, _onboarding_first(patient, event), now)
-
-    async def _answer_fast(self, chat_id: int, event: Event, now: dt.datetime, *,
-                           update_id: int | None = None) -> tuple[Delivery, list[QueuedMessage]] | None:
-        """The common case, an answer mid-dialog: one read, the engine, one write (answer_lane.py).
-
-        None means "take the full path": the patient is in no dialog, or the engine did more than
-        record and reply. The engine is pure, so running it again on the full path changes nothing.
-        With an `update_id` the replies are formatted and queued, and the id recorded, in the same
-        transaction (a redelivered update fails there with IntegrityError, which rolls it all back).
-        """
-        delivered: list[Delivery] = []
-        rules = self.engine.library.escalation
-
-        def decide(snapshot: PatientSnapshot, reads: Reads) -> AnswerWrite | None:
-            facts = _facts(snapshot.onboarded_at, snapshot.timezone, snapshot.open_step, now)
-            status: Status = snapshot.status  # type: ignore[assignment]
-            context = PatientContext(status=status, name=snapshot.name, facts=facts)
-            outcome = self.engine.handle(context, snapshot.position, event, now)
-            if outcome.position is None or not all(
-                    isinstance(e, Reply) or (isinstance(e, RecordMeasure) and e.code != STEP_FEEDBACK_MEASURE)
-                    for e in outcome.effects):
-                return None
-            measures = [(e.code, e.value, e.script, e.state) for e in outcome.effects
-                        if isinstance(e, RecordMeasure)]
-            recording = [(code, value) for code, value, *_ in measures]
-            if rules is not None and watches(rules, [code for code, _ in recording]) and would_escalate(
-                    rules, read_measurements(reads, snapshot.patient_id, rules, now), snapshot.timezone,
-                    recording, now):
-                return None  # the full path raises or updates the escalation in its transaction
-            delivery = Delivery(patient_label=snapshot.label, chat_id=snapshot.chat_id,
-                                patient_id=snapshot.patient_id, position=outcome.position,
-                                replies=[e for e in outcome.effects if isinstance(e, Reply)])
-            delivered.append(delivery)
-            outbox: list[QueuedMessage] = []
-            if update_id is not None:
-                assert self.channel is not None
-                token = question_token(outcome.position.script, outcome.position.state)
-                outbox = _outbox_rows(chat_id, self.channel.replies(delivery.replies, token), now,
-                                      patient_id=snapshot.patient_id, label=snapshot.label)
-            return AnswerWrite(patient_id=snapshot.patient_id, position=outcome.position, now=now,
-                               outbox=outbox, update_id=update_id, measures=measures)
-
-        done = await self.answers.answer(chat_id, now, decide)
-        return None if done is None else (delivered[0], done[1])
 
     async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
                         timezone: str, codes: list[str], now: dt.datetime) -> None:
@@ -275,12 +220,6 @@ class PatientService:
         now = self.clock()
         try:
             async with self.gate:
-                if isinstance(event, TextMessage) and not event.text.startswith("/"):
-                    fast = await self._answer_fast(chat_id, event, now, update_id=update_id)
-                    if fast is not None:
-                        delivery, queued = fast
-                        return UpdateResult(queued=queued, label=delivery.patient_label,
-                                            patient_id=delivery.patient_id)
                 async with self.sessions() as session, session.begin():
                     result = await self._dispatch(session, chat_id, event, now)
                     result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
@@ -363,6 +302,11 @@ class PatientService:
             result = await self._patient_turn(session, patient, TextMessage(relayed.text), now)
             result.outgoing += relayed.to_coach
             return result
+        typed = typed_text(event)
+        if typed and self.engine.library.triggers.detect(typed) is not None:
+            # Words of risk come first wherever they were typed: after a command word (/help, /checkin,
+            # /steps ...), in a caption or an edit. The engine pre-empts any dialog with the safety flow.
+            return await self._patient_turn(session, patient, TextMessage(typed), now)
         if self.care is not None and isinstance(event, TextMessage | Press):
             event, replies = await self.care.patient_event(session, patient, event, now)
             if replies is not None:
@@ -375,8 +319,11 @@ class PatientService:
                 return UpdateResult(outgoing=self.channel.my_data(export), label=patient.label)
             service = self.engine.library.service
             event = StartDialog(service.settings if event.name == "settings" else service.daily)
-        elif _unknown_command(event):
-            event = TextMessage("/help")  # an unknown command is never taken as an answer
+        elif _unknown_command(event):  # never taken as an answer: say so kindly, then what they can type
+            result = await self._patient_turn(session, patient, TextMessage("/help"), now)
+            result.outgoing[:0] = self.channel.replies(
+                [Reply(self.engine.library.service.messages.unknown_command)], None)
+            return result
         return await self._patient_turn(session, patient, event, now)
 
     async def _patient_turn(self, session: AsyncSession, patient: Patient, event: Event | Press,
@@ -544,6 +491,14 @@ def _onboarding_first(patient: Patient, event: Event) -> Event:
     if isinstance(event, StartDialog) and patient.onboarded_at is None and patient.status != "stopped":
         return TextMessage("/start")
     return event
+
+
+def typed_text(event: Inbound | Event) -> str:
+    """Every word a patient typed in this event, whatever its kind: a message, a command with its text,
+    a caption (the channel makes it a TextMessage) or an edit. What crisis screening reads."""
+    if isinstance(event, TextMessage | EditedText | ChannelCommand):
+        return event.text
+    return ""
 
 
 def _unknown_command(event: Inbound) -> bool:

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, bindparam, false, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db.answer_lane import Reads
 from coachbot.adapters.db.models import CheckinRun, Escalation
 from coachbot.adapters.db.models import Measurement as StoredMeasurement
 from coachbot.care.escalation_rules import (
@@ -78,16 +77,9 @@ def _query_for(rules: EscalationRules) -> Select[str, float | None, dt.datetime]
 
 
 def _one_of(column: Any, codes: list[str]) -> Any:
-    """`column IN (codes)` with each code a bound value, so the statement can be prepared once
-    (`adapters/db/prepared.py`); no codes is never true."""
+    """`column IN (codes)`, each code a bound value so the statement's cache key stays the same;
+    no codes is never true."""
     return column.in_([literal(code) for code in codes]) if codes else false()
-
-
-def read_measurements(reads: Reads, patient_id: int, rules: EscalationRules,
-                      now: dt.datetime) -> list[MeasurementRow]:
-    """`measurement_query` in the answer lane's transaction."""
-    since = now - dt.timedelta(days=window_days(rules))
-    return reads.rows(_query_for(rules), {"patient_id": patient_id, "since": since})  # type: ignore[return-value]
 
 
 def history_of(rows: Iterable[MeasurementRow], timezone: str) -> PatientHistory:

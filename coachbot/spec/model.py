@@ -217,6 +217,9 @@ class Messages(_Strict):
     stopped_reply: str = Field(description="answer to a stopped patient who writes anything but /start")
     idle: str = Field(description="answer when the patient writes and no dialog is running")
     stale_button: str = Field(description="answer to a press on a question already answered")
+    unknown_command: str = Field(
+        default="Sorry, I do not know that command.",
+        description="said before the help text when a patient types a command that does not exist")
     yes_label: str = "Yes"
     no_label: str = "No"
     name_fallback: str = Field(default="there", description="used for {name} before we know it")
@@ -232,7 +235,8 @@ class Messages(_Strict):
 PATIENT_COMMANDS = ("start", "checkin", "steps", "flareplan", "settings", "pause", "resume", "stop", "help",
                     "mydata")
 """The commands patients see in Telegram's menu, in this order."""
-COACH_COMMANDS = ("start", "help", "queue", "patient", "note", "message", "close", "handover")
+COACH_COMMANDS = ("start", "help", "queue", "patient", "note", "message", "close", "handover", "resolve",
+                  "rebase", "pin", "block")
 """The commands coaches see in their own chat."""
 
 

@@ -32,7 +32,7 @@ async def test_registered_coach_is_greeted_as_coach_never_onboarded(
     assert "I do not know that command" in pointer.text
     coach_menu = fake_bot_api.commands_for({"type": "chat", "chat_id": COACH_ID})
     assert [c["command"] for c in coach_menu] == ["start", "help", "queue", "patient", "note", "message",
-                                                 "close", "handover"]
+                                                 "close", "handover", "resolve", "rebase", "pin", "block"]
 
 
 async def test_red_flag_answer_alerts_the_patients_coach(fake_bot_api: FakeBotApi, database_url: str) -> None:

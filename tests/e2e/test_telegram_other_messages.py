@@ -84,11 +84,13 @@ async def test_unknown_command_shows_help_and_records_nothing(
         await alex.click("Yes")
         await alex.wait_for_message(lambda m: "call you" in m.text)
         await alex.send_command("/weather")
+        sorry = await alex.wait_for_message()
         helped = await alex.wait_for_message()
         await alex.send_command("/settings")
         settings = await alex.wait_for_message()
         row = await patient(bot, 42)
         stored = await measurements(bot, 42)
+    assert sorry.text == "Sorry, I do not know that command."
     assert "Here are the words you can type" in helped.text and "call you" in helped.text
     assert row is not None and row.name is None and stored == []
     assert "call you" in settings.text  # settings wait until onboarding is done: it carries on

@@ -55,7 +55,8 @@ channel:
                      flareplan: Flare plan, settings: Change settings, pause: Pause,
                      resume: Resume, stop: Stop, help: Get help, mydata: My data}
   coach_commands: {start: Coach start, help: Coach help, queue: Coach queue, patient: Coach patient,
-                   note: Coach note, message: Coach message, close: Coach close, handover: Coach handover}
+                   note: Coach note, message: Coach message, close: Coach close, handover: Coach handover,
+                   resolve: Coach resolve, rebase: Coach rebase, pin: Coach pin, block: Coach block}
   unsupported_media: {photo: No photos., sticker: No stickers., voice: No voice notes., other: Text only.}
   edited_message: Edits are not read.
   group_chat: Private chats only.

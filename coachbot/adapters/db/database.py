@@ -1,8 +1,9 @@
 """Engines and sessions for SQLite and PostgreSQL (asyncpg).
 
-The service's SQLite engine runs statements on the event loop (`sqlite_inline.py` says why and what
-that asks of writers), and its WAL checkpoints run on a thread of their own (`sqlite_checkpoints.py`);
-a `sqlite+aiosqlite` URL names the same database either way.
+SQLite goes through aiosqlite, which runs each statement on a worker thread, so a statement or a
+checkpoint never blocks the event loop. SQLite has one writer at a time: the unit of work
+(`unit_of_work.py`) queues the process's writers on an asyncio lock instead of letting them wait for each
+other inside SQLite.
 
 `make_engine` is what the service uses. `make_migration_engine` is only for Alembic: on SQLite it turns
 foreign keys off and wraps the whole run in one real transaction, because SQLite rebuilds a table to
@@ -18,8 +19,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from coachbot.adapters.db.sqlite_checkpoints import WalCheckpointer
-from coachbot.adapters.db.sqlite_inline import inline_url
 
 #: How long a SQLite connection waits for another one's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -65,22 +64,12 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for the service: WAL and enforced foreign keys on SQLite, a pool on PostgreSQL."""
     _check_supported(url)
     if is_sqlite(url):
-        engine = create_async_engine(inline_url(url), echo=echo,
+        engine = create_async_engine(url, echo=echo,
                                      connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        path = make_url(url).database
-        checkpoints = WalCheckpointer(path) if path and path != ":memory:" else None
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             sqlite_connect_pragmas(dbapi_connection)
-            if checkpoints is not None:  # never inside a commit on the event loop: see the thread
-                _run_pragmas(dbapi_connection, ["PRAGMA wal_autocheckpoint=0"])
-                checkpoints.start()
-
-        @event.listens_for(engine.sync_engine, "engine_disposed")
-        def _on_dispose(_engine: Any) -> None:
-            if checkpoints is not None:
-                checkpoints.stop()
 
         return engine
     # No pre-ping: it cost a round trip on every checkout (a fifth of an answer's CPU). A connection the

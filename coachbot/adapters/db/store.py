@@ -214,53 +214,5 @@ INSERT_UPDATE_ID = insert(table_of(ProcessedUpdate))
 """The update id that makes a redelivery fail (primary key) and roll its transaction back."""
 
 
-# -- the answer fast path ----------------------------------------------------------------------
-# The snapshot the fast path reads (its statements and their transaction are in answer_lane.py).
-
-_P = table_of(Patient)
 OPEN_STEP_DAYS = 2
 """A step suggested this many days ago or less, still without feedback, is asked about."""
-
-
-@dataclass(frozen=True, slots=True)
-class PatientSnapshot:
-    """What the engine needs about a patient who is in a dialog, read in one statement."""
-
-    patient_id: int
-    label: str
-    chat_id: int | None
-    name: str | None
-    status: str
-    timezone: str
-    onboarded_at: dt.datetime | None
-    open_step: bool
-    position: Position
-
-
-SNAPSHOT_QUERY: Select[Any] = (
-    select(_P.c.id, _P.c.label, _P.c.chat_id, _P.c.name, _P.c.status, _P.c.timezone, _P.c.onboarded_at,
-           _C.c.script, _C.c.script_version, _C.c.state, _C.c.answers, _C.c.misses,
-           select(StepSuggestion.id)
-           .where(StepSuggestion.patient_id == _P.c.id, StepSuggestion.feedback.is_(None),
-                  StepSuggestion.suggested_at >= bindparam("since"))
-           .exists().label("open_step"))
-    .join(_C, _C.c.patient_id == _P.c.id)
-    .where(_P.c.chat_id == bindparam("chat_id"), _P.c.unreachable.is_(False),
-           ~select(CoachRelay.patient_id).where(CoachRelay.patient_id == _P.c.id).exists()))
-"""The patient of a chat with their position, in one statement; no row when they are not in a dialog,
-are marked unreachable (the full path clears that mark when they write) or are talking with a coach
-(the full path relays their words). Built once: building a
-statement costs more than SQLite takes to run it."""
-
-
-def snapshot_of(row: Sequence[Any]) -> PatientSnapshot:
-    """A row of `SNAPSHOT_QUERY` (a SQLAlchemy row or a plain tuple in its column order)."""
-    (patient_id, label, chat_id, name, status, timezone, onboarded, script, version, state, answers,
-     misses, open_step) = row
-    if onboarded is not None and onboarded.tzinfo is None:
-        onboarded = onboarded.replace(tzinfo=dt.UTC)
-    return PatientSnapshot(
-        patient_id=patient_id, label=label, chat_id=chat_id, name=name, status=status, timezone=timezone,
-        onboarded_at=onboarded, open_step=bool(open_step),
-        position=Position(script=script, version=version, state=state, answers=dict(answers or {}),
-                          misses=misses))

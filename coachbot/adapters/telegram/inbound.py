@@ -68,7 +68,7 @@ def _private_message(message: Message, channel: TelegramChannel) -> Inbound:
         if text.startswith("/"):
             name = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if len(text) > 1 else ""
             if name in CHANNEL_COMMANDS:
-                return ChannelCommand(name)  # type: ignore[arg-type]
+                return ChannelCommand(name, text)  # type: ignore[arg-type]
         return TextMessage(text)
     if message.caption:  # a caption is typed words: read it (words of crisis included)
         return TextMessage(message.caption.strip())
