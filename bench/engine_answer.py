@@ -31,7 +31,7 @@ from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Conversation, Measurement, Patient
 from coachbot.engine import Engine, PatientContext, Position, StartDialog, TextMessage
 from coachbot.engine.machine import build_machine
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 

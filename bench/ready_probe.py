@@ -36,7 +36,7 @@ def main(url: str, started: float) -> None:
         from coachbot import startup  # noqa: PLC0415
 
         startup.hold()  # as `coachbot run` does before its imports; `serve` releases it once ready
-        from coachbot.adapters.scheduler import CheckinScheduler, config_from_settings  # noqa: PLC0415
+        from coachbot.adapters.scheduler.tick import CheckinScheduler, config_from_settings  # noqa: PLC0415
         from coachbot.adapters.telegram.app import TelegramBot  # noqa: PLC0415
         from coachbot.bootstrap import build_app  # noqa: PLC0415
         from coachbot.config import load_settings  # noqa: PLC0415

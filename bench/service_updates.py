@@ -26,10 +26,10 @@ from bench.telegram_throughput import CYCLE, FIRST_CHAT, POSTGRES_ADMIN, databas
 from coachbot.adapters.telegram.inbound import CHANNEL_COMMANDS
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.bootstrap import build_app
-from coachbot.channel import ChannelCommand, Inbound
+from coachbot.app.channel import ChannelCommand, Inbound
 from coachbot.config import load_settings
 from coachbot.engine import TextMessage
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 
 
 def event(text: str) -> Inbound:

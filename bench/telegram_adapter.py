@@ -42,7 +42,7 @@ from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
 from coachbot.adapters.telegram.updates import PerChatProcessor, UpdateHandler
-from coachbot.channel import QueuedMessage, UpdateResult
+from coachbot.app.channel import QueuedMessage, UpdateResult
 from tests.support.basics import library
 
 FIRST_CHAT = 100_000

@@ -83,7 +83,7 @@ def _cmd_dialogs_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    from coachbot.adapters.terminal import SimulatedClock, TerminalChat
+    from coachbot.adapters.terminal.chat import SimulatedClock, TerminalChat
     from coachbot.bootstrap import build_app
 
     settings = _settings(args)
@@ -179,7 +179,7 @@ def _cmd_coaches_add(args: argparse.Namespace) -> int:
 
 def _cmd_coaches_invite(args: argparse.Namespace) -> int:
     """A one-time code for a new coach, who sends /coach CODE to the bot; only its hash is stored."""
-    from coachbot.coach_admin import invite
+    from coachbot.app.coaches.admin import invite
 
     settings = _settings(args)
     name = args.name.strip()
@@ -195,7 +195,7 @@ def _cmd_coaches_invite(args: argparse.Namespace) -> int:
 
 
 def _cmd_coaches_list(args: argparse.Namespace) -> int:
-    from coachbot.coach_admin import coaches
+    from coachbot.app.coaches.admin import coaches
 
     for line in asyncio.run(coaches(_settings(args).database_url)) or ["no coaches registered"]:
         print(line)
@@ -203,7 +203,7 @@ def _cmd_coaches_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_patients_reassign(args: argparse.Namespace) -> int:
-    from coachbot.coach_admin import AdminError, reassign
+    from coachbot.app.coaches.admin import AdminError, reassign
 
     try:
         print(asyncio.run(reassign(_settings(args).database_url, args.label, args.coach)))
@@ -227,7 +227,7 @@ def _cmd_schedule_status(args: argparse.Namespace) -> int:
 
 def _cmd_escalations_list(args: argparse.Namespace) -> int:
     """Escalations, oldest first: labels, rules, tiers and times only (no names, no message text)."""
-    from coachbot.escalations.listing import escalation_table
+    from coachbot.app.escalations.listing import escalation_table
 
     async def report(session: Any) -> str:
         return await escalation_table(session, args.status, args.tier)

@@ -1,7 +1,7 @@
 """Scheduling as pure decisions: when check-ins fall due, what to do with them, when to remind.
 
 No database, no APScheduler, no clock reads (a test enforces the imports): the tick in
-`coachbot.adapters.scheduler` feeds these functions rows and the current time.
+`coachbot.adapters.scheduler.tick` feeds these functions rows and the current time.
 """
 
 from coachbot.scheduling.local_time import QuietHours, local_date_of, resolve_local, zone_of

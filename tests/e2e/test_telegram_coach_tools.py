@@ -5,7 +5,7 @@ patient with /message, the patient's reply reaches the coach's chat, and the coa
 from __future__ import annotations
 
 from coachbot.adapters.db.models import CoachRelay
-from coachbot.coach_admin import invite
+from coachbot.app.coaches.admin import invite
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.coachbot_telegram import count, measurements, patient, running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, FakeUser

@@ -19,10 +19,10 @@ from coachbot.adapters.db.models import Coach, Escalation
 from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.adapters.telegram.keyboards import markup
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.channel import ChannelCommand
+from coachbot.app.channel import ChannelCommand
 from coachbot.engine import Engine, TextMessage
-from coachbot.escalations.deadlines import EscalationTicker
-from coachbot.service import PatientService
+from coachbot.app.escalations.deadlines import EscalationTicker
+from coachbot.app.pipeline import PatientService
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.basics import Clock
 from tests.support.coachbot_telegram import add_coach, bot_settings, library, make_core, patient, settled

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from coachbot.adapters.db.models import CheckinRun, Patient, Schedule
-from coachbot.adapters.reminders import TickReport
+from coachbot.app.checkins.reminders import TickReport
 from coachbot.adapters.telegram.app import TelegramBot
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.basics import Clock

@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Conversation, Patient, StepSuggestion
-from coachbot.channel import ChannelCommand, ReachabilityChange
+from coachbot.app.channel import ChannelCommand, ReachabilityChange
 from coachbot.engine import Position, TextMessage
-from coachbot.flare_checkins import pain_checkins
-from coachbot.population_prior import PriorCache
-from coachbot.service import PatientService
+from coachbot.app.checkins.flare import pain_checkins
+from coachbot.app.self_management.population_prior import PriorCache
+from coachbot.app.pipeline import PatientService
 from tests.support.basics import Clock
 from tests.support.self_management import make_service
 

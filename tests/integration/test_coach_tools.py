@@ -23,10 +23,10 @@ from coachbot.adapters.db.models import (
     Patient,
 )
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.channel import ChannelCommand
-from coachbot.coach_invites import create_invite
+from coachbot.app.channel import ChannelCommand
+from coachbot.app.coaches.invites import create_invite
 from coachbot.engine import Engine, TextMessage
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]

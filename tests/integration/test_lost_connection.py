@@ -15,9 +15,9 @@ from sqlalchemy.pool import NullPool
 
 from coachbot.adapters.db.models import Measurement, ProcessedUpdate
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.channel import ChannelCommand
+from coachbot.app.channel import ChannelCommand
 from coachbot.engine import Engine, TextMessage
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from tests.support.coachbot_telegram import library
 from tests.support.databases import BACKENDS, POSTGRES_ADMIN_URL
 

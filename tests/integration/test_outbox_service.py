@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from coachbot.adapters.db.models import Coach, Measurement, OutboxMessage, ProcessedUpdate
 from coachbot.adapters.telegram.keyboards import parse_callback
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.channel import Press
+from coachbot.app.channel import Press
 from coachbot.engine import Engine, TextMessage
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from coachbot.spec import load_library
 from tests.support.coachbot_telegram import DIALOGS, library
 

@@ -17,7 +17,7 @@ from coachbot.adapters.db.models import (
 )
 from coachbot.care.steps_library import load_steps
 from coachbot.engine import Engine, StartDialog, TextMessage
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from tests.support.basics import DIALOGS, Clock, library
 
 CHAT = 4242

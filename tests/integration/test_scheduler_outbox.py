@@ -14,7 +14,7 @@ from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
 from coachbot.engine import Engine, TextMessage
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from tests.support.basics import Clock, library
 from tests.support.fake_bot_api import FakeBotApi, make_bot
 from tests.support.scheduler_world import UTC, World

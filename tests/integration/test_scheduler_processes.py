@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
-from coachbot.adapters.scheduler import CheckinScheduler, SchedulerConfig
+from coachbot.adapters.scheduler.tick import CheckinScheduler, SchedulerConfig
 from coachbot.engine import Reply
 from tests.support.basics import Clock
 from tests.support.scheduler_world import TIMING, UTC, PlainChannel, World

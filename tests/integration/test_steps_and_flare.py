@@ -23,11 +23,11 @@ from coachbot.adapters.db.models import (
     StepOverride,
     StepSuggestion,
 )
-from coachbot.channel import Press
+from coachbot.app.channel import Press
 from coachbot.engine import StartDialog, TextMessage
-from coachbot.population_prior import PriorCache, answer_counts
-from coachbot.service import Delivery, PatientService
-from coachbot.step_suggestions import patient_state
+from coachbot.app.self_management.population_prior import PriorCache, answer_counts
+from coachbot.app.pipeline import Delivery, PatientService
+from coachbot.app.self_management.suggestions import patient_state
 from tests.support.basics import Clock
 from tests.support.self_management import care, make_service
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coachbot.adapters.terminal import SimulatedClock, TerminalChat
+from coachbot.adapters.terminal.chat import SimulatedClock, TerminalChat
 from coachbot.bootstrap import build_app
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"

@@ -18,8 +18,8 @@ from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.bootstrap import App
 from coachbot.config import Settings, load_settings
 from coachbot.engine import Engine
-from coachbot.self_management import SelfManagement
-from coachbot.service import Clock, PatientService, system_clock
+from coachbot.app.self_management.service import SelfManagement
+from coachbot.app.pipeline import Clock, PatientService, system_clock
 from tests.support.basics import DIALOGS, library
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, UploadedFile
 

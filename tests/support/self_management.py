@@ -8,9 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.engine import Engine
-from coachbot.population_prior import PriorCache
-from coachbot.self_management import SelfManagement
-from coachbot.service import PatientService
+from coachbot.app.self_management.population_prior import PriorCache
+from coachbot.app.self_management.service import SelfManagement
+from coachbot.app.pipeline import PatientService
 from tests.support.basics import DIALOGS, Clock, library
 
 

@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
-from coachbot.coach_desk import command_of
-from coachbot.coach_invites import ALPHABET, code_hash, new_code
+from coachbot.app.coaches.desk import command_of
+from coachbot.app.coaches.invites import ALPHABET, code_hash, new_code
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
 

@@ -17,7 +17,7 @@ from coachbot.care.escalation_spec import check_escalation_file
 from coachbot.care.steps_library import check_steps_file, load_steps
 from coachbot.cli import use_parse_cache
 from coachbot.config import load_settings
-from coachbot.self_management import SelfManagement
+from coachbot.app.self_management.service import SelfManagement
 from coachbot.spec import DialogError, check_path, load_library, parsed_cache, yaml_source
 from coachbot.spec.library import DialogLibrary
 from coachbot.spec.yaml_source import enable_parse_cache, load_safe, parse_yaml

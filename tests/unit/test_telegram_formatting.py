@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from coachbot.adapters.telegram.keyboards import callback_data, layout, parse_callback
 from coachbot.adapters.telegram.messages_out import MAX_TEXT, merge, split, utf16_len
 from coachbot.adapters.telegram.pacing import Bucket
-from coachbot.channel import question_token
+from coachbot.app.channel import question_token
 from coachbot.engine import ButtonOption, Reply
 
 YES_NO = (ButtonOption("1", "Yes"), ButtonOption("0", "No"))

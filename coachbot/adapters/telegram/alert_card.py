@@ -14,7 +14,7 @@ from typing import Any
 
 from coachbot.adapters.telegram.keyboards import Layout
 from coachbot.care.escalation_spec import CoachCard
-from coachbot.channel import EscalationNotice, Outgoing
+from coachbot.app.channel import EscalationNotice, Outgoing
 from coachbot.spec.model import ChannelMessages
 
 CALLBACK_PREFIX = "esc"

@@ -29,7 +29,7 @@ from telegram.ext import Application, TypeHandler
 from coachbot import startup
 from coachbot.adapters import drawing
 from coachbot.adapters.db.models import Coach
-from coachbot.adapters.scheduler import CheckinScheduler, launch
+from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
 from coachbot.adapters.telegram.bot_api_request import BotApiRequest
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
@@ -46,8 +46,8 @@ from coachbot.adapters.telegram.updates import (
 )
 from coachbot.bootstrap import App, build_app
 from coachbot.config import Settings
-from coachbot.escalations.alerts import AlertSettings, warn_if_no_coach
-from coachbot.service import Clock, PatientService, system_clock
+from coachbot.app.escalations.alerts import AlertSettings, warn_if_no_coach
+from coachbot.app.pipeline import Clock, PatientService, system_clock
 
 log = logging.getLogger("coachbot.telegram")
 

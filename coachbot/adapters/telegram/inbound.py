@@ -12,7 +12,7 @@ from telegram import Chat, ChatMember, InlineKeyboardMarkup, Message, Update
 from coachbot.adapters.telegram import alert_card
 from coachbot.adapters.telegram.keyboards import label_of, parse_callback
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.channel import (
+from coachbot.app.channel import (
     ChannelCommand,
     EditedText,
     EscalationPress,

@@ -1,6 +1,6 @@
 """Inline keyboards: answer buttons laid out as people expect, and callback_data that fits in 64 bytes.
 
-A button carries `TOKEN:VALUE`, where TOKEN names the question (see `coachbot.channel.question_token`)
+A button carries `TOKEN:VALUE`, where TOKEN names the question (see `coachbot.app.channel.question_token`)
 and VALUE is the answer as the engine parses it. An option whose value would not fit carries
 `TOKEN#INDEX` instead, which the service maps back to the option. Nothing personal ever goes into
 callback_data: Telegram stores it with the message.

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from coachbot.adapters.telegram import alert_card
 from coachbot.adapters.telegram.keyboards import layout
 from coachbot.care.escalation_spec import CoachCard, EscalationRules
-from coachbot.channel import EscalationNotice, Outgoing
+from coachbot.app.channel import EscalationNotice, Outgoing
 from coachbot.engine import ButtonOption, Reply
 from coachbot.spec.model import ChannelMessages
 

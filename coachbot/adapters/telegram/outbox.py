@@ -40,8 +40,8 @@ from telegram.warnings import PTBDeprecationWarning
 from coachbot.adapters.telegram import outbox_store as store
 from coachbot.adapters.telegram.outbox_calls import call
 from coachbot.adapters.telegram.pacing import Pacer, Slot
-from coachbot.channel import QueuedMessage
-from coachbot.service import WriteGate, write_gate
+from coachbot.app.channel import QueuedMessage
+from coachbot.app.pipeline import WriteGate, write_gate
 
 log = logging.getLogger("coachbot.telegram.outbox")
 

@@ -15,7 +15,7 @@ from coachbot.adapters.drawing import draw
 from coachbot.adapters.escalation_chart import render_escalation_chart
 from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
 from coachbot.adapters.telegram.keyboards import markup, markup_json
-from coachbot.channel import QueuedMessage
+from coachbot.app.channel import QueuedMessage
 
 log = logging.getLogger("coachbot.telegram.outbox")
 

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate, table_of
-from coachbot.channel import QueuedMessage
+from coachbot.app.channel import QueuedMessage
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -21,7 +21,7 @@ from telegram.ext import BaseUpdateProcessor, ContextTypes
 from coachbot.adapters.telegram.inbound import chat_key, classify
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
-from coachbot.service import PatientService
+from coachbot.app.pipeline import PatientService
 from coachbot.spec.model import COACH_COMMANDS, PATIENT_COMMANDS, ChannelMessages
 
 log = logging.getLogger("coachbot.telegram")

@@ -34,7 +34,7 @@ from coachbot.care.weekly_summary import (
     helpful_titles,
     load_summary_texts,
 )
-from coachbot.channel import Channel, Outgoing, Press
+from coachbot.app.channel import Channel, Outgoing, Press
 from coachbot.engine import (
     ButtonOption,
     DialogEnded,
@@ -47,11 +47,11 @@ from coachbot.engine import (
     TextMessage,
 )
 from coachbot.engine.runner import Outcome
-from coachbot.flare_checkins import FLARE_SHOWN, flare_now, flare_plan, flare_shown
-from coachbot.population_prior import PriorCache
+from coachbot.app.checkins.flare import FLARE_SHOWN, flare_now, flare_plan, flare_shown
+from coachbot.app.self_management.population_prior import PriorCache
 from coachbot.scheduling import zone_of
 from coachbot.spec.model import ServiceFile
-from coachbot.step_suggestions import history_of, patient_state, suggest_step, todays_step
+from coachbot.app.self_management.suggestions import history_of, patient_state, suggest_step, todays_step
 
 STEPS_TOKEN = "steps"
 """The callback token of the /steps buttons and of "A different one" (never a question's token)."""

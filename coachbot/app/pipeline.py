@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
 from coachbot.care.steps_library import StepLibrary
-from coachbot.channel import (
+from coachbot.app.channel import (
     STALE_STATE,
     Channel,
     ChannelCommand,
@@ -43,9 +43,9 @@ from coachbot.channel import (
     UpdateResult,
     question_token,
 )
-from coachbot.coach_desk import CoachDesk, is_join
-from coachbot.coach_relay import relay_from_patient
-from coachbot.coaching import (
+from coachbot.app.coaches.desk import CoachDesk, is_join
+from coachbot.app.coaches.relay import relay_from_patient
+from coachbot.app.coaches.coaching import (
     coach_for_chat,
     coach_turn,
     export_patient,
@@ -73,19 +73,19 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
-from coachbot.escalations import coach_actions
-from coachbot.escalations.alerts import AlertSettings, alert_rows
-from coachbot.escalations.raising import (
+from coachbot.app.escalations import coach_actions
+from coachbot.app.escalations.alerts import AlertSettings, alert_rows
+from coachbot.app.escalations.raising import (
     evaluate_patient,
     open_or_update,
     tell_patient,
     watches,
 )
-from coachbot.self_management import Photo, SelfManagement, outgoing_for
-from coachbot.step_overrides import coach_step_command
-from coachbot.step_suggestions import record_feedback, suggest_step
+from coachbot.app.self_management.service import Photo, SelfManagement, outgoing_for
+from coachbot.app.self_management.overrides import coach_step_command
+from coachbot.app.self_management.suggestions import record_feedback, suggest_step
 
-log = logging.getLogger("coachbot.service")
+log = logging.getLogger("coachbot.app.pipeline")
 
 LOST_CONNECTION_RETRIES = 2
 """How often an update runs again after the database dropped its connection; the pool is renewed

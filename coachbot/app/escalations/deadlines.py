@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, OutboxMessage, Patient
 from coachbot.care.escalation_rules import EscalationRules, next_realert
-from coachbot.channel import Channel, Outgoing, QueuedMessage
+from coachbot.app.channel import Channel, Outgoing, QueuedMessage
 from coachbot.engine import Reply
-from coachbot.escalations.alerts import AlertSettings, alert_rows
-from coachbot.escalations.raising import evaluate_patient, notice_of, tell_patient
+from coachbot.app.escalations.alerts import AlertSettings, alert_rows
+from coachbot.app.escalations.raising import evaluate_patient, notice_of, tell_patient
 
 log = logging.getLogger("coachbot.escalations")
 

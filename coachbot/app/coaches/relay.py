@@ -20,15 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import CheckinRun, Coach, CoachRelay, Conversation, Measurement, Patient
-from coachbot.channel import Outgoing, question_token
+from coachbot.app.channel import Outgoing, question_token
 from coachbot.engine import StartDialog, TextMessage
 from coachbot.engine.commands import parse_command
 from coachbot.scheduling import local_date_of, zone_of
 from coachbot.spec.coach_words import CoachWords, fill
 
 if TYPE_CHECKING:
-    from coachbot.channel import Channel, Inbound
-    from coachbot.service import PatientService
+    from coachbot.app.channel import Channel, Inbound
+    from coachbot.app.pipeline import PatientService
 
 IDLE_AFTER = dt.timedelta(hours=24)
 """A conversation with no message either way for this long counts as closed: a coach who forgot to

@@ -22,16 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, Conversation, OutboxMessage, Patient
-from coachbot.adapters.reminders import TickReport, ago, write_outbox
-from coachbot.channel import Channel, QueuedMessage, question_token
-from coachbot.coach_relay import HELD, held_patients
-from coachbot.coaching import coach_of
+from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
+from coachbot.app.channel import Channel, QueuedMessage, question_token
+from coachbot.app.coaches.relay import HELD, held_patients
+from coachbot.app.coaches.coaching import coach_of
 from coachbot.engine import StartDialog
 from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
-from coachbot.service import PatientService, WriteGate
+from coachbot.app.pipeline import PatientService, WriteGate
 
 if TYPE_CHECKING:
-    from coachbot.adapters.scheduler import SchedulerConfig
+    from coachbot.adapters.scheduler.tick import SchedulerConfig
 
 log = logging.getLogger("coachbot.scheduler")
 

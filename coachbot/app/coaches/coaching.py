@@ -25,11 +25,11 @@ from coachbot.adapters.db.models import (
     Patient,
     StepSuggestion,
 )
-from coachbot.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
+from coachbot.app.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
 from coachbot.engine import TextMessage
 
 if TYPE_CHECKING:
-    from coachbot.channel import Channel
+    from coachbot.app.channel import Channel
 
 
 _PATIENT_WITH_CONVERSATION = (

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from coachbot.adapters.db import store
 from coachbot.bootstrap import App
 from coachbot.engine import Reply, StartDialog, TextMessage
-from coachbot.service import Delivery, EscalationNotice
+from coachbot.app.pipeline import Delivery, EscalationNotice
 
 TERMINAL_CHAT_ID = 1
 """The terminal plays one patient, stored like any other under this chat id."""

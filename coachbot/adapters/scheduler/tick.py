@@ -34,13 +34,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.checkin_start import CheckinStarter, Claim
+from coachbot.app.checkins.start import CheckinStarter, Claim
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import Patient, Schedule
-from coachbot.adapters.reminders import Reminders, TickReport, ago
-from coachbot.channel import Channel, QueuedMessage
+from coachbot.app.checkins.reminders import Reminders, TickReport, ago
+from coachbot.app.channel import Channel, QueuedMessage
 from coachbot.config import Settings
-from coachbot.escalations.deadlines import EscalationTicker
+from coachbot.app.escalations.deadlines import EscalationTicker
 from coachbot.scheduling import (
     Dialog,
     Occurrence,
@@ -52,7 +52,7 @@ from coachbot.scheduling import (
     next_occurrence,
     occurrence_on,
 )
-from coachbot.service import PatientService, WriteGate
+from coachbot.app.pipeline import PatientService, WriteGate
 
 log = logging.getLogger("coachbot.scheduler")
 

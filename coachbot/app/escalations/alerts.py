@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import Coach, Patient
-from coachbot.channel import Channel, EscalationNotice, Outgoing
-from coachbot.coaching import coach_of
+from coachbot.app.channel import Channel, EscalationNotice, Outgoing
+from coachbot.app.coaches.coaching import coach_of
 
 log = logging.getLogger("coachbot.escalations")
 

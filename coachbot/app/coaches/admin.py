@@ -14,7 +14,7 @@ from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Coach, Patient
-from coachbot.coach_invites import NewInvite, create_invite
+from coachbot.app.coaches.invites import NewInvite, create_invite
 
 
 class AdminError(Exception):

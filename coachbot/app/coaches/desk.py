@@ -22,17 +22,17 @@ from coachbot.adapters.chart_rows import KIND as CHART
 from coachbot.adapters.chart_rows import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
-from coachbot.channel import Outgoing, UpdateResult
-from coachbot.coach_invites import redeem
-from coachbot.coach_relay import close_relay, live_relay, open_relay
-from coachbot.coach_summary import chart_data, coach_name, escalation_line, summary_text
-from coachbot.coaching import pick_coach, queued_alerts
+from coachbot.app.channel import Outgoing, UpdateResult
+from coachbot.app.coaches.invites import redeem
+from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
+from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
+from coachbot.app.coaches.coaching import pick_coach, queued_alerts
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
 
 if TYPE_CHECKING:
-    from coachbot.channel import Channel, Inbound
-    from coachbot.service import PatientService
+    from coachbot.app.channel import Channel, Inbound
+    from coachbot.app.pipeline import PatientService
 
 COMMANDS = ("coach", "queue", "patient", "note", "message", "close", "handover")
 QUEUE_SHOWN = 30

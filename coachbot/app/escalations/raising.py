@@ -27,9 +27,9 @@ from coachbot.care.escalation_rules import (
     triage,
     watched_measures,
 )
-from coachbot.channel import EscalationNotice
+from coachbot.app.channel import EscalationNotice
 from coachbot.engine import AnswerValue, Reply
-from coachbot.escalations.history import OPEN, MeasurementRow, history_of, load_history
+from coachbot.app.escalations.history import OPEN, MeasurementRow, history_of, load_history
 
 log = logging.getLogger("coachbot.escalations")
 

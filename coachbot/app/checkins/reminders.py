@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
-from coachbot.channel import Channel, Outgoing, QueuedMessage
+from coachbot.app.channel import Channel, Outgoing, QueuedMessage
 from coachbot.engine import Reply
 from coachbot.scheduling import Timing, reminder_at, zone_of
-from coachbot.service import WriteGate
+from coachbot.app.pipeline import WriteGate
 
 log = logging.getLogger("coachbot.scheduler")
 

@@ -1,0 +1,1 @@
+"""The terminal chat: the same pipeline as Telegram, typed at a prompt."""

@@ -1,0 +1,1 @@
+"""Coaches: joining, their tools in Telegram, relays with patients, summaries and administration."""

@@ -1,0 +1,1 @@
+"""Escalations: raising them from the rules, alert cards, coaches' actions, deadlines and re-alerts."""
