@@ -28,7 +28,6 @@ from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.answer_lane import AnswerLane, AnswerWrite, Reads, answer_lane
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
 from coachbot.adapters.db.store import PatientSnapshot
-from coachbot.care.steps_library import StepLibrary
 from coachbot.channel import (
     STALE_STATE,
     Channel,
@@ -86,6 +85,7 @@ from coachbot.escalations.raising import (
     would_escalate,
 )
 from coachbot.self_management import Photo, SelfManagement, outgoing_for
+from coachbot.spec.steps import StepLibrary
 from coachbot.step_overrides import coach_step_command
 from coachbot.step_suggestions import record_feedback, suggest_step
 
