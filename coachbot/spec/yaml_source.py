@@ -89,12 +89,9 @@ LOADER = _core_schema_loader("FastLoader", yaml.CBaseLoader) if hasattr(yaml, "C
 class RefusedYaml(yaml.MarkedYAMLError):
     """Well-formed YAML that this reader will not turn into data, with what to do about it."""
 
-    def __init__(self, mark: yaml.Mark | None, problem: str, fix: str, *,
-                 first: yaml.Mark | None = None) -> None:
+    def __init__(self, mark: yaml.Mark | None, problem: str, fix: str) -> None:
         super().__init__(problem=problem, problem_mark=mark)
         self.fix = fix
-        self.first = first
-        """For a key given twice: where it was first given."""
 
 
 @dataclass(frozen=True)
@@ -267,8 +264,7 @@ def _mapping(node: yaml.MappingNode) -> dict[Any, Any]:
                 key_node.start_mark,
                 f"'{key}' appears twice in the same mapping (first on line {first.line + 1}); YAML would "
                 "silently keep only one.",
-                f"keep one '{key}:' (merge the two, or rename one if they are different things).",
-                first=first)
+                f"keep one '{key}:' (merge the two, or rename one if they are different things).")
         keys[key] = key_node
         result[key] = _data(value_node)
     return result
