@@ -8,8 +8,7 @@ time (0 to 1 s, depending on the machine) and every mark came out that much too 
 
 The probe imports only the standard library before the first mark, then does what `coachbot run` does
 up to taking updates: import the CLI, hold the garbage collector off (`coachbot.startup`), import the
-Telegram adapter, read the settings and turn on the parsed-file cache as they say
-(`coachbot.spec.parsed_cache`, in `$XDG_CACHE_HOME/coachbot/parsed`), load the dialogs and check the
+Telegram adapter, read the settings, load the dialogs and check the
 schema (`build_app`), build the bot (PTB Application, outbox sender), check every patient has a
 schedule, run the scheduler's first tick, and let the collector loose again. Telegram's getMe and the
 polling start are left out (they wait on the network).
@@ -32,7 +31,6 @@ def main(url: str, started: float) -> None:
     marks: dict[str, float] = {"python": time.time() - started}
 
     async def boot() -> None:
-        import coachbot.cli  # noqa: PLC0415 - `coachbot run` starts here
         from coachbot import startup  # noqa: PLC0415
 
         startup.hold()  # as `coachbot run` does before its imports; `serve` releases it once ready
@@ -44,7 +42,6 @@ def main(url: str, started: float) -> None:
         marks["imports"] = time.time() - started
         settings = load_settings(database_url=url, telegram_token="1:PROBE",
                                  telegram_base_url="http://127.0.0.1:9/bot", log_level="ERROR")
-        coachbot.cli.use_parse_cache(settings)
         core = await build_app(url, Path("dialogs"))
         marks["dialogs + schema"] = time.time() - started
         bot = TelegramBot(core, settings)

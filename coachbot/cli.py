@@ -17,8 +17,7 @@ from typing import Any
 
 from coachbot import startup
 from coachbot.config import ConfigError, Settings, load_settings
-from coachbot.spec import DialogError, Problem, check_path, parsed_cache
-from coachbot.spec.yaml_source import enable_parse_cache
+from coachbot.spec import DialogError, Problem, check_path
 
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
@@ -60,10 +59,10 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
 
 def _data_file_problems(path: Path) -> list[Problem]:
     """The steps, summary and escalation files have their own checkers; run each one that applies."""
-    from coachbot.care.escalation_spec import check_escalation_file
-    from coachbot.care.self_management_texts import check_texts_file
-    from coachbot.care.steps_library import check_steps_file
-    from coachbot.care.weekly_summary import check_summary_file
+    from coachbot.spec.escalation_rules import check_escalation_file
+    from coachbot.spec.self_management_texts import check_texts_file
+    from coachbot.spec.steps import check_steps_file
+    from coachbot.spec.summary_texts import check_summary_file
 
     checkers = {"steps.yaml": check_steps_file, "summary.yaml": check_summary_file,
                 "escalation.yaml": check_escalation_file, "self_management.yaml": check_texts_file}
@@ -117,7 +116,6 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from coachbot.adapters.telegram.app import BotConfigError, quiet_library_loggers, serve
 
-    use_parse_cache(settings)
     logging.getLogger("coachbot").setLevel(settings.log_level)
     quiet_library_loggers()
     try:
@@ -126,11 +124,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"coachbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
-
-
-def use_parse_cache(settings: Settings) -> None:
-    """What `coachbot run` does with COACHBOT_PARSE_CACHE (see `coachbot.spec.parsed_cache`)."""
-    enable_parse_cache(parsed_cache.default_folder() if settings.parse_cache else None)
 
 
 def _cmd_coaches_add(args: argparse.Namespace) -> int:

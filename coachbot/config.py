@@ -32,10 +32,6 @@ class Settings(BaseSettings):
     )
     dialogs_dir: Path = Field(default=Path("dialogs"), description="folder holding the dialog files")
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
-    parse_cache: bool = Field(
-        default=True, description="`coachbot run` keeps parsed dialog files in $XDG_CACHE_HOME/coachbot/"
-                                  "parsed (~/.cache/...), keyed by content, so a restart with unchanged "
-                                  "files skips the YAML parser; false: parse every time")
 
     # -- Telegram (read by `coachbot run`; a SecretStr so the token never shows in a repr or a log)
     telegram_token: SecretStr | None = Field(default=None, description="the bot token from @BotFather")

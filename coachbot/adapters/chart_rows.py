@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from coachbot.care.weekly_summary import ChartData, ChartLabels
+from coachbot.care.weekly_summary import ChartData
+from coachbot.spec.summary_texts import ChartLabels
 
 KIND = "chart"
 

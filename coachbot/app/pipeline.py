@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.care.steps_library import StepLibrary
 from coachbot.app.channel import (
     STALE_STATE,
     Channel,
@@ -82,6 +81,7 @@ from coachbot.app.escalations.raising import (
     watches,
 )
 from coachbot.app.self_management.service import Photo, SelfManagement, outgoing_for
+from coachbot.spec.steps import StepLibrary
 from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
 

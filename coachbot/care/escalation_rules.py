@@ -2,7 +2,7 @@
 
 "Self-management should not mean solo management": when scores worsen a coach must know, with the
 reasons in front of them. This module only decides, from data: the rules and every word come from
-`dialogs/escalation.yaml` (see `escalation_spec.py`), the history from the service, the time from
+`dialogs/escalation.yaml` (see `coachbot.spec.escalation_rules`), the history from the service, the time from
 the caller. It raises nothing itself and stores nothing.
 
 Decisions the issue leaves open (the file's comments say the same to admins):
@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal, TypeVar
 
-from coachbot.care.escalation_spec import (
+from coachbot.care.working_hours import add_clock_time, add_duration
+from coachbot.spec.escalation_rules import (
     MEASURE_RANGES,
     DialogRule,
     EscalationRules,
@@ -40,7 +41,6 @@ from coachbot.care.escalation_spec import (
     check_escalation_file,
     load_escalation_rules,
 )
-from coachbot.care.working_hours import add_clock_time, add_duration
 from coachbot.spec.model import Tier
 
 T = TypeVar("T")

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from coachbot.spec.catalogue import QUESTIONNAIRE_ITEMS, known_questionnaires
+
 # PHQ-2 total 0-6; 3 or more is a positive screen (sens 83%, spec 92%; Kroenke 2003). DOMAIN.md.
 PHQ2_POSITIVE_FROM = 3
 # GAD-2 total 0-6; 3 or more is positive (sens 86%, spec 83%). DOMAIN.md.
@@ -48,14 +50,6 @@ class ScoreResult:
     measures: dict[str, float | str]
 
 
-QUESTIONNAIRE_ITEMS: dict[str, tuple[str, ...]] = {
-    "phq2": ("phq2_1", "phq2_2"),
-    "gad2": ("gad2_1", "gad2_2"),
-    "peg": ("peg_1", "peg_2", "peg_3"),
-    "phq9": tuple(f"phq9_{i}" for i in range(1, 10)),
-    "startback": tuple(f"sbst_{i}" for i in range(1, 10)),
-}
-
 ITEM_RANGES: dict[str, tuple[int, int]] = {
     **{key: (0, 3) for code in ("phq2", "gad2", "phq9") for key in QUESTIONNAIRE_ITEMS[code]},
     **{key: (0, 10) for key in QUESTIONNAIRE_ITEMS["peg"]},
@@ -63,10 +57,7 @@ ITEM_RANGES: dict[str, tuple[int, int]] = {
     "sbst_9": (0, 4),  # not at all, slightly, moderately, very much, extremely
 }
 
-
-def known_questionnaires() -> frozenset[str]:
-    """Codes `score` accepts; dialog validation checks `score:` actions against these."""
-    return frozenset(QUESTIONNAIRE_ITEMS)
+__all__ = ["ITEM_RANGES", "QUESTIONNAIRE_ITEMS", "ScoreResult", "known_questionnaires", "score"]
 
 
 def score(code: str, answers: Mapping[str, object]) -> ScoreResult | None:

@@ -36,7 +36,8 @@ from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from coachbot.care.steps_library import ScoreValue, Step, StepLibrary, condition_holds, describe_condition
+from coachbot.care.steps_library import ScoreValue, condition_holds, describe_condition
+from coachbot.spec.steps import Step, StepLibrary
 
 Feedback = Literal["helped", "not_helped", "not_tried", "declined"]
 FEEDBACK_WEIGHTS: Mapping[str, tuple[float, float]] = {

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from yaml import MarkedYAMLError, YAMLError
 
 from coachbot.care.trigger_match import Matcher
 from coachbot.care.trigger_rules import KINDS, TriggerFileError, TriggerSpec, compile_mapping

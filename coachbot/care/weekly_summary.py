@@ -9,80 +9,13 @@ only chooses which sentence fits (lower, about the same, higher) and fills in th
 from __future__ import annotations
 
 import math
-import string
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from coachbot.care.step_policy import PastSuggestion
-from coachbot.care.steps_library import StepLibrary
-from coachbot.spec.problems import DialogError, Problem
-from coachbot.spec.schema import load_checked_file
-from coachbot.spec.yaml_source import YamlDocument
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CheckinWords(_Strict):
-    all: str
-    some: str
-    none: str
-
-
-class ChangeWords(_Strict):
-    """For pain "lower" is the good news, for mood "higher": each has its own sentences."""
-
-    lower: str
-    same: str
-    higher: str
-    first: str = Field(description="when there is no week before to compare with")
-
-
-class HelpfulWords(_Strict):
-    some: str
-    none: str
-
-
-class SummaryWords(_Strict):
-    same_within: float = Field(default=1.0, gt=0, le=10)
-    opening: str
-    checkins: CheckinWords
-    pain: ChangeWords
-    mood: ChangeWords
-    helpful: HelpfulWords
-    step_title: str = Field(default="{title}", description="how each helpful step is shown in the list")
-    list_and: str = " and "
-    closing: str
-
-
-class ChartLabels(_Strict):
-    title: str
-    pain: str
-    mood: str
-    done: str
-    missed: str
-    scale: str
-
-
-class SummaryTexts(_Strict):
-    """`dialogs/summary.yaml`."""
-
-    summary: SummaryWords
-    chart: ChartLabels
-
-
-PLACEHOLDERS: Mapping[str, frozenset[str]] = {
-    "summary.opening": frozenset({"name"}), "summary.checkins": frozenset({"done", "days"}),
-    "summary.pain": frozenset({"now", "before"}), "summary.mood": frozenset({"now", "before"}),
-    "summary.helpful": frozenset({"steps"}), "summary.step_title": frozenset({"title"}),
-    "summary.closing": frozenset({"weeks", "days"}),
-    "chart.title": frozenset({"weeks", "days"})}
-"""What each sentence may use; anything else would show the patient a raw `{brace}`."""
+from coachbot.spec.steps import StepLibrary
+from coachbot.spec.summary_texts import ChangeWords, ChartLabels, SummaryTexts
 
 
 @dataclass(frozen=True)
@@ -109,18 +42,6 @@ class ChartData:
 class WeeklySummary:
     text: str
     chart: ChartData
-
-
-def load_summary_texts(path: Path) -> SummaryTexts:
-    """The summary's words; raises DialogError listing every problem in the file."""
-    texts, problems = _load(path)
-    if problems or texts is None:
-        raise DialogError(problems)
-    return texts
-
-
-def check_summary_file(path: Path) -> list[Problem]:
-    return _load(path)[1]
 
 
 def daily_records(points: Iterable[tuple[datetime, str, float]], first: date, last: date,
@@ -201,29 +122,3 @@ def _num(value: float) -> str:
 
 def _join(items: Sequence[str], last: str) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]
-
-
-def _load(path: Path) -> tuple[SummaryTexts | None, list[Problem]]:
-    return load_checked_file(path, SummaryTexts, _placeholder_problems)
-
-
-def _placeholder_problems(doc: YamlDocument, texts: SummaryTexts) -> Iterator[Problem]:
-    for where, allowed in PLACEHOLDERS.items():
-        section, key = where.split(".")
-        node = getattr(getattr(texts, section), key)
-        sentences = node.model_dump() if isinstance(node, BaseModel) else {"": node}
-        for sub, text in sentences.items():
-            loc = (section, key, sub) if sub else (section, key)
-            fix = (f"use only {', '.join('{' + a + '}' for a in sorted(allowed))}, "
-                   "or write {{ and }} for a literal brace.")
-            try:
-                used = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-            except ValueError:
-                yield Problem(doc.label, doc.line_of(loc), None, ".".join(loc),
-                              "a { or } is not closed, so the sentence cannot be filled in.", fix)
-                continue
-            for name in used:
-                if name not in allowed:
-                    yield Problem(doc.label, doc.line_of(loc), None, ".".join(loc),
-                                  f"{{{name}}} is not filled in here, so the patient would see it as it is.",
-                                  fix)

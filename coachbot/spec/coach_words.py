@@ -10,16 +10,14 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from coachbot.spec.strict import StrictModel
 
 CoachCommand = Literal["coach", "queue", "patient", "note", "message", "handover", "close"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Usage(_Strict):
+class Usage(StrictModel):
     """One plain sentence per command: what it expects."""
 
     coach: str
@@ -31,7 +29,7 @@ class Usage(_Strict):
     close: str
 
 
-class ChartWords(_Strict):
+class ChartWords(StrictModel):
     title: str
     pain: str
     mood: str
@@ -41,7 +39,7 @@ class ChartWords(_Strict):
     caption: str
 
 
-class CoachWords(_Strict):
+class CoachWords(StrictModel):
     usage: Usage
     # joining
     joined: str

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
+from coachbot.spec.catalogue import QUESTIONNAIRE_ITEMS, known_questionnaires
 from coachbot.spec.checks import Catalog, DialogSource, check_file, check_service
+from coachbot.spec.escalation_rules import load_escalation_rules
 from coachbot.spec.library import DialogLibrary, Script
 from coachbot.spec.model import EXIT, ScriptFile, ServiceFile, State
 from coachbot.spec.problems import DialogError, Problem, sort_problems
@@ -59,10 +61,6 @@ def check_path(path: Path) -> list[Problem]:
 
 
 def _compile(root: Path) -> tuple[DialogLibrary | None, list[Problem]]:
-    # care is imported here, not at the top: `import coachbot.spec` (for the models) must not pull in
-    # the clinical modules, which may themselves import spec.
-    from coachbot.care.scoring import QUESTIONNAIRE_ITEMS, known_questionnaires  # noqa: PLC0415
-
     problems: list[Problem] = []
     scripts, broken_scripts = _load_all(root, sorted(root.glob("*.yaml")), False, problems)
     blocks, broken_blocks = _load_all(root, sorted((root / "blocks").glob("*.yaml")), True, problems)
@@ -81,7 +79,6 @@ def _compile(root: Path) -> tuple[DialogLibrary | None, list[Problem]]:
         return None, sort_problems(problems)
     escalation = None
     if (root / "escalation.yaml").exists():
-        from coachbot.care.escalation_spec import load_escalation_rules  # noqa: PLC0415
         try:
             escalation = load_escalation_rules(root / "escalation.yaml")
         except DialogError as exc:
@@ -164,6 +161,7 @@ def _load_service(root: Path, catalog: Catalog, problems: list[Problem]) -> Serv
 
 
 def _load_triggers(root: Path, problems: list[Problem]) -> TriggerSet | None:
+    # The one import of care in spec, kept lazy: the trigger loader moves into spec later.
     from coachbot.care.triggers import TriggerFileError, load_default_triggers  # noqa: PLC0415
 
     try:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from coachbot.spec.escalation_rules import EscalationRules
 from coachbot.spec.model import ServiceFile, State
 
 if TYPE_CHECKING:
-    from coachbot.care.escalation_spec import EscalationRules
     from coachbot.care.triggers import TriggerSet
 
 

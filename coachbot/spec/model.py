@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from coachbot.spec.coach_words import CoachWords
+from coachbot.spec.conditions import ConditionBase, Scalar
+from coachbot.spec.strict import StrictModel
 
-Scalar = int | float | str | bool
 QuestionType = Literal["scale", "choice", "yes_no", "number", "time_of_day", "free_text", "timezone"]
 Tier = Literal["urgent", "soon", "routine"]
 ProfileField = Literal["name", "timezone", "checkin_time", "consent", "weekly_review_day"]
@@ -29,11 +30,7 @@ EXIT = "$exit"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=60)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Option(_Strict):
+class Option(StrictModel):
     """One answer of a choice list; `value` is what gets stored, `label` what the patient sees."""
 
     value: Scalar
@@ -41,7 +38,7 @@ class Option(_Strict):
     synonyms: tuple[str, ...] = ()
 
 
-class Question(_Strict):
+class Question(StrictModel):
     """What a state asks. The type decides the parser and the keyboard."""
 
     type: QuestionType
@@ -67,60 +64,40 @@ class Question(_Strict):
         return self
 
 
-class Condition(_Strict):
-    """A declarative test on an answer or a score; combinators nest. No code is ever evaluated."""
+class Condition(ConditionBase):
+    """A declarative test on an answer, a score or a fact; combinators nest. No code is ever evaluated."""
+
+    SUBJECTS = ("answer", "score", "fact")
+    PRESENCE = "answered"
 
     answer: Name | None = None
     score: Name | None = None
     fact: Fact | None = None
-    eq: Scalar | None = None
-    ne: Scalar | None = None
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
-    in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
     answered: bool | None = None
     all: tuple[Condition, ...] | None = None
     any: tuple[Condition, ...] | None = None
     not_: Condition | None = Field(default=None, alias="not")
 
-    @model_validator(mode="after")
-    def _one_shape(self) -> Condition:
-        combinators = [c for c in (self.all, self.any, self.not_) if c is not None]
-        subject = [s for s in (self.answer, self.score, self.fact) if s is not None]
-        tests = [t for t in (self.eq, self.ne, self.gt, self.gte, self.lt, self.lte, self.in_,
-                             self.answered) if t is not None]
-        if combinators:
-            if len(combinators) > 1 or subject or tests:
-                raise ValueError("use exactly one of all/any/not, with nothing beside it")
-            return self
-        if len(subject) != 1:
-            raise ValueError("a condition names exactly one of answer:, score: or fact:")
-        if not tests:
-            raise ValueError("a condition needs a test: eq, ne, gt, gte, lt, lte, in or answered")
-        return self
 
-
-class Route(_Strict):
+class Route(StrictModel):
     """Go to `goto` when `when` holds (or always, when it is left out); the first match wins."""
 
     when: Condition | None = None
     goto: str = Field(min_length=1)
 
 
-class Record(_Strict):
+class Record(StrictModel):
     measure: Name
     value: Scalar
 
 
-class EscalateAction(_Strict):
+class EscalateAction(StrictModel):
     tier: Tier
     rule: Name
     reason: str = Field(min_length=1)
 
 
-class Action(_Strict):
+class Action(StrictModel):
     """One thing a state does on entry. Exactly one key per action."""
 
     record: Record | None = None
@@ -147,7 +124,7 @@ class Action(_Strict):
         raise AssertionError("validated to have one kind")
 
 
-class State(_Strict):
+class State(StrictModel):
     """One step of a dialog: say something, maybe ask, store the answer, act, then move on."""
 
     say: str | None = None
@@ -176,7 +153,7 @@ class State(_Strict):
         return any(a.end for a in self.actions) or any(a.switch for a in self.actions)
 
 
-class ScriptFile(_Strict):
+class ScriptFile(StrictModel):
     """A whole dialog (`script:`) or a reusable piece of one (`block:`)."""
 
     script: Name | None = None
@@ -201,7 +178,7 @@ class ScriptFile(_Strict):
         return self.block is not None
 
 
-class Messages(_Strict):
+class Messages(StrictModel):
     """Every sentence the engine itself says (outside a script), so admins can change all of it."""
 
     reask: dict[QuestionType, str] = Field(
@@ -240,7 +217,7 @@ COACH_COMMANDS = ("start", "help", "queue", "patient", "note", "message", "close
 """The commands coaches see in their own chat."""
 
 
-class MediaReplies(_Strict):
+class MediaReplies(StrictModel):
     """What the bot says when a patient sends something it cannot read, per kind of message."""
 
     photo: str
@@ -249,7 +226,7 @@ class MediaReplies(_Strict):
     other: str = Field(description="videos, files, locations, contacts, polls...")
 
 
-class ChannelMessages(_Strict):
+class ChannelMessages(StrictModel):
     """Every sentence the chat channel (Telegram) says on its own, for patients and for coaches.
 
     Each sentence may only use the placeholders listed in `CHANNEL_PLACEHOLDERS`; a typo such as
@@ -312,7 +289,7 @@ CHANNEL_PLACEHOLDERS: dict[str, frozenset[str]] = {
 }
 
 
-class ServiceFile(_Strict):
+class ServiceFile(StrictModel):
     """`dialogs/service.yaml`: which script does what, and the engine's own sentences."""
 
     entry: Name = Field(description="the script a new patient starts with")

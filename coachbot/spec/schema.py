@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import types
 from collections.abc import Callable, Iterable, Sequence
@@ -41,7 +42,7 @@ _EXPECTED = {"int_type": _WHOLE, "int_parsing": _WHOLE, "int_from_float": _WHOLE
              "float_type": "a number", "float_parsing": "a number", "string_type": "text",
              "bool_type": "true/false", "bool_parsing": "true/false", "model_type": _MAPPING,
              "dict_type": _MAPPING, "model_attributes_type": _MAPPING, "tuple_type": _LIST,
-             "list_type": _LIST}
+             "list_type": _LIST, "finite_number": "a number"}
 _VALUE_FIXES = (
     ("at least two options", "add at least two entries under options:, each with value: and label:, "
                              "or use type: yes_no."),
@@ -223,6 +224,8 @@ def _found(value: Any) -> str:
         return str(value).lower()
     if value is None:
         return "nothing"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
     return f"{value!r}"
 
 

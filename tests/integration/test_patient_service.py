@@ -15,9 +15,9 @@ from coachbot.adapters.db.models import (
     Patient,
     StepSuggestion,
 )
-from coachbot.care.steps_library import load_steps
 from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.spec.steps import load_steps
 from tests.support.basics import DIALOGS, Clock, library
 
 CHAT = 4242

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 
 from coachbot.app.coaches.desk import command_of
 from coachbot.app.coaches.invites import ALPHABET, code_hash, new_code
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
+from coachbot.spec.yaml_source import load_safe
 
 SERVICE_FILE = Path(__file__).resolve().parents[2] / "dialogs" / "service.yaml"
-SHIPPED = YAML(typ="safe").load(SERVICE_FILE.read_text())
+SHIPPED = load_safe(SERVICE_FILE.read_text())
 
 
 def shipped_words() -> dict[str, object]:

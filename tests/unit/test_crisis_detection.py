@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ruamel.yaml import YAML
 
 from bench.crisis_detection import NONE, evaluate, load_phrases, noise_messages
 from coachbot.care import triggers as triggers_module
 from coachbot.care.triggers import KINDS, Detection, TriggerFileError, TriggerSet, load_default_triggers
+from coachbot.spec.yaml_source import load_safe
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAFETY_CRITICAL = ("crisis", "abuse", "red_flag_emergency")
@@ -401,5 +401,5 @@ def _shared() -> TriggerSet:
 
 
 def _default_file() -> dict[str, Any]:
-    data: dict[str, Any] = YAML(typ="safe").load((ROOT / "dialogs" / "triggers.yaml").read_text("utf-8"))
+    data: dict[str, Any] = load_safe((ROOT / "dialogs" / "triggers.yaml").read_text("utf-8"))
     return data

@@ -30,9 +30,9 @@ from coachbot.care.escalation_rules import (
     should_raise,
     triage,
 )
-from coachbot.care.escalation_spec import escalation_json_schema
 from coachbot.care.working_hours import WorkingHours, add_working_time, is_working_time
 from coachbot.spec import DialogError
+from coachbot.spec.escalation_rules import escalation_json_schema
 from coachbot.spec.library import DialogLibrary
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"

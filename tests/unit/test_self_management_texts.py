@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coachbot.care.self_management_texts import check_texts_file, fill, load_texts
+from coachbot.spec.self_management_texts import check_texts_file, fill, load_texts
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 SHIPPED = DIALOGS / "self_management.yaml"

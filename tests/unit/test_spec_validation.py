@@ -12,16 +12,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
 from coachbot.care.triggers import TriggerFileError, load_default_triggers
 from coachbot.spec import DialogError, Problem, check_path, load_library
 from coachbot.spec.schema import export_schema
+from coachbot.spec.yaml_source import load_safe
 
 REPO_DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 
 _SHIPPED_COACH_TOOLS = "  coach_tools: " + json.dumps(
-    YAML(typ="safe").load((REPO_DIALOGS / "service.yaml").read_text())["channel"]["coach_tools"]) + "\n"
+    load_safe((REPO_DIALOGS / "service.yaml").read_text())["channel"]["coach_tools"]) + "\n"
 """The coach tools' sentences as shipped, as one line of YAML (JSON) to go under `channel:`."""
 
 SERVICE = """\

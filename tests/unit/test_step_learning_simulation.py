@@ -40,7 +40,7 @@ from coachbot.care.step_policy import (
     score_band,
     steps_for_now,
 )
-from coachbot.care.steps_library import Step, load_steps
+from coachbot.spec.steps import Step, load_steps
 
 LIBRARY = load_steps(Path(__file__).resolve().parents[2] / "dialogs" / "steps.yaml")
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

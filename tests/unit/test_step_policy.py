@@ -32,7 +32,8 @@ from coachbot.care.step_policy import (
     personal_counts,
     steps_for_now,
 )
-from coachbot.care.steps_library import FLAGS, Step, StepCondition, StepLibrary, load_steps
+from coachbot.spec.catalogue import FLAGS
+from coachbot.spec.steps import Step, StepCondition, StepLibrary, load_steps
 
 LIBRARY = load_steps(Path(__file__).resolve().parents[2] / "dialogs" / "steps.yaml")
 IDS = [s.id for s in LIBRARY.steps]

@@ -8,18 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from coachbot.care.steps_library import (
+from coachbot.care.steps_library import condition_holds, describe_condition
+from coachbot.spec import DialogError
+from coachbot.spec.steps import (
     CATEGORIES,
     NOT_RECOMMENDED,
     StepCondition,
     check_steps_file,
-    condition_holds,
-    describe_condition,
     load_steps,
     steps_json_schema,
     write_steps_schema,
 )
-from coachbot.spec import DialogError
 
 STEPS = Path(__file__).resolve().parents[2] / "dialogs" / "steps.yaml"
 

@@ -16,16 +16,10 @@ import pytest
 
 from coachbot.adapters.charts import render_progress_chart
 from coachbot.care.step_policy import PastSuggestion
-from coachbot.care.steps_library import load_steps
-from coachbot.care.weekly_summary import (
-    DayRecord,
-    build_summary,
-    check_summary_file,
-    daily_records,
-    helpful_titles,
-    load_summary_texts,
-)
+from coachbot.care.weekly_summary import DayRecord, build_summary, daily_records, helpful_titles
 from coachbot.spec import DialogError
+from coachbot.spec.steps import load_steps
+from coachbot.spec.summary_texts import check_summary_file, load_summary_texts
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 TEXTS = load_summary_texts(DIALOGS / "summary.yaml")

@@ -13,8 +13,8 @@ import datetime as dt
 from typing import Any
 
 from coachbot.adapters.telegram.keyboards import Layout
-from coachbot.care.escalation_spec import CoachCard
 from coachbot.app.channel import EscalationNotice, Outgoing
+from coachbot.spec.escalation_rules import CoachCard
 from coachbot.spec.model import ChannelMessages
 
 CALLBACK_PREFIX = "esc"

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from coachbot.adapters.telegram import alert_card
 from coachbot.adapters.telegram.keyboards import layout
-from coachbot.care.escalation_spec import CoachCard, EscalationRules
 from coachbot.app.channel import EscalationNotice, Outgoing
 from coachbot.engine import ButtonOption, Reply
+from coachbot.spec.escalation_rules import CoachCard, EscalationRules
 from coachbot.spec.model import ChannelMessages
 
 MAX_TEXT = 4096

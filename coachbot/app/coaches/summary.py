@@ -22,10 +22,11 @@ from coachbot.adapters.db.models import (
     Patient,
     StepSuggestion,
 )
-from coachbot.care.steps_library import StepLibrary
-from coachbot.care.weekly_summary import ChartData, ChartLabels, daily_records
+from coachbot.care.weekly_summary import ChartData, daily_records
 from coachbot.scheduling import local_date_of, zone_of
 from coachbot.spec.coach_words import CoachWords, fill
+from coachbot.spec.steps import StepLibrary
+from coachbot.spec.summary_texts import ChartLabels
 
 CHART_DAYS = 14
 RECENT = 5

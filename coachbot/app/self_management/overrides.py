@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, Patient, StepOverride
-from coachbot.care.self_management_texts import CoachWords, fill
-from coachbot.care.steps_library import StepLibrary
+from coachbot.spec.self_management_texts import CoachWords, fill
+from coachbot.spec.steps import StepLibrary
 
 _COMMAND = re.compile(r"^/(pin|unpin|block|unblock)(?:@\w+)?(?:\s+(.*))?$", re.IGNORECASE | re.DOTALL)
 COMMANDS = ("pin", "unpin", "block", "unblock")

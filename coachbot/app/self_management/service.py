@@ -23,17 +23,8 @@ from coachbot.adapters.chart_rows import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.care.flare import FlareRules
-from coachbot.care.self_management_texts import FILE_NAME, SelfManagementTexts, fill, load_texts
 from coachbot.care.step_policy import needs_prior, steps_for_now
-from coachbot.care.steps_library import Step, StepLibrary, load_steps
-from coachbot.care.weekly_summary import (
-    ChartData,
-    SummaryTexts,
-    build_summary,
-    daily_records,
-    helpful_titles,
-    load_summary_texts,
-)
+from coachbot.care.weekly_summary import ChartData, build_summary, daily_records, helpful_titles
 from coachbot.app.channel import Channel, Outgoing, Press
 from coachbot.engine import (
     ButtonOption,
@@ -51,6 +42,9 @@ from coachbot.app.checkins.flare import FLARE_SHOWN, flare_now, flare_plan, flar
 from coachbot.app.self_management.population_prior import PriorCache
 from coachbot.scheduling import zone_of
 from coachbot.spec.model import ServiceFile
+from coachbot.spec.self_management_texts import FILE_NAME, SelfManagementTexts, fill, load_texts
+from coachbot.spec.steps import Step, StepLibrary, load_steps
+from coachbot.spec.summary_texts import SummaryTexts, load_summary_texts
 from coachbot.app.self_management.suggestions import history_of, patient_state, suggest_step, todays_step
 
 STEPS_TOKEN = "steps"

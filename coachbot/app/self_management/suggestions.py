@@ -26,7 +26,8 @@ from coachbot.adapters.db.models import (
     table_of,
 )
 from coachbot.care.step_policy import PastSuggestion, PatientState, PopulationPrior, Suggestion, choose_step
-from coachbot.care.steps_library import CATEGORICAL_MEASURES, NUMERIC_MEASURES, Step, StepLibrary
+from coachbot.spec.catalogue import CATEGORICAL_MEASURES, NUMERIC_MEASURES
+from coachbot.spec.steps import Step, StepLibrary
 
 SCORE_WINDOW = dt.timedelta(days=14)
 HISTORY_WINDOW = dt.timedelta(days=90)

@@ -12,20 +12,15 @@ import string
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from coachbot.spec.problems import DialogError, Problem
 from coachbot.spec.schema import load_checked_file
+from coachbot.spec.strict import StrictModel
 from coachbot.spec.yaml_source import YamlDocument
 
 FILE_NAME = "self_management.yaml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FlareWords(_Strict):
+class FlareWords(StrictModel):
     started: str
     started_earlier: str
     plan_intro: str
@@ -41,7 +36,7 @@ class FlareWords(_Strict):
     timed_out: str
 
 
-class StepsWords(_Strict):
+class StepsWords(StrictModel):
     heading: str
     item: str
     none: str
@@ -52,12 +47,12 @@ class StepsWords(_Strict):
     nothing_to_swap: str
 
 
-class WeeklyWords(_Strict):
+class WeeklyWords(StrictModel):
     no_plan_offer: str
     chart_caption: str
 
 
-class CoachWords(_Strict):
+class CoachWords(StrictModel):
     pinned: str
     blocked: str
     unpinned: str
@@ -68,7 +63,7 @@ class CoachWords(_Strict):
     no_step: str
 
 
-class SelfManagementTexts(_Strict):
+class SelfManagementTexts(StrictModel):
     flare: FlareWords
     steps: StepsWords
     weekly: WeeklyWords

@@ -19,10 +19,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from coachbot.care.steps_library import NUMERIC_MEASURES
-from coachbot.care.working_hours import (
+from coachbot.spec.catalogue import NUMERIC_MEASURES
+from coachbot.spec.hours import (
     Duration,
     HoursSpec,
     WorkingHours,
@@ -33,6 +33,7 @@ from coachbot.care.working_hours import (
 from coachbot.spec.model import Name, Tier
 from coachbot.spec.problems import DialogError, Problem, sort_problems
 from coachbot.spec.schema import schema_problems
+from coachbot.spec.strict import StrictModel
 from coachbot.spec.yaml_source import Loc, YamlDocument, read_yaml
 
 TIERS: tuple[Tier, ...] = get_args(Tier)
@@ -42,11 +43,7 @@ MEASURE_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType({
 """Measurement codes a rule may read (as the service stores them), with the range of their values."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TierSettings(_Strict):
+class TierSettings(StrictModel):
     acknowledge_within: Duration | None = Field(default=None, description="a coach must acknowledge by then")
     realert_every: Duration | None = Field(
         default=None, description="after the deadline, re-send to the backup this often until acknowledged; "
@@ -54,19 +51,19 @@ class TierSettings(_Strict):
     patient_expects: str | None = Field(default=None, description="tells the patient when to expect contact")
 
 
-class BaselineSource(_Strict):
+class BaselineSource(StrictModel):
     """Where a measure's baseline comes from when a coach has not set one: a stored measurement."""
 
     measure: str
     take: Literal["latest", "first"] = "latest"
 
 
-class EvidenceSettings(_Strict):
+class EvidenceSettings(StrictModel):
     days: int = Field(default=7, description="how many local days of history every alert carries")
     measures: tuple[str, ...] = ("pain_now", "mood_now")
 
 
-class CoachCard(_Strict):
+class CoachCard(StrictModel):
     """The words around the alert card coaches receive: its buttons, what a press says, the chart's
     labels and the re-base command's answers. Placeholders allowed in each are in CARD_PLACEHOLDERS."""
 
@@ -104,12 +101,12 @@ CARD_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "realert": frozenset({"waited"}), "chart_title": frozenset({"label", "days"})})
 
 
-class ChangeBand(_Strict):
+class ChangeBand(StrictModel):
     up_to: float = Field(description="this band holds baselines up to and including this value")
     change: float
 
 
-class _Rule(_Strict):
+class _Rule(StrictModel):
     tier: Tier
     note: str = Field(default="", description="for admins: why the rule is set this way")
 
@@ -179,11 +176,11 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
 """What each kind's `reason:` may use; the evaluator fills them from the evidence."""
 
 
-class EscalationFile(_Strict):
+class EscalationFile(StrictModel):
     version: Literal[1] = 1
     working_hours: HoursSpec
     tiers: dict[Tier, TierSettings]
-    baselines: dict[str, BaselineSource] = {}
+    baselines: dict[str, BaselineSource] = Field(default_factory=dict)
     evidence: EvidenceSettings = EvidenceSettings()
     coach_card: CoachCard = CoachCard()
     rules: dict[Name, dict[str, Any]] = Field(min_length=1)
@@ -239,9 +236,8 @@ def _load(path: Path) -> tuple[EscalationRules | None, list[Problem]]:
     label = f"{path.parent.name}/{path.name}"
     try:
         doc = read_yaml(path, label)
-    except (DialogError, OSError) as exc:
-        return None, exc.problems if isinstance(exc, DialogError) else [
-            Problem(label, None, None, None, f"cannot be read: {exc.strerror or exc}.", None)]
+    except DialogError as exc:
+        return None, exc.problems
     if not isinstance(doc.data, dict):
         return None, [Problem(label, None, None, None, "the file must be a mapping with rules: under it.",
                               "start the file with 'version: 1', then working_hours:, tiers: and rules:.")]
@@ -277,7 +273,7 @@ def _rule(doc: YamlDocument, name: str, raw: dict[str, Any], problems: list[Prob
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        sub = YamlDocument(doc.label, doc.raw, doc.text, raw, doc.tree["rules"][name])
+        sub = doc.within(("rules", name))
         problems.extend(Problem(p.file, p.line, None, name, p.message, p.fix)
                         for p in schema_problems(exc, sub, model))
         return None
