@@ -1,7 +1,9 @@
 """The admin's side of coaches, for the CLI: invite codes, the list of coaches, reassigning a patient.
 
 Each function runs one transaction on its own engine (the CLI is a separate process from the bot) and
-returns the plain sentences to print; every change goes into the audit log with actor "cli".
+returns the plain sentences to print; every change goes into the audit log with actor "cli". The schema
+must be current already (`coachbot db upgrade`): an admin command never creates a database, so a
+mistyped URL is reported instead of quietly starting an empty one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from sqlalchemy import func, select
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
-from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Coach, Patient
 from coachbot.coach_invites import NewInvite, create_invite
 
@@ -23,7 +24,6 @@ class AdminError(Exception):
 
 async def invite(database_url: str, *, name: str, is_admin: bool, is_backup: bool,
                  expires_hours: float) -> NewInvite:
-    await upgrade_async(database_url)
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
@@ -35,7 +35,6 @@ async def invite(database_url: str, *, name: str, is_admin: bool, is_backup: boo
 
 async def coaches(database_url: str) -> list[str]:
     """One line per coach: number, name, roles, active or not, open patients."""
-    await upgrade_async(database_url)
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -54,7 +53,6 @@ async def coaches(database_url: str) -> list[str]:
 
 
 async def reassign(database_url: str, label: str, coach_id: int) -> str:
-    await upgrade_async(database_url)
     engine = make_engine(database_url)
     now = dt.datetime.now(dt.UTC)
     try:

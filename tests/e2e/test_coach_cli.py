@@ -43,6 +43,7 @@ async def _add_patient(url: str, label: str, coach_id: int) -> None:
 def test_invite_prints_a_code_once_and_stores_only_its_hash(capsys: pytest.CaptureFixture[str],
                                                             tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'coaches.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
     assert main(["coaches", "invite", "--database-url", url, "--name", "Kim", "--admin",
                  "--expires-hours", "12"]) == 0
     out = capsys.readouterr().out
@@ -59,6 +60,8 @@ def test_invite_prints_a_code_once_and_stores_only_its_hash(capsys: pytest.Captu
 
 def test_list_and_reassign(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'coaches.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    capsys.readouterr()
     assert main(["coaches", "list", "--database-url", url]) == 0
     assert capsys.readouterr().out == "no coaches registered\n"
     for telegram_id, name in (("900", "Sam"), ("901", "Kim")):
