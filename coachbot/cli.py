@@ -207,6 +207,18 @@ def _cmd_coaches_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_coaches_remove(args: argparse.Namespace) -> int:
+    """Mark a coach inactive and give their patients to the other coaches (audited)."""
+    from coachbot.coach_admin import AdminError, remove
+
+    try:
+        print(asyncio.run(remove(_settings(args).database_url, args.coach)))
+    except AdminError as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
 def _cmd_patients_reassign(args: argparse.Namespace) -> int:
     from coachbot.coach_admin import AdminError, reassign
 
@@ -313,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = coaches.add_parser("list", help="coaches, their numbers and how many open patients each has")
     listing.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     listing.set_defaults(func=_cmd_coaches_list, database=MIGRATED)
+    remove = coaches.add_parser("remove",
+                                help="mark a coach inactive; their patients go to the other coaches")
+    remove.add_argument("coach", metavar="CODE_OR_ID",
+                        help="the coach's number (coachbot coaches list) or the invite code they joined with")
+    remove.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    remove.set_defaults(func=_cmd_coaches_remove, database=MIGRATED)
     patients = commands.add_parser("patients", help="patients").add_subparsers(dest="patients_cmd",
                                                                                required=True)
     reassign = patients.add_parser("reassign", help="give a patient to another coach")

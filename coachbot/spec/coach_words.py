@@ -47,6 +47,7 @@ class CoachWords(_Strict):
     joined: str
     code_not_valid: str
     already_coach: str
+    access_removed: str = Field(description="to a removed (inactive) coach who writes to the bot")
     # access
     no_such_patient: str
     # /queue

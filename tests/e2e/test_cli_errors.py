@@ -28,6 +28,7 @@ COMMANDS = {
     "coaches add": ["coaches", "add", "--telegram-id", "900", "--name", "Sam"],
     "coaches invite": ["coaches", "invite", "--name", "Sam"],
     "coaches list": ["coaches", "list"],
+    "coaches remove": ["coaches", "remove", "1"],
     "patients reassign": ["patients", "reassign", "P-AAAAAA", "--coach", "1"],
     "schedule status": ["schedule", "status"],
     "escalations list": ["escalations", "list"],
