@@ -16,16 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from coachbot import startup
+from coachbot.adapters.db.errors import DatabaseUnavailable, url_problem
 from coachbot.config import ConfigError, Settings, load_settings
 from coachbot.spec import DialogError, Problem, check_path
 
 EXIT_PROBLEMS = 1
 EXIT_CONFIG = 2
 
+#: What a command needs of the database (its `database` default): a schema at this code's revision, or
+#: only a database it can open, which it may create or migrate itself (`db upgrade`, `run`, `chat`).
+MIGRATED, ANY = "migrated", "any"
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
     if getattr(args, "database_url", None):
+        if problem := url_problem(args.database_url):
+            raise DatabaseUnavailable(f"--database-url: {problem}.")
         overrides["database_url"] = args.database_url
     if getattr(args, "dialogs", None):
         overrides["dialogs_dir"] = args.dialogs
@@ -131,7 +138,6 @@ def _cmd_coaches_add(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from coachbot.adapters.db.database import make_engine, make_sessionmaker
-    from coachbot.adapters.db.migrate import upgrade_async
     from coachbot.adapters.db.models import Coach
 
     settings = _settings(args)
@@ -145,7 +151,6 @@ def _cmd_coaches_add(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
 
     async def add() -> tuple[int, bool]:
-        await upgrade_async(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
@@ -195,6 +200,18 @@ def _cmd_coaches_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_coaches_remove(args: argparse.Namespace) -> int:
+    """Mark a coach inactive and give their patients to the other coaches (audited)."""
+    from coachbot.app.coaches.admin import AdminError, remove
+
+    try:
+        print(asyncio.run(remove(_settings(args).database_url, args.coach)))
+    except AdminError as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
 def _cmd_patients_reassign(args: argparse.Namespace) -> int:
     from coachbot.app.coaches.admin import AdminError, reassign
 
@@ -215,24 +232,21 @@ def _cmd_schedule_status(args: argparse.Namespace) -> int:
     async def report(session: Any) -> str:
         return (await day_counts(session, args.date or now.date(), now)).report(now)
 
-    return _print_report(args, "the check-ins", report)
+    return _print_report(args, report)
 
 
 def _cmd_escalations_list(args: argparse.Namespace) -> int:
-    """Escalations, oldest first: labels, rules, tiers and times only (no names, no message text)."""
+    """Escalations, urgent first then oldest (`listing.ORDER`): labels, rules, tiers and times only."""
     from coachbot.app.escalations.listing import escalation_table
 
     async def report(session: Any) -> str:
         return await escalation_table(session, args.status, args.tier)
 
-    return _print_report(args, "the escalations", report)
+    return _print_report(args, report)
 
 
-def _print_report(args: argparse.Namespace, what: str, report: Callable[[Any], Awaitable[str]]) -> int:
-    """Print what `report` reads in one session of the configured database; a database that cannot be
-    read gets one sentence saying what to check."""
-    from sqlalchemy.exc import DBAPIError
-
+def _print_report(args: argparse.Namespace, report: Callable[[Any], Awaitable[str]]) -> int:
+    """Print what `report` reads in one session of the configured database."""
     from coachbot.adapters.db.database import make_engine, make_sessionmaker
 
     settings = _settings(args)
@@ -245,14 +259,7 @@ def _print_report(args: argparse.Namespace, what: str, report: Callable[[Any], A
         finally:
             await engine.dispose()
 
-    try:
-        print(asyncio.run(read()))
-    except (DBAPIError, OSError) as exc:
-        reason = type(getattr(exc, "orig", None) or exc).__name__
-        print(f"coachbot: cannot read {what} from the database ({reason}); is "
-              "COACHBOT_DATABASE_URL right, and is the schema up to date (coachbot db upgrade)?",
-              file=sys.stderr)
-        return EXIT_PROBLEMS
+    print(asyncio.run(read()))
     return 0
 
 
@@ -270,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
     upgrade = db.add_parser("upgrade", help="create or upgrade the database schema")
     upgrade.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
-    upgrade.set_defaults(func=_cmd_db_upgrade)
+    upgrade.set_defaults(func=_cmd_db_upgrade, database=ANY)
 
     dialogs = commands.add_parser("dialogs", help="dialog files").add_subparsers(dest="dialogs_cmd",
                                                                                required=True)
@@ -284,14 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="chat with coachbot in this terminal, as a patient")
     chat.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     chat.add_argument("--dialogs", help="overrides COACHBOT_DIALOGS_DIR")
-    chat.set_defaults(func=_cmd_chat)
+    chat.set_defaults(func=_cmd_chat, database=ANY)
 
     run = commands.add_parser("run", help="serve patients and coaches in Telegram")
     run.add_argument("--webhook", action="store_true",
                      help="take updates by webhook (COACHBOT_WEBHOOK_*) instead of long polling")
     run.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     run.add_argument("--dialogs", help="overrides COACHBOT_DIALOGS_DIR")
-    run.set_defaults(func=_cmd_run)
+    run.set_defaults(func=_cmd_run, database=ANY)
 
     coaches = commands.add_parser("coaches", help="coaches who receive alerts").add_subparsers(
         dest="coaches_cmd", required=True)
@@ -299,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--telegram-id", type=int, required=True, help="the coach's numeric Telegram user id")
     add.add_argument("--name", required=True, help="how the bot greets them (never shown to patients)")
     add.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
-    add.set_defaults(func=_cmd_coaches_add)
+    add.set_defaults(func=_cmd_coaches_add, database=MIGRATED)
     invite = coaches.add_parser("invite", help="make a one-time code a new coach sends as /coach CODE")
     invite.add_argument("--name", default="Coach", help="how the bot greets them (never shown to patients)")
     invite.add_argument("--admin", action="store_true", help="the new coach sees every patient")
@@ -307,10 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--expires-hours", type=float, default=72,
                         help="how long the code works (default 72)")
     invite.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
-    invite.set_defaults(func=_cmd_coaches_invite)
+    invite.set_defaults(func=_cmd_coaches_invite, database=MIGRATED)
     listing = coaches.add_parser("list", help="coaches, their numbers and how many open patients each has")
     listing.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
-    listing.set_defaults(func=_cmd_coaches_list)
+    listing.set_defaults(func=_cmd_coaches_list, database=MIGRATED)
+    remove = coaches.add_parser("remove",
+                                help="mark a coach inactive; their patients go to the other coaches")
+    remove.add_argument("coach", metavar="CODE_OR_ID",
+                        help="the coach's number (coachbot coaches list) or the invite code they joined with")
+    remove.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    remove.set_defaults(func=_cmd_coaches_remove, database=MIGRATED)
     patients = commands.add_parser("patients", help="patients").add_subparsers(dest="patients_cmd",
                                                                                required=True)
     reassign = patients.add_parser("reassign", help="give a patient to another coach")
@@ -318,32 +331,55 @@ def build_parser() -> argparse.ArgumentParser:
     reassign.add_argument("--coach", type=int, required=True,
                           help="the coach's number (coachbot coaches list)")
     reassign.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
-    reassign.set_defaults(func=_cmd_patients_reassign)
+    reassign.set_defaults(func=_cmd_patients_reassign, database=MIGRATED)
     schedule = commands.add_parser("schedule", help="the check-in scheduler").add_subparsers(
         dest="schedule_cmd", required=True)
     status = schedule.add_parser("status", help="how many check-ins are due, queued, sent and missed today")
     status.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     status.add_argument("--date", type=_local_date, help="the patients' local date (default: today, UTC)")
-    status.set_defaults(func=_cmd_schedule_status)
+    status.set_defaults(func=_cmd_schedule_status, database=MIGRATED)
     escalations = commands.add_parser("escalations", help="escalations raised for coaches").add_subparsers(
         dest="escalations_cmd", required=True)
-    listing = escalations.add_parser("list", help="escalations, oldest first (labels only, never names)")
+    order = "urgent first, then soon, then routine; oldest first within a tier"  # = listing.ORDER
+    listing = escalations.add_parser(
+        "list", help=f"escalations, {order} (labels only, never names)",
+        description=f"Escalations, {order}. Labels, rules, tiers, statuses and times only: no names, "
+                    "no reasons or notes, no message text.")
     listing.add_argument("--status", choices=("open", "acknowledged", "resolved", "unresolved", "all"),
                          default="unresolved",
                          help="which to show (default: unresolved, that is open or acknowledged)")
     listing.add_argument("--tier", choices=("urgent", "soon", "routine"), help="only this tier")
     listing.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
-    listing.set_defaults(func=_cmd_escalations_list)
+    listing.set_defaults(func=_cmd_escalations_list, database=MIGRATED)
     return parser
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the chosen command; one that opens the database first checks that it can (and, when it needs
+    the schema, that the schema is current), and any database failure becomes `DatabaseUnavailable`."""
+    need = getattr(args, "database", None)
+    if need is None:
+        return int(args.func(args))
+    from coachbot.adapters.db.errors import check_database, database_errors
+
+    url = _settings(args).database_url
+    source = "--database-url" if getattr(args, "database_url", None) else "COACHBOT_DATABASE_URL"
+    asyncio.run(check_database(url, source, migrated=need == MIGRATED))
+    with database_errors(url, source, connecting=False):
+        return int(args.func(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args))
+        return _run_command(args)
     except ConfigError as exc:
-        print(f"coachbot: configuration problem:\n{exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"coachbot: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DatabaseUnavailable as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except DialogError as exc:
         for problem in exc.problems:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+from coachbot.adapters.db.errors import url_problem
 
 
 class ConfigError(Exception):
@@ -94,11 +94,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
-        if not value.startswith(_SUPPORTED_DATABASES):
-            raise ValueError(
-                "expected a URL starting with sqlite+aiosqlite:/// or postgresql+asyncpg://"
-            )
-        return value
+        if problem := url_problem(value):
+            raise ValueError(problem)
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod
@@ -136,8 +134,27 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         lines = []
-        for error in exc.errors():
+        for error in exc.errors(include_url=False, include_input=False):  # the value may be a secret
             name = "COACHBOT_" + "_".join(str(part) for part in error["loc"]).upper()
-            message = str(error["msg"]).removeprefix("Value error, ")
-            lines.append(f"{name}: {message}.")
+            lines.append(f"{name}: {_expected(error['type'], error['msg'], error.get('ctx') or {})}.")
         raise ConfigError("\n".join(lines)) from None
+
+
+_BOUNDS = {"greater_than": "above", "greater_than_equal": "of at least", "less_than": "below",
+           "less_than_equal": "of at most"}
+_KINDS = {"int_parsing": "a whole number", "int_from_float": "a whole number", "float_parsing": "a number",
+          "bool_parsing": "true or false", "string_type": "text"}
+
+
+def _expected(kind: str, message: str, ctx: dict[str, object]) -> str:
+    """Pydantic's error as what the variable should hold, e.g. "expected a number of at least 1"."""
+    limit = next(iter(ctx.values()), "")
+    shown = f"{limit:g}" if isinstance(limit, int | float) else str(limit)
+    if kind in _BOUNDS:
+        return f"expected a number {_BOUNDS[kind]} {shown}"
+    if kind in _KINDS:
+        return f"expected {_KINDS[kind]}"
+    if kind in ("string_too_short", "string_too_long"):
+        most = "at least" if kind == "string_too_short" else "at most"
+        return f"expected {most} {shown} character{'' if shown == '1' else 's'}"
+    return message.removeprefix("Value error, ").replace("Input should be", "expected", 1)

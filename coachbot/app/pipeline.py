@@ -51,6 +51,7 @@ from coachbot.app.coaches.coaching import (
     patient_with_conversation,
     pick_coach,
     queued_alerts,
+    removed_coach,
 )
 from coachbot.engine import (
     ButtonPress,
@@ -287,6 +288,10 @@ class PatientService:
                 return UpdateResult(outgoing=list(event.notice), label=patient.label if patient else None)
             event = TextMessage(event.text)
         if patient is None:
+            if (removed := await removed_coach(session, chat_id)) is not None:  # not a patient by mistake
+                said = self.engine.library.service.channel.coach_tools.access_removed
+                return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
+                                    label=f"coach:{removed.id}")
             patient = await self._new_patient(session, chat_id, now)
         if patient.unreachable:  # writing to us means they can hear us again
             patient.unreachable = False  # (set only when it changes: setting it dirties the session,

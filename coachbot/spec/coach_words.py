@@ -45,6 +45,7 @@ class CoachWords(StrictModel):
     joined: str
     code_not_valid: str
     already_coach: str
+    access_removed: str = Field(description="to a removed (inactive) coach who writes to the bot")
     # access
     no_such_patient: str
     # /queue

@@ -1,4 +1,5 @@
-"""`coachbot coaches invite`, `coaches list` and `patients reassign` as an admin uses them."""
+"""`coachbot coaches invite`, `coaches list`, `coaches remove` and `patients reassign` as an admin uses
+them."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ async def _add_patient(url: str, label: str, coach_id: int) -> None:
 def test_invite_prints_a_code_once_and_stores_only_its_hash(capsys: pytest.CaptureFixture[str],
                                                             tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'coaches.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
     assert main(["coaches", "invite", "--database-url", url, "--name", "Kim", "--admin",
                  "--expires-hours", "12"]) == 0
     out = capsys.readouterr().out
@@ -59,6 +61,8 @@ def test_invite_prints_a_code_once_and_stores_only_its_hash(capsys: pytest.Captu
 
 def test_list_and_reassign(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'coaches.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    capsys.readouterr()
     assert main(["coaches", "list", "--database-url", url]) == 0
     assert capsys.readouterr().out == "no coaches registered\n"
     for telegram_id, name in (("900", "Sam"), ("901", "Kim")):
@@ -81,3 +85,25 @@ def test_list_and_reassign(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["patients", "reassign", "P-AAAAAA", "--coach", "9", "--database-url", url]) == 1
     assert "there is no active coach 9" in capsys.readouterr().err
     assert [c.name for c in rows(url, Coach) if isinstance(c, Coach)] == ["Sam", "Kim"]
+
+
+def test_remove_marks_the_coach_inactive_and_moves_their_patients(capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'coaches.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    for telegram_id, name in (("900", "Sam"), ("901", "Kim")):
+        add = ["coaches", "add", "--database-url", url, "--telegram-id", telegram_id, "--name", name]
+        assert main(add) == 0
+    asyncio.run(_add_patient(url, "P-AAAAAA", 1))
+    capsys.readouterr()
+    assert main(["coaches", "remove", "1", "--database-url", url]) == 0
+    assert capsys.readouterr().out == "coach 1 is removed; their 1 patient(s) went 1 to coach 2\n"
+    assert main(["coaches", "list", "--database-url", url]) == 0
+    assert capsys.readouterr().out.splitlines() == ["1\tSam\t-\tinactive\t0 open patients",
+                                                    "2\tKim\t-\tactive\t1 open patients"]
+    assert [e.action for e in rows(url, AuditEntry) if isinstance(e, AuditEntry)][-2:] == [
+        "patient_reassigned", "coach_removed"]
+    assert main(["coaches", "remove", "1", "--database-url", url]) == 1
+    assert capsys.readouterr().err == "coachbot: coach 1 was removed already\n"
+    assert main(["coaches", "remove", "K7QM-4XPA-RT2H", "--database-url", url]) == 1
+    assert "expected a coach's number" in capsys.readouterr().err

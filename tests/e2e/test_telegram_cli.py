@@ -100,6 +100,7 @@ def test_missing_token_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, capsys
 def test_coaches_add_registers_then_updates_a_coach(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'coaches.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
     add = ["coaches", "add", "--database-url", url, "--telegram-id", "900", "--name"]
     assert main([*add, "Sam Coach"]) == 0
     assert "registered coach 1 for Telegram user 900" in capsys.readouterr().out

@@ -32,7 +32,8 @@ async def check_in(alex: FakeUser, *, pain: int, mood: int) -> None:
 
 
 async def test_coach_joins_by_invite_and_talks_with_their_patient(fake_bot_api: FakeBotApi,
-                                                                 database_url: str) -> None:
+                                                                 migrated_url: str) -> None:
+    database_url = migrated_url  # `coachbot coaches invite` needs the schema (`coachbot db upgrade`)
     made = await invite(database_url, name="Sam", is_admin=False, is_backup=False, expires_hours=24)
     sam = fake_bot_api.user(COACH_ID, "Sam")
     alex = fake_bot_api.user(42, "Alex")

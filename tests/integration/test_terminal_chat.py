@@ -60,7 +60,7 @@ def test_bad_database_setting_gets_one_clear_line(tmp_path: Path) -> None:
         [sys.executable, "-m", "coachbot.cli", "db", "upgrade", "--database-url", "mysql://nope"],
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2
-    assert "COACHBOT_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+    assert "--database-url" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_dialogs_validate_reports_problems_with_file_and_line(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ normal start never imports Alembic (a third of a second) or runs its environment
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 import threading
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -116,10 +117,9 @@ async def upgrade_async(url: str, revision: str = "head", *, engine: AsyncEngine
     await asyncio.to_thread(_serialised, _upgrade, url, revision)
 
 
-def head_revision() -> str | None:
-    """The newest revision, read from the migration files' `revision` and `down_revision` lines
-    (each time: nothing to go stale); None when the files do not show exactly one head, and then
-    Alembic decides."""
+def _revision_graph() -> tuple[set[str], set[str]] | None:
+    """Every revision and every revision some other one follows, read from the migration files'
+    `revision` and `down_revision` lines (each time: nothing to go stale); None when a file lacks one."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
@@ -129,8 +129,56 @@ def head_revision() -> str | None:
             return None
         revisions.update(_QUOTED.findall(revision.group(1)))
         parents.update(_QUOTED.findall(down.group(1)))
-    heads = revisions - parents
+    return revisions, parents
+
+
+def head_revision() -> str | None:
+    """The newest revision; None when the files do not show exactly one head, and then Alembic decides."""
+    graph = _revision_graph()
+    if graph is None:
+        return None
+    heads = graph[0] - graph[1]
     return heads.pop() if len(heads) == 1 else None
+
+
+class SchemaState(enum.Enum):
+    """Where a database's schema stands against this code's migrations."""
+
+    CURRENT = "current"
+    NEVER_MIGRATED = "never migrated"
+    BEHIND = "behind"  # an older revision of these files: `coachbot db upgrade` brings it up
+    AHEAD = "ahead"  # a revision these files do not know: written by a newer coachbot
+
+
+async def schema_state(url: str) -> SchemaState:
+    """Connect once to the database at `url` and compare its `alembic_version` with the migration
+    files. Connection failures propagate as the driver raises them (see `errors.explain`)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            if not await connection.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+                return SchemaState.NEVER_MIGRATED
+            versions = set((await connection.execute(text("SELECT version_num FROM alembic_version")))
+                           .scalars())
+    finally:
+        await engine.dispose()
+    graph, head = _revision_graph(), head_revision()
+    if not versions:
+        return SchemaState.NEVER_MIGRATED
+    if head is None or graph is None or versions == {head}:
+        return SchemaState.CURRENT
+    return SchemaState.BEHIND if versions <= graph[0] else SchemaState.AHEAD
+
+
+async def connects(url: str) -> None:
+    """Open and close one connection to `url` (creating an SQLite file): a start-up check that fails
+    with the driver's own exception."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect():
+            pass
+    finally:
+        await engine.dispose()
 
 
 async def at_head(url: str, *, engine: AsyncEngine | None = None) -> bool:

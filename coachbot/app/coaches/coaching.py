@@ -68,6 +68,13 @@ async def coach_for_chat(session: AsyncSession, chat_id: int) -> Coach | None:
     return result.scalar_one_or_none()
 
 
+async def removed_coach(session: AsyncSession, chat_id: int) -> Coach | None:
+    """The inactive coach whose private chat this is: told so, never signed up as a patient."""
+    result = await session.execute(
+        select(Coach).where(Coach.telegram_user_id == chat_id, Coach.active.is_(False)))
+    return result.scalar_one_or_none() if chat_id > 0 else None
+
+
 async def pick_coach(session: AsyncSession, exclude: Collection[int] = ()) -> Coach | None:
     """The active coach reachable in Telegram with the fewest open patients (the oldest on a tie).
     Open means not stopped: a patient still onboarding, active or paused may need their coach."""
