@@ -1,6 +1,6 @@
 """Questionnaire scoring: PHQ-2, GAD-2, PEG, PHQ-9 and the Keele STarT Back subgroup.
 
-Every threshold below is the published one quoted in shared/DOMAIN.md ("Measures suitable for
+Every threshold below is the published one quoted in docs/clinical-basis.md ("Measures suitable for
 chat"), named so that a clinical safety officer can find and check it. A score is only computed
 when every item was answered: a partial total would understate how someone is doing. Answers are
 checked strictly (whole numbers in the item's range) because a mis-scored screen could hide a
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from coachbot.spec.catalogue import QUESTIONNAIRE_ITEMS, known_questionnaires
 
-# PHQ-2 total 0-6; 3 or more is a positive screen (sens 83%, spec 92%; Kroenke 2003). DOMAIN.md.
+# PHQ-2 total 0-6; 3 or more is a positive screen (sens 83%, spec 92%; Kroenke 2003). docs/clinical-basis.md.
 PHQ2_POSITIVE_FROM = 3
-# GAD-2 total 0-6; 3 or more is positive (sens 86%, spec 83%). DOMAIN.md.
+# GAD-2 total 0-6; 3 or more is positive (sens 86%, spec 83%). docs/clinical-basis.md.
 GAD2_POSITIVE_FROM = 3
-# PHQ-9 total 0-27; 5/10/15/20 = mild/moderate/moderately severe/severe. DOMAIN.md.
+# PHQ-9 total 0-27; 5/10/15/20 = mild/moderate/moderately severe/severe. docs/clinical-basis.md.
 PHQ9_BANDS: tuple[tuple[int, str], ...] = (
     (20, "severe"),
     (15, "moderately severe"),
@@ -27,13 +27,13 @@ PHQ9_BANDS: tuple[tuple[int, str], ...] = (
     (5, "mild"),
     (0, "minimal"),
 )
-# PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow. DOMAIN.md.
+# PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow. docs/clinical-basis.md.
 PHQ9_ITEM9_POSITIVE_ABOVE = 0
 # PEG: mean of three 0-10 items, one decimal; no published cut-offs, change is judged against the
-# patient's own baseline (a 30% rise is worsening; Krebs 2009). DOMAIN.md.
+# patient's own baseline (a 30% rise is worsening; Krebs 2009). docs/clinical-basis.md.
 PEG_DECIMALS = 1
 # Keele STarT Back: total 0-3 = low risk; otherwise distress subscale (items 5-9) 4 or more = high,
-# else medium; item 9 (bothersomeness) scores 1 only for "very much" (3) or "extremely" (4). DOMAIN.md.
+# else medium; item 9 (bothersomeness) scores 1 only for "very much" (3) or "extremely" (4). docs/clinical-basis.md.
 STARTBACK_LOW_UP_TO = 3
 STARTBACK_HIGH_DISTRESS_FROM = 4
 STARTBACK_BOTHER_SCORES_FROM = 3

@@ -1,7 +1,7 @@
 """Hazard controls for questionnaire scoring: worked examples at every published boundary.
 
 A mis-scored screen can hide depression, anxiety or a high-risk back-pain subgroup, so each
-threshold in shared/DOMAIN.md is tested on both sides, and bad answers are refused, not guessed.
+threshold in docs/clinical-basis.md is tested on both sides, and bad answers are refused, not guessed.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The step policy: safety gates first, one new step a day, no repeat within a week, then learning.
 
-The property tests check the policy against an oracle written separately here, from DOMAIN.md's
+The property tests check the policy against an oracle written separately here, from docs/clinical-basis.md's
 global gates and each step's `exclude_when`, so a bug in the policy's own gate code cannot hide itself.
 """
 
@@ -70,7 +70,7 @@ def _eval(data: dict[str, Any], scores: Mapping[str, Any], flags: frozenset[str]
 
 
 def contraindicated(step: Step, state: PatientState) -> bool:
-    """DOMAIN.md's global gates, each step's exclusions and the coach's blocks, independently."""
+    """docs/clinical-basis.md's global gates, each step's exclusions and the coach's blocks, independently."""
     flags = state.flags
     return bool(
         {"red_flag", "crisis"} & flags
