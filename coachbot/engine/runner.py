@@ -87,7 +87,8 @@ class Engine:
             command = parse_command(text)
             if command is not None:
                 return self._command(turn, position, command, now)
-        if patient.status == "stopped":
+        in_safety_flow = position is not None and position.script in self._preempt_scripts
+        if patient.status == "stopped" and not in_safety_flow:  # a safety flow is always answerable
             turn.say(self.messages.stopped_reply)
             return turn.done(position)
         if isinstance(event, ButtonPress):

@@ -54,3 +54,21 @@ async def test_a_crisis_statement_wherever_typed_starts_the_crisis_flow_and_aler
     assert alert.content.startswith("URGENT (act today) alert for patient P-")
     assert "Rule: crisis" in alert.content and "end my life" not in alert.content
     assert escalations == 1
+
+
+async def test_a_stopped_patient_in_crisis_gets_the_resources_and_can_answer_the_questions(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    await add_coach(database_url, COACH_ID, "Sam")
+    sam = fake_bot_api.user(COACH_ID, "Sam")
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url):
+        await to_name_question(alex)
+        await alex.send_text("stop")
+        await alex.wait_for_message(lambda m: "stopped all messages" in m.text)
+        await alex.send_text(STATEMENT)
+        asked = await alex.wait_for_message(lambda m: "Are you thinking about ending your life" in m.text)
+        await sam.wait_for_message(lambda m: "alert for patient" in m.content)
+        await alex.click("Yes", message=asked)
+        plan = await alex.wait_for_message(lambda m: "plan to end your life" in m.text
+                                           or "Your messages are stopped" in m.text)
+    assert "plan to end your life" in plan.text
