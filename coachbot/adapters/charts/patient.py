@@ -1,22 +1,20 @@
-"""The weekly summary's chart as a PNG: pain and mood over the last weeks, and which days had a check-in.
+"""The patient's chart as a PNG (the weekly summary's, and the coach's /patient): pain and mood over the
+last weeks, and which days had a check-in.
 
-An adapter, not care logic: matplotlib is heavy and has global state, so only this module imports it
-and `coachbot.care` stays importable without it. It draws on a private `Figure` with the Agg canvas
-(no pyplot, no global backend switch), so it is safe to call from several threads and never opens a
-window. The words on the chart come in with the data (from dialogs/summary.yaml).
+An adapter, not care logic: matplotlib is heavy and has global state, so only the chart modules import
+it, when they draw, and `coachbot.care` stays importable without it. It draws on a private `Figure`
+with the Agg canvas (no pyplot, no global backend switch), so it is safe to call from several threads
+and never opens a window. The words on the chart come in with the data (from dialogs/summary.yaml).
 """
 
 from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-
-from coachbot.care.weekly_summary import ChartData
+if TYPE_CHECKING:
+    from coachbot.care.weekly_summary import ChartData
 
 PAIN_COLOUR = "#D55E00"
 MOOD_COLOUR = "#0072B2"
@@ -29,6 +27,11 @@ def render_progress_chart(data: ChartData, *, width_in: float = 8.0, height_in: 
                           dpi: int = 120) -> bytes:
     """The chart as PNG bytes, ready to send as a photo. Missing answers leave gaps in the lines
     rather than being joined across, so a missed day is visibly missed, not invented."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (heavy: when drawn)
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
     if not data.days:
         raise ValueError("a chart needs at least one day")
     figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")

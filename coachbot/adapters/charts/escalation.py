@@ -1,7 +1,7 @@
 """The alert card's chart as a PNG: pain and mood over the last 14 days, each with the patient's usual
 level as a dashed line, and the missed check-ins shaded.
 
-Beside `charts.py` (the weekly summary's chart) and drawn the same way: a private `Figure` on the Agg
+Beside `patient.py` (the weekly summary's chart) and drawn the same way: a private `Figure` on the Agg
 canvas, in the drawing process (`drawing.py`). The data is the outbox row's `chart` payload
 (`alert_card.chart_data`).
 """
