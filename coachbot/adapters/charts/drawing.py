@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from coachbot.adapters.charts.frames import OK, frame, read_exact, read_frame, write_all
@@ -44,6 +45,9 @@ DRAW_TIMEOUT = 30.0
 a drawing that takes longer ends the process, and the next chart starts a new one."""
 IDLE_SECONDS = 300.0
 """The process ends after this long without a chart; the next chart starts it again (about 1.5 s)."""
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+"""The folder that holds the `coachbot` package the bot runs."""
 
 Render = Callable[[dict[str, Any]], bytes]
 """A module-level function of `coachbot.adapters.charts` (named in the request) from a row's chart
@@ -124,27 +128,45 @@ class DrawingProcess:
                     job.answer.set_exception(exc)
 
     def _draw(self, request: bytes) -> bytes:
-        process = self._process if self._process is not None and self._process.poll() is None else None
-        if process is None:
-            process = self._process = self._start()
-        assert process.stdin is not None and process.stdout is not None
-        deadline = time.monotonic() + self.timeout
+        """One request and its answer. A process found dead by this request (killed since the last
+        chart, say) is replaced and the request sent once more; one that dies on a new process is not."""
+        fresh = self._process is None or self._process.poll() is not None
         try:
-            write_all(process.stdin.fileno(), frame(request))
-            status = read_exact(process.stdout.fileno(), 1, deadline)
-            body = read_frame(process.stdout.fileno(), deadline)
-        except (OSError, EOFError, TimeoutError) as exc:
-            self._end()  # dead, stuck or out of step: the next chart starts a new one
-            if isinstance(exc, TimeoutError):
-                raise
-            raise DrawingError(f"the drawing process ended ({type(exc).__name__})") from None
+            status, body = self._ask(request)
+        except TimeoutError:  # an OSError: caught first
+            self._end()  # stuck: the next chart starts a new one
+            raise
+        except (OSError, EOFError) as exc:
+            self._end()
+            if fresh:
+                raise DrawingError(f"the drawing process ended ({type(exc).__name__})") from None
+            log.warning("the drawing process had ended (%s); starting another", type(exc).__name__)
+            try:
+                status, body = self._ask(request)
+            except (OSError, EOFError) as again:
+                self._end()
+                raise DrawingError(f"the drawing process ended ({type(again).__name__})") from None
         if status != OK:
             raise DrawingError(f"drawing failed in the drawing process ({body.decode(errors='replace')})")
         return body
 
+    def _ask(self, request: bytes) -> tuple[bytes, bytes]:
+        """Send `request` to the process (started now if there is none) and read its answer."""
+        if self._process is None or self._process.poll() is not None:
+            self._end()
+            self._process = self._start()
+        process = self._process
+        assert process.stdin is not None and process.stdout is not None
+        deadline = time.monotonic() + self.timeout
+        write_all(process.stdin.fileno(), frame(request))
+        return read_exact(process.stdout.fileno(), 1, deadline), read_frame(process.stdout.fileno(), deadline)
+
     def _start(self) -> subprocess.Popen[bytes]:
+        """The drawing process, running this same copy of coachbot (its folder first on the path)."""
         command = [sys.executable, "-m", "coachbot.adapters.charts.worker", str(os.getpid())]
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        paths = [str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                   env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)})
         log.info("drawing process started (pid %s)", process.pid)
         return process
 
