@@ -67,6 +67,7 @@ class ChartLabels(_Strict):
     done: str
     missed: str
     scale: str
+    better: str = Field(default="", description="which way is better (lower pain, higher mood), on the chart")
 
 
 class SummaryTexts(_Strict):

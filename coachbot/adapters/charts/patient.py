@@ -14,6 +14,8 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from coachbot.care.weekly_summary import ChartData
 
 PAIN_COLOUR = "#D55E00"
@@ -23,10 +25,18 @@ MISSED_COLOUR = "#BBBBBB"
 """Okabe-Ito colours: told apart with the common kinds of colour blindness."""
 
 
-def render_progress_chart(data: ChartData, *, width_in: float = 8.0, height_in: float = 4.5,
-                          dpi: int = 120) -> bytes:
+def render_progress_chart(data: ChartData) -> bytes:
     """The chart as PNG bytes, ready to send as a photo. Missing answers leave gaps in the lines
     rather than being joined across, so a missed day is visibly missed, not invented."""
+    buffer = io.BytesIO()
+    progress_figure(data).savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def progress_figure(data: ChartData, *, width_in: float = 8.0, height_in: float = 4.5,
+                    dpi: int = 120) -> Figure:
+    """The chart as a matplotlib Figure on the Agg canvas (what the tests look at). Which way is
+    better (`labels.better`) is the legend's title, right above the lines' names."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (heavy: when drawn)
     from matplotlib.figure import Figure  # noqa: PLC0415
     from matplotlib.lines import Line2D  # noqa: PLC0415
@@ -63,10 +73,9 @@ def render_progress_chart(data: ChartData, *, width_in: float = 8.0, height_in: 
                Line2D([], [], color=MOOD_COLOUR, marker="s", lw=2, label=data.labels.mood),
                Line2D([], [], color=DONE_COLOUR, marker="s", lw=0, label=data.labels.done),
                Patch(facecolor=MISSED_COLOUR, alpha=0.5, label=data.labels.missed)]
-    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small",
+                  title=data.labels.better or None, title_fontsize="small")
+    return figure
 
 
 def _gappy(values: tuple[float | None, ...]) -> list[float]:
