@@ -89,6 +89,7 @@ class CoachCard(StrictModel):
     chart_baseline: str = "usual level"
     chart_missed: str = "check-in missed"
     chart_scale: str = "0 to 10"
+    chart_empty: str = "No check-ins yet in the last {days} days: no chart to show."
 
 
 CARD_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
@@ -98,7 +99,8 @@ CARD_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "already": frozenset({"id", "status", "coach", "at"}), "resolve_prompt": frozenset({"id"}),
     "unknown_escalation": frozenset({"id"}), "message_patient": frozenset({"label"}),
     "rebase_done": frozenset({"measure", "label", "value"}), "rebase_usage": frozenset({"measures"}),
-    "realert": frozenset({"waited"}), "chart_title": frozenset({"label", "days"})})
+    "realert": frozenset({"waited"}), "chart_title": frozenset({"label", "days"}),
+    "chart_empty": frozenset({"days"})})
 
 
 class ChangeBand(StrictModel):

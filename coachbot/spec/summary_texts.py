@@ -58,6 +58,7 @@ class ChartLabels(StrictModel):
     done: str
     missed: str
     scale: str
+    better: str = Field(default="", description="which way is better (lower pain, higher mood), on the chart")
 
 
 class SummaryTexts(StrictModel):

@@ -52,7 +52,8 @@ async def test_red_flag_answer_alerts_the_patients_coach(fake_bot_api: FakeBotAp
     assert alert.content.splitlines()[0] == f"Soon (next working day) alert for patient {label}"
     assert "Rule: red_flag_urgent" in alert.content
     assert "Evidence: consent=1; rf_emergency=0; rf_urgent=1" in alert.content
-    assert alert.photo is not None and alert.photo.startswith(b"\x89PNG")  # the 14-day chart
+    assert alert.photo is None  # no check-ins yet: nothing to draw, and the card says so
+    assert alert.content.splitlines()[-1] == "No check-ins yet in the last 14 days: no chart to show."
     assert alert.buttons == [["Acknowledge", "Resolve"], ["Message patient"]]
     assert "Alex" not in alert.content  # pseudonymous: the label, never the name
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.chart_rows import render_chart_row
+from coachbot.adapters.charts import render_chart_row
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import (
     AuditEntry,

@@ -336,7 +336,8 @@ async def test_urgent_unacknowledged_for_60_minutes_goes_to_the_backup_and_group
     resent = [r for r in await world.rows(OutboxMessage) if r.id in {q.id for q in world.queued}]
     assert sorted(r.chat_id for r in resent) == sorted([BACKUP, GROUP])  # not the own coach again
     assert all(r.escalation_id == escalation.id and r.patient_id is None for r in resent)
-    assert resent[0].payload["caption"].startswith("Not acknowledged 1 h 00 min after it was raised")
+    assert resent[0].kind == "text"  # no check-ins yet: no chart, so a text card
+    assert resent[0].payload["text"].startswith("Not acknowledged 1 h 00 min after it was raised")
     world.clock.now = opened + dt.timedelta(minutes=89)
     assert await world.ticker.send_due_realerts() == 0
     world.clock.now = opened + dt.timedelta(minutes=90)

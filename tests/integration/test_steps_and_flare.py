@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.chart_rows import render_chart_row
+from coachbot.adapters.charts import render_chart_row
 from coachbot.adapters.db.models import (
     AuditEntry,
     Coach,

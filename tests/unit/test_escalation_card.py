@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from coachbot.adapters.escalation_chart import render_escalation_chart
+from coachbot.adapters.charts import render_escalation_chart
 from coachbot.adapters.telegram import alert_card, outbox_calls
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.care.escalation_rules import Measurement, PatientHistory, check_escalation_file, evaluate

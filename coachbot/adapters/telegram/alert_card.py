@@ -1,5 +1,6 @@
 """The alert card a coach receives: the 14-day chart as a photo, the evidence as its caption, and
-the buttons Acknowledge, Resolve and Message patient.
+the buttons Acknowledge, Resolve and Message patient. With no answers to draw (no check-ins yet), the
+card is text, with a line that says so, rather than a photo of an empty frame.
 
 The chart is not drawn here: the outbox row carries the chart's data, and the sender draws the PNG
 just before sending it (`outbox_calls.py`), so the transaction that raises an escalation never waits
@@ -101,6 +102,11 @@ def chart_data(card: CoachCard, notice: EscalationNotice) -> dict[str, Any] | No
     }
 
 
+def has_answers(chart: dict[str, Any]) -> bool:
+    """Whether any day of the chart has a pain or mood answer to draw."""
+    return any(isinstance(v, int | float) for key in ("pain", "mood") for v in chart[key])
+
+
 def when(at: dt.datetime, zone: dt.tzinfo) -> str:
     return at.astimezone(zone).strftime("%a %d %b %H:%M")
 
@@ -129,6 +135,9 @@ def alert(messages: ChannelMessages, card: CoachCard, notice: EscalationNotice, 
     text = card_text(messages, card, notice, zone)
     buttons = keyboard(card, notice.escalation_id)
     chart = chart_data(card, notice)
+    if chart is not None and not has_answers(chart):  # an empty frame tells the coach nothing
+        text += "\n" + card.chart_empty.format(days=len(chart["days"]))
+        chart = None
     if chart is None:
         return Outgoing(kind="text", payload={"text": shorten(text, 4096), "keyboard": buttons},
                         chat_id=chat_id, escalation_id=notice.escalation_id)

@@ -27,7 +27,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
 from coachbot import startup
-from coachbot.adapters import drawing
+from coachbot.adapters.charts import stop_drawing
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
@@ -116,8 +116,7 @@ class TelegramBot:
                                  "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
         await self._initialize()
         await self._set_menus()
-        if not await warn_if_no_coach(self.core.sessions):
-            drawing.warm_up()  # alert cards may go out: start the drawing process now
+        await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
         async with self.service.gate:
             await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()
@@ -154,6 +153,7 @@ class TelegramBot:
         if self.scheduler is not None:  # before the sender: a tick in progress hands it rows
             await self.scheduler.stop()
         await self.sender.stop()
+        await stop_drawing()  # after the sender: it draws the charts it sends
         await self.application.shutdown()
 
     async def _initialize(self) -> None:

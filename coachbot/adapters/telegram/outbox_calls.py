@@ -9,10 +9,8 @@ from typing import Any
 
 from telegram import Bot, Message
 
-from coachbot.adapters.chart_rows import KIND as CHART
-from coachbot.adapters.chart_rows import render_chart_row
-from coachbot.adapters.drawing import draw
-from coachbot.adapters.escalation_chart import render_escalation_chart
+from coachbot.adapters.charts import CHART_KIND as CHART
+from coachbot.adapters.charts import draw, render_chart_row, render_escalation_chart
 from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
 from coachbot.adapters.telegram.keyboards import markup, markup_json
 from coachbot.app.channel import QueuedMessage

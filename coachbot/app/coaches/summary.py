@@ -2,7 +2,7 @@
 step feedback, and the last 14 days as a chart.
 
 The chart is the weekly summary's chart (`coachbot.adapters.charts`) with the coach's own words. Only
-its data is written here; the outbox sender draws it when it sends it (`coachbot.adapters.chart_rows`).
+its data is written here; the outbox sender draws it when it sends it (`coachbot.adapters.charts.rows`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.chart_rows import KIND as CHART
-from coachbot.adapters.chart_rows import chart_row_payload
+from coachbot.adapters.charts import CHART_KIND as CHART
+from coachbot.adapters.charts import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.care.flare import FlareRules

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from coachbot.adapters.charts.patient import render_progress_chart
 from coachbot.care.weekly_summary import ChartData
 from coachbot.spec.summary_texts import ChartLabels
 
@@ -24,9 +25,7 @@ def chart_row_payload(data: ChartData, caption: str) -> dict[str, Any]:
 
 
 def render_chart_row(payload: dict[str, Any]) -> bytes:
-    """The PNG of a chart row (matplotlib is imported here, on first use, not at start)."""
-    from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 - heavy, only when drawn
-
+    """The PNG of a chart row (matplotlib is imported by the drawing, on first use, not at start)."""
     data = ChartData(days=tuple(dt.date.fromisoformat(d) for d in payload["days"]),
                      pain=tuple(payload["pain"]), mood=tuple(payload["mood"]),
                      checked_in=tuple(bool(c) for c in payload["checked_in"]), title=str(payload["title"]),

@@ -1,22 +1,22 @@
-"""The weekly summary's chart as a PNG: pain and mood over the last weeks, and which days had a check-in.
+"""The patient's chart as a PNG (the weekly summary's, and the coach's /patient): pain and mood over the
+last weeks, and which days had a check-in.
 
-An adapter, not care logic: matplotlib is heavy and has global state, so only this module imports it
-and `coachbot.care` stays importable without it. It draws on a private `Figure` with the Agg canvas
-(no pyplot, no global backend switch), so it is safe to call from several threads and never opens a
-window. The words on the chart come in with the data (from dialogs/summary.yaml).
+An adapter, not care logic: matplotlib is heavy and has global state, so only the chart modules import
+it, when they draw, and `coachbot.care` stays importable without it. It draws on a private `Figure`
+with the Agg canvas (no pyplot, no global backend switch), so it is safe to call from several threads
+and never opens a window. The words on the chart come in with the data (from dialogs/summary.yaml).
 """
 
 from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-from coachbot.care.weekly_summary import ChartData
+    from coachbot.care.weekly_summary import ChartData
 
 PAIN_COLOUR = "#D55E00"
 MOOD_COLOUR = "#0072B2"
@@ -25,10 +25,23 @@ MISSED_COLOUR = "#BBBBBB"
 """Okabe-Ito colours: told apart with the common kinds of colour blindness."""
 
 
-def render_progress_chart(data: ChartData, *, width_in: float = 8.0, height_in: float = 4.5,
-                          dpi: int = 120) -> bytes:
+def render_progress_chart(data: ChartData) -> bytes:
     """The chart as PNG bytes, ready to send as a photo. Missing answers leave gaps in the lines
     rather than being joined across, so a missed day is visibly missed, not invented."""
+    buffer = io.BytesIO()
+    progress_figure(data).savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def progress_figure(data: ChartData, *, width_in: float = 8.0, height_in: float = 4.5,
+                    dpi: int = 120) -> Figure:
+    """The chart as a matplotlib Figure on the Agg canvas (what the tests look at). Which way is
+    better (`labels.better`) is the legend's title, right above the lines' names."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 (heavy: when drawn)
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.lines import Line2D  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
     if not data.days:
         raise ValueError("a chart needs at least one day")
     figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
@@ -60,10 +73,9 @@ def render_progress_chart(data: ChartData, *, width_in: float = 8.0, height_in: 
                Line2D([], [], color=MOOD_COLOUR, marker="s", lw=2, label=data.labels.mood),
                Line2D([], [], color=DONE_COLOUR, marker="s", lw=0, label=data.labels.done),
                Patch(facecolor=MISSED_COLOUR, alpha=0.5, label=data.labels.missed)]
-    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small",
+                  title=data.labels.better or None, title_fontsize="small")
+    return figure
 
 
 def _gappy(values: tuple[float | None, ...]) -> list[float]:
