@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ruamel.yaml import YAML
+from coachbot.spec.yaml_source import load_safe
 
 from coachbot.care.trigger_match import Matcher
 from coachbot.care.trigger_rules import compile_mapping
@@ -65,7 +65,7 @@ class Evaluation:
 
 def load_phrases(path: pathlib.Path = PHRASES) -> list[Phrase]:
     """The labelled phrase set; fails loudly on an unknown label so a typo cannot hide a miss."""
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    data = load_safe(path.read_text(encoding="utf-8"))
     phrases = [Phrase(str(item["text"]), str(item["kind"])) for item in data["phrases"]]
     unknown = {p.kind for p in phrases} - {*KINDS, NONE}
     if unknown:
@@ -122,7 +122,7 @@ def _p99(values: list[float]) -> float:
 def missing_plain_words(wordlist: pathlib.Path) -> dict[str, set[str]]:
     """Real words (from a word list) read as a misspelling of a trigger word, not yet exempted."""
     path = ROOT / "dialogs" / "triggers.yaml"
-    spec = compile_mapping(YAML(typ="safe").load(path.read_text(encoding="utf-8")), str(path))
+    spec = compile_mapping(load_safe(path.read_text(encoding="utf-8")), str(path))
     lexicon = Matcher(spec).lexicon
     words = {w.strip().lower().replace("'", "") for w in wordlist.read_text(encoding="utf-8").splitlines()}
     found = {w: lexicon.misreadings(w) for w in sorted(words) if w.isalpha() and w.isascii()}

@@ -19,10 +19,10 @@ from typing import Any
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from coachbot.care.trigger_match import Matcher
-from coachbot.care.trigger_rules import KINDS, TriggerFileError, TriggerSpec, compile_mapping
+from coachbot.care.trigger_rules import FALLBACK, KINDS, TriggerFileError, TriggerSpec, compile_mapping
 from coachbot.spec.yaml_source import load_safe
 
-__all__ = ["KINDS", "Detection", "TriggerFileError", "TriggerSet", "load_default_triggers"]
+__all__ = ["FALLBACK", "KINDS", "Detection", "TriggerFileError", "TriggerSet", "load_default_triggers"]
 
 _log = logging.getLogger(__name__)
 _FAILSAFE_RULE = "internal.detector_failed"
@@ -30,21 +30,28 @@ _FAILSAFE_RULE = "internal.detector_failed"
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """What was detected: the kind and the rule id (safe to log: it holds no message text)."""
+    """What was detected: the kind, the rule id and the language of a rule written for one (safe to
+    log: it holds no message text)."""
 
     kind: str
     rule: str
+    language: str | None = None
 
 
 class TriggerSet:
     """A compiled set of trigger rules; build with `from_file` or `from_mapping`."""
 
-    __slots__ = ("_matcher", "_normaliser", "source")
+    __slots__ = ("_lines", "_matcher", "_normaliser", "source")
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.source = spec.source
         self._normaliser = spec.normaliser
         self._matcher = Matcher(spec)
+        self._lines = dict(spec.language_lines)
+
+    def language_line(self, language: str | None) -> str | None:
+        """The reviewed line to add in this language after the English safety text, if there is one."""
+        return self._lines.get(language) if language is not None else None
 
     @classmethod
     def from_file(cls, path: pathlib.Path) -> TriggerSet:
@@ -90,8 +97,8 @@ class TriggerSet:
             yield Detection("crisis", _FAILSAFE_RULE)
 
     def _scan(self, text: str) -> Iterator[Detection]:
-        for kind, rule in self._matcher.scan(*self._normaliser.split(text)):
-            yield Detection(kind, rule)
+        for kind, rule, language in self._matcher.scan(*self._normaliser.split(text)):
+            yield Detection(kind, rule, language)
 
 
 def load_default_triggers(dialogs_dir: pathlib.Path) -> TriggerSet:
