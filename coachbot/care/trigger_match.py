@@ -214,25 +214,32 @@ class Compiled:
 
 
 def compile_variant(
-    variant: Variant, atoms: dict[AtomKey, int], weak: Callable[[AtomKey], AtomKey | None] | None = None
+    variant: Variant,
+    atoms: dict[AtomKey, int],
+    weak: Callable[[AtomKey], AtomKey | None] | None = None,
+    strong_last: bool = False,
 ) -> Compiled:
     """Swap atom keys for small ints (shared across rules) and precompute the pre-checks.
 
-    With `weak`, a single-word slot after the first also accepts the guarded readings of its short
-    words ("i want to dye"): the first slot, and so every keyword, still needs the word as written
-    (or a long-word misspelling), which is the risk context that makes the weak reading safe.
+    With `weak`, single-word slots also accept the guarded readings of their short words, except
+    the first slot ("i want to dye"), or with `strong_last` the last one ("kll myself"): one end of
+    the phrase must be written as such, which is the risk context that makes the weak reading safe,
+    and a keyword (one slot) never matches weakly.
     """
     elements: list[Element] = []
     needs: list[frozenset[int]] = []
     span = 0
     anchored = variant[-1] == END
-    for element in variant[:-1] if anchored else variant:
+    body = variant[:-1] if anchored else variant
+    slots = sum(1 for element in body if not isinstance(element, int))
+    for element in body:
         if isinstance(element, int):
             elements.append(element)
             span += element
             continue
         alts = [tuple(atoms.setdefault(a, len(atoms)) for a in alt) for alt in element]
-        if weak is not None and needs:
+        strong = len(needs) == slots - 1 if strong_last else not needs
+        if weak is not None and slots > 1 and not strong:
             extra = [weak(alt[0]) for alt in element if len(alt) == 1]
             alts += [(atoms.setdefault(key, len(atoms)),) for key in extra if key is not None]
         singles = frozenset(alt[0] for alt in alts if len(alt) == 1)
@@ -334,11 +341,13 @@ class Matcher:
         def weak(key: AtomKey) -> AtomKey | None:
             return weak_key(key, spec.short_fuzzy_min_length, spec.fuzzy_min_length)
 
-        self._rules = [
-            (r.kind, r.id, r.language,
-             tuple(compile_variant(v, atoms, weak if r.kind in _SLIP_KINDS else None) for v in r.variants))
-            for r in ranked
-        ]
+        self._rules = []
+        for r in ranked:
+            compiled = [compile_variant(v, atoms) for v in r.variants]
+            if r.kind in _SLIP_KINDS:
+                for strong_last in (False, True):
+                    compiled += [compile_variant(v, atoms, weak, strong_last) for v in r.variants]
+            self._rules.append((r.kind, r.id, r.language, tuple(dict.fromkeys(compiled))))
         self._anchors: dict[int, list[tuple[int, int]]] = {}
         for r, (_, _, _, variants) in enumerate(self._rules):
             for v, variant in enumerate(variants):
