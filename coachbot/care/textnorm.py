@@ -21,8 +21,8 @@ _LOOK_ALIKE = (
 _AS_LATIN = "abeekmhopctyxiijsdgaeikoptuvxv"
 # Apostrophes (so "can't" and "cant" are one token).
 _DROPPED = "\u0027\u2019\u2018\u02bc\u0060\u00b4\u0640"  # and the Arabic tatweel (a letter stretcher)
-# Letters NFKD leaves whole, folded to the form trigger phrases are written in: Polish "ł", Turkish
-# dotless "ı"; in Arabic script the Arabic yeh, kaf and heh to the Urdu ones, and noon ghunna to noon
+# Letters NFKD leaves whole, folded to the form trigger phrases are written in: Polish l with stroke,
+# Turkish dotless i; in Arabic script the Arabic yeh, kaf and heh to the Urdu ones, and noon ghunna to noon
 # (keyboards differ, and people type whichever is nearer).
 _FOLD_FROM = "\u0142\u0131\u064a\u0649\u0643\u0647\u06c3\u06ba"
 _FOLD_TO = "li\u06cc\u06cc\u06a9\u06c1\u06c1\u0646"
@@ -53,7 +53,10 @@ _COMBINING = re.compile(
 )
 # Letters of a word: Latin (after folding), digits, and the Arabic-script (Urdu) and Gurmukhi
 # (Panjabi) letters and vowel signs, so crisis phrases in those scripts reach the matcher as words.
-WORD_CHARS = "a-z0-9\u0621-\u063a\u0641-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff\u0a05-\u0a4d\u0a59-\u0a5e\u0a72-\u0a74"
+WORD_CHARS = (
+    "a-z0-9\u0621-\u063a\u0641-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff"
+    "\u0a05-\u0a4d\u0a59-\u0a5e\u0a72-\u0a74"
+)
 """A regex character class body (no brackets) of the characters a normalised word is made of."""
 # A raw token: letters, digits and the symbols that leetspeak or self-censoring put inside words;
 # or a mark that ends a sentence ("!" ends one when it ends a token: "help!", but not "k!ll").

@@ -187,8 +187,8 @@ def short_slips(word: str) -> set[str]:
             out.add(word[:i] + word[i + 1 :])
         for other in _NEAR_KEYS.get(char, "") + (_VOWELS if char in _VOWELS else ""):
             out.add(word[:i] + other + word[i + 1 :])
-        if i + 1 < len(word) and word[i] != word[i + 1]:
-            out.add(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+        if i + 1 < len(word) and char != word[i + 1]:
+            out.add(word[:i] + word[i + 1] + char + word[i + 2 :])
     out.discard(word)
     return {v for v in out if len(v) >= 2}
 

@@ -22,10 +22,19 @@ from coachbot.care.trigger_match import Matcher
 from coachbot.care.trigger_rules import FALLBACK, KINDS, TriggerFileError, TriggerSpec, compile_mapping
 from coachbot.spec.yaml_source import load_safe
 
-__all__ = ["FALLBACK", "KINDS", "Detection", "TriggerFileError", "TriggerSet", "load_default_triggers"]
+__all__ = [
+    "FAILSAFE_RULE",
+    "FALLBACK",
+    "KINDS",
+    "Detection",
+    "TriggerFileError",
+    "TriggerSet",
+    "load_default_triggers",
+]
 
 _log = logging.getLogger(__name__)
-_FAILSAFE_RULE = "internal.detector_failed"
+FAILSAFE_RULE = "internal.detector_failed"
+"""The rule id of the crisis reported when matching itself failed (so tests can tell a crash)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +103,7 @@ class TriggerSet:
             yield from self._scan(text if isinstance(text, str) else str(text))
         except Exception as exc:  # a detector bug must never silence a crisis message
             _log.error("trigger detection failed (%s); reporting a crisis to fail safe", type(exc).__name__)
-            yield Detection("crisis", _FAILSAFE_RULE)
+            yield Detection("crisis", FAILSAFE_RULE)
 
     def _scan(self, text: str) -> Iterator[Detection]:
         for kind, rule, language in self._matcher.scan(*self._normaliser.split(text)):

@@ -315,7 +315,8 @@ class ServiceFile(_Strict):
     daily: Name
     weekly: Name
     settings: Name = Field(description="the script /settings starts (check-in time and time zone)")
-    preempt: dict[Literal["overdose", "self_harm", "crisis", "abuse", "red_flag_emergency", "red_flag_urgent"],
-                  Name]
+    preempt: dict[
+        Literal["overdose", "self_harm", "crisis", "abuse", "red_flag_emergency", "red_flag_urgent"], Name
+    ]
     messages: Messages
     channel: ChannelMessages
