@@ -1,9 +1,11 @@
 """Measure the crisis and red-flag detector on the labelled phrase set, and how fast it runs.
 
-Run as `python -m bench.crisis_detection`. Prints recall per kind, overall recall, the false-alarm
-rate on negatives, and median/p99 detection time per message (plus 5,000-character noise), so a
-change to `dialogs/triggers.yaml` can be judged by numbers before it ships. The unit tests use
-`load_phrases` and `evaluate` from here, so the figures printed and the figures tested agree.
+Run as `python -m bench.crisis_detection`. Prints, for the main phrase set and for the held-out one
+(written after the rules were tuned, never tuned on), the size, recall per kind, overall recall, the
+rate of benign phrases answered with a serious safety dialog (crisis, overdose, self-harm, abuse or
+emergency) and with any at all, and median/p99 detection time per message (plus 5,000-character
+noise), so a change to `dialogs/triggers.yaml` can be judged by numbers before it ships. The unit
+tests use `load_phrases` and `evaluate` from here, so the figures printed and the figures tested agree.
 
 `python -m bench.crisis_detection --plain-words WORDLIST` (e.g. /usr/share/dict/british-english
 from Debian's wbritish) lists real words that would be read as misspellings of a trigger word and
@@ -24,12 +26,15 @@ from dataclasses import dataclass, field
 
 from coachbot.care.trigger_match import Matcher
 from coachbot.care.trigger_rules import compile_mapping
-from coachbot.care.triggers import KINDS, TriggerSet, load_default_triggers
+from coachbot.care.triggers import FAILSAFE_RULE, KINDS, TriggerSet, load_default_triggers
 from coachbot.spec.yaml_source import load_safe
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PHRASES = ROOT / "tests" / "data" / "trigger_phrases.yaml"
+HELDOUT = ROOT / "tests" / "data" / "trigger_phrases_heldout.yaml"
 NONE = "none"
+SERIOUS = frozenset({"overdose", "self_harm", "crisis", "abuse", "red_flag_emergency"})
+"""Kinds whose answer is a crisis, safeguarding or 999 message: a false one of these costs most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class Evaluation:
     total: Counter[str] = field(default_factory=Counter)
     misses: list[Phrase] = field(default_factory=list)
     false_alarms: list[Phrase] = field(default_factory=list)
+    serious_false_alarms: list[Phrase] = field(default_factory=list)
 
     def recall(self, kind: str) -> float:
         return self.caught[kind] / self.total[kind] if self.total[kind] else 1.0
@@ -61,6 +67,11 @@ class Evaluation:
     def false_alarm_rate(self) -> float:
         return len(self.false_alarms) / self.total[NONE] if self.total[NONE] else 0.0
 
+    @property
+    def serious_false_alarm_rate(self) -> float:
+        """Benign phrases answered with a crisis, overdose, self-harm, abuse or 999 message."""
+        return len(self.serious_false_alarms) / self.total[NONE] if self.total[NONE] else 0.0
+
 
 def load_phrases(path: pathlib.Path = PHRASES) -> list[Phrase]:
     """The labelled phrase set; fails loudly on an unknown label so a typo cannot hide a miss."""
@@ -73,19 +84,32 @@ def load_phrases(path: pathlib.Path = PHRASES) -> list[Phrase]:
 
 
 def evaluate(triggers: TriggerSet, phrases: list[Phrase]) -> Evaluation:
-    """Run every phrase through `detect_all` and count what was caught and what was wrongly raised."""
+    """Run every phrase through `detect_all` and count what was caught and what was wrongly raised.
+
+    A detector failure (its fail-safe rule) counts as a miss and as a false alarm, never as a catch,
+    so a crash cannot pass for a perfect score.
+    """
     result = Evaluation()
     for phrase in phrases:
-        found = {d.kind for d in triggers.detect_all(phrase.text)}
+        detections = triggers.detect_all(phrase.text)
+        if any(d.rule == FAILSAFE_RULE for d in detections):
+            raise DetectorFailed(f"the detector failed on a phrase labelled {phrase.kind}")
+        found = {d.kind for d in detections}
         result.total[phrase.kind] += 1
         if phrase.kind == NONE:
             if found:
                 result.false_alarms.append(phrase)
+            if found & SERIOUS:
+                result.serious_false_alarms.append(phrase)
         elif phrase.kind in found:
             result.caught[phrase.kind] += 1
         else:
             result.misses.append(phrase)
     return result
+
+
+class DetectorFailed(RuntimeError):
+    """The detector raised inside (and answered with its fail-safe): figures would be meaningless."""
 
 
 def noise_messages(count: int, length: int = 5000, seed: int = 7) -> list[str]:
@@ -138,15 +162,10 @@ def main() -> None:
         return
     triggers = load_default_triggers(ROOT / "dialogs")
     phrases = load_phrases()
-    result = evaluate(triggers, phrases)
-    print(f"phrases: {len(phrases)} ({result.total[NONE]} negatives)")
-    for kind in KINDS:
-        print(f"recall {kind:<20} {result.recall(kind):6.1%}  ({result.caught[kind]}/{result.total[kind]})")
-    print(f"overall recall              {result.overall_recall:6.1%}")
-    print(
-        f"false-alarm rate            {result.false_alarm_rate:6.1%}"
-        f"  ({len(result.false_alarms)}/{result.total[NONE]})"
-    )
+    results = [(name, evaluate(triggers, load_phrases(path))) for name, path in (("main", PHRASES),
+                                                                                  ("held-out", HELDOUT))]
+    for name, result in results:
+        _report(name, result)
     texts = [p.text for p in phrases]
     timings_ms(triggers, texts)  # warm caches as a running service would be
     noise = noise_messages(50)
@@ -161,10 +180,28 @@ def main() -> None:
             f"5,000-char noise ({label:<4})     median {statistics.median(per_noise):.3f} ms,"
             f" p99 {_p99(per_noise):.3f} ms"
         )
-    for phrase in result.misses:
-        print(f"  missed {phrase.kind}: {phrase.text!r}")
-    for phrase in result.false_alarms:
-        print(f"  false alarm: {phrase.text!r}")
+    for name, result in results:
+        for phrase in result.misses:
+            print(f"  {name} missed {phrase.kind}: {phrase.text!r}")
+        for phrase in result.false_alarms:
+            serious = " (serious)" if phrase in result.serious_false_alarms else ""
+            print(f"  {name} false alarm{serious}: {phrase.text!r}")
+
+
+def _report(name: str, result: Evaluation) -> None:
+    negatives = result.total[NONE]
+    print(f"{name} phrases: {sum(result.total.values())} ({negatives} benign)")
+    for kind in KINDS:
+        print(f"  recall {kind:<20} {result.recall(kind):6.1%}  ({result.caught[kind]}/{result.total[kind]})")
+    print(f"  overall recall              {result.overall_recall:6.1%}")
+    print(
+        f"  benign -> serious answer    {result.serious_false_alarm_rate:6.1%}"
+        f"  ({len(result.serious_false_alarms)}/{negatives})"
+    )
+    print(
+        f"  benign -> any answer        {result.false_alarm_rate:6.1%}"
+        f"  ({len(result.false_alarms)}/{negatives})"
+    )
 
 
 if __name__ == "__main__":

@@ -19,18 +19,51 @@ _LOOK_ALIKE = (
     "\u0458\u0455\u0501\u0261\u03b1\u03b5\u03b9\u03ba\u03bf\u03c1\u03c4\u03c5\u03bd\u03c7\u0475"
 )
 _AS_LATIN = "abeekmhopctyxiijsdgaeikoptuvxv"
-# Apostrophes (so "can't" and "cant" are one token) and invisible characters that split words.
-_DROPPED = "\u0027\u2019\u2018\u02bc\u0060\u00b4\u00ad\u200b\u200c\u200d\u2060\ufeff"
-_LOOKALIKES = str.maketrans(_LOOK_ALIKE, _AS_LATIN, _DROPPED)
+# Apostrophes (so "can't" and "cant" are one token).
+_DROPPED = "\u0027\u2019\u2018\u02bc\u0060\u00b4\u0640"  # and the Arabic tatweel (a letter stretcher)
+# Letters NFKD leaves whole, folded to the form trigger phrases are written in: Polish l with stroke,
+# Turkish dotless i; in Arabic script the Arabic yeh, kaf and heh to the Urdu ones, and noon ghunna to noon
+# (keyboards differ, and people type whichever is nearer).
+_FOLD_FROM = "\u0142\u0131\u064a\u0649\u0643\u0647\u06c3\u06ba"
+_FOLD_TO = "li\u06cc\u06cc\u06a9\u06c1\u06c1\u0646"
+_LOOKALIKES = str.maketrans(_LOOK_ALIKE + _FOLD_FROM, _AS_LATIN + _FOLD_TO, _DROPPED)
+
+
+def _format_characters() -> dict[int, None]:
+    """Every invisible format character (Unicode category Cf: zero-width spaces and joiners, soft
+    hyphen, word joiner, byte-order mark, bidirectional controls, tags...), mapped to nothing.
+
+    One of them inside a word ("sui\u200bcide") must not hide it. Cf characters are only assigned in
+    planes 0, 1 and 14, so only those are scanned (a full scan would cost ~0.15 s at every start).
+    """
+    planes = (range(0x10000), range(0x10000, 0x20000), range(0xE0000, 0xE1000))
+    return {c: None for plane in planes for c in plane if unicodedata.category(chr(c)) == "Cf"}
+
+
+_INVISIBLE = _format_characters()
 # Contractions become whole words ("he'll" must not read as "hell"; "life's" is "life is").
 _CONTRACTION = re.compile("[\u0027\u2019\u02bc](ll|d|ve|re|m|s)\\b")
 _EXPANDED = {"ll": " will", "d": " would", "ve": " have", "re": " are", "m": " am", "s": " is"}
-_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Marks dropped after NFKD: Latin accents; Arabic-script vowel marks (harakat, superscript alef), which
+# Urdu writers mostly leave out; Gurmukhi nasal marks (bindi, tippi), gemination (addak) and nukta,
+# which are typed inconsistently ("ਖ਼ੁਦਕੁਸ਼ੀ" and "ਖੁਦਕੁਸੀ" are one word to a reader).
+_COMBINING = re.compile(
+    r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+    r"\u064b-\u065f\u0670\u0a01\u0a02\u0a3c\u0a70\u0a71]"
+)
+# Letters of a word: Latin (after folding), digits, and the Arabic-script (Urdu) and Gurmukhi
+# (Panjabi) letters and vowel signs, so crisis phrases in those scripts reach the matcher as words.
+WORD_CHARS = (
+    "a-z0-9\u0621-\u063a\u0641-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff"
+    "\u0a05-\u0a4d\u0a59-\u0a5e\u0a72-\u0a74"
+)
+"""A regex character class body (no brackets) of the characters a normalised word is made of."""
 # A raw token: letters, digits and the symbols that leetspeak or self-censoring put inside words;
 # or a mark that ends a sentence ("!" ends one when it ends a token: "help!", but not "k!ll").
-_RAW_TOKEN = re.compile(r"[a-z0-9@$!*]+")
-_PIECE = re.compile(r"[a-z0-9@$!*]+|[.?;:,\n]")
-_SENTENCE_MARKS = frozenset(".?;:,\n")
+_RAW_TOKEN = re.compile(f"[{WORD_CHARS}@$!*]+")
+# Sentence marks include the Urdu full stop, comma, semicolon and question mark and the Gurmukhi danda.
+_PIECE = re.compile(f"[{WORD_CHARS}@$!*]+|[.?;:,\n\u06d4\u060c\u061b\u061f\u0964\u0965]")
+_SENTENCE_MARKS = frozenset(".?;:,\n\u06d4\u060c\u061b\u061f\u0964\u0965")
 # Three or more single letters with the same separator ("k i l l", "s.u.i.c.i.d.e"). Linear: each
 # repeat is one fixed separator and one letter, and a failed end backs off by one repeat at most.
 _SPELLED_OUT = re.compile(r"(?<![a-z0-9@$!*])[a-z]([^a-z0-9@$!*]{1,3})[a-z](?:\1[a-z])+(?![a-z0-9@$!*])")
@@ -48,6 +81,8 @@ _CACHE_LIMIT = 20_000
 
 def simplify(text: str) -> str:
     """Fold case, accents, full-width forms and look-alike letters into plain lowercase ASCII-ish text."""
+    if not text.isascii():
+        text = text.translate(_INVISIBLE)
     folded = _COMBINING.sub("", unicodedata.normalize("NFKD", text).casefold())
     return _CONTRACTION.sub(_expand, folded).translate(_LOOKALIKES)
 

@@ -10,7 +10,7 @@ trying a phrase at one position is bounded too.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from coachbot.care.textnorm import deletions, skeleton
@@ -24,6 +24,18 @@ _CACHE_LIMIT = 20_000
 # Words that usually open a new clause in unpunctuated texting ("i cant go on i'm so tired"):
 # a phrase that must end a sentence (`$`) may also end right before one of them.
 _CLAUSE_OPENERS = frozenset({"i", "but", "because", "so", "honestly", "please"})
+# Keys next to each other on a QWERTY keyboard, and the vowels (with y) people swap by ear: the slips
+# a short word plausibly suffers ("dei", "dye", "kol").
+_NEAR_KEYS = {
+    "q": "wa", "w": "qeas", "e": "wrsd", "r": "etdf", "t": "ryfg", "y": "tugh", "u": "yihj", "i": "uojk",
+    "o": "ipkl", "p": "ol", "a": "qwsz", "s": "awedxz", "d": "serfcx", "f": "drtgvc", "g": "ftyhbv",
+    "h": "gyujnb", "j": "huikmn", "k": "jiolm", "l": "kop", "z": "asx", "x": "zsdc", "c": "xdfv",
+    "v": "cfgb", "b": "vghn", "n": "bhjm", "m": "njk",
+}
+_VOWELS = "aeiouy"
+_SLIP_KINDS = frozenset({"overdose", "self_harm", "crisis"})
+"""Kinds whose short words get guarded slip readings: a missed crisis costs most, and their phrases
+are the ones typed in distress."""
 
 # A slot: ids any one of which fills it as a single word, plus multi-word alternatives.
 Slot = tuple[frozenset[int], tuple[tuple[int, ...], ...]]
@@ -35,11 +47,16 @@ class Lexicon:
 
     def __init__(self, spec: TriggerSpec, atoms: Mapping[AtomKey, int]) -> None:
         self.exact: dict[str, set[int]] = {}
+        self.weak: dict[str, set[int]] = {}
+        """Guarded readings of short words: one slip ("dei") or a sound-alike ("dye"). Their ids are
+        only accepted after a phrase's first word (see `compile_variant`), never on their own."""
+        self.sound_alikes = spec.sound_alikes
         self.doublings: dict[str, set[int]] = {}
         self.fuzzy: dict[str, set[int]] = {}
         self.censored: dict[str, set[int]] = {}
         self.prefixes: dict[str, list[tuple[str, frozenset[int]]]] = {}
         self.number: int | None = None
+        self.at_least: list[tuple[int, int]] = []  # (smallest number, id) for `#minN`
         self.plain = spec.plain_words
         self._text_of = {atom: text for (_, text), atom in atoms.items()}
         prefix_atoms: dict[str, set[int]] = {}
@@ -47,9 +64,11 @@ class Lexicon:
         for (mode, text), atom in atoms.items():
             if mode == "n":
                 self.number = atom
+            elif mode == "g":
+                self.at_least.append((int(text), atom))
             elif mode == "p":
                 prefix_atoms.setdefault(text, set()).add(atom)
-            else:
+            elif mode != "s":
                 self.exact.setdefault(text, set()).add(atom)
                 if len(text) >= _MIN_CENSORED:
                     for variant in deletions(text):
@@ -61,6 +80,14 @@ class Lexicon:
                     fuzzy_words.add(text)
                     for variant in [text, *deletions(text)]:
                         self.fuzzy.setdefault(variant, set()).add(atom)
+        weak_atoms = {text: atom for (mode, text), atom in atoms.items() if mode == "s"}
+        for text, atom in weak_atoms.items():
+            for variant in short_slips(text):
+                if variant not in self.exact and variant not in self.plain:
+                    self.weak.setdefault(variant, set()).add(atom)
+        for typed, meant in spec.sound_alikes.items():
+            if meant in weak_atoms:
+                self.weak.setdefault(typed, set()).add(weak_atoms[meant])
         for text, ids in prefix_atoms.items():
             self.prefixes.setdefault(text[:_PREFIX_KEY], []).append((text, frozenset(ids)))
         # A one-edit typo of a 6+ letter word keeps its first two letters or its last three, and
@@ -87,14 +114,21 @@ class Lexicon:
             prefixes = self.prefixes.get(token[:_PREFIX_KEY])
             if prefixes is not None:
                 hits.extend(ids for prefix, ids in prefixes if token.startswith(prefix))
-        if self.number is not None and token.isdigit():
-            hits.append({self.number})
+        if token.isdigit():
+            if self.number is not None:
+                hits.append({self.number})
+            if self.at_least and len(token) <= 6:  # longer: a phone number or junk, not a dose
+                value = int(token)
+                hits.append({atom for least, atom in self.at_least if value >= least})
         if "*" in token:
             censored = self.censored.get(token.replace("*", "")) if token.count("*") == 1 else None
             if censored is not None:
                 hits.append(censored)
         elif token not in self.plain:  # a real word is never read as a misspelling of another
             self._misspelt(token, hits)
+        weak = self.weak.get(token)
+        if weak is not None:
+            hits.append(weak)
         result = frozenset().union(*hits) if hits else _NONE
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
@@ -128,6 +162,8 @@ class Lexicon:
         """
         hits: list[set[int] | frozenset[int]] = []
         self._misspelt(word, hits)
+        if word not in self.sound_alikes:  # those are real words on purpose
+            hits.append(self.weak.get(word, set()))
         found = {self._text_of[atom] for ids in hits for atom in ids} - {word}
         return {t for t in found if not (word.startswith(t) or t.startswith(word))}
 
@@ -142,6 +178,29 @@ def _doublings(word: str) -> set[str]:
     return {v for v in out if len(skeleton(v)) >= _MIN_SKELETON}
 
 
+def short_slips(word: str) -> set[str]:
+    """One typing slip in a short word: a neighbouring key or another vowel, two letters swapped, or a
+    letter left out (never the first, which people rarely miss)."""
+    out = set()
+    for i, char in enumerate(word):
+        if i > 0:
+            out.add(word[:i] + word[i + 1 :])
+        for other in _NEAR_KEYS.get(char, "") + (_VOWELS if char in _VOWELS else ""):
+            out.add(word[:i] + other + word[i + 1 :])
+        if i + 1 < len(word) and char != word[i + 1]:
+            out.add(word[:i] + word[i + 1] + char + word[i + 2 :])
+    out.discard(word)
+    return {v for v in out if len(v) >= 2}
+
+
+def weak_key(key: AtomKey, short_min: int, long_min: int) -> AtomKey | None:
+    """The guarded-reading key of a lenient short Latin word, or None when it gets none."""
+    mode, text = key
+    if mode == "w" and short_min <= len(text) < long_min and text.isascii() and text.isalpha():
+        return ("s", text)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Compiled:
     """A phrase variant with words replaced by ids, plus what the cheap pre-checks need."""
@@ -154,18 +213,35 @@ class Compiled:
     anchored: bool  # the match must end where a sentence or the message ends
 
 
-def compile_variant(variant: Variant, atoms: dict[AtomKey, int]) -> Compiled:
-    """Swap atom keys for small ints (shared across rules) and precompute the pre-checks."""
+def compile_variant(
+    variant: Variant,
+    atoms: dict[AtomKey, int],
+    weak: Callable[[AtomKey], AtomKey | None] | None = None,
+    strong_last: bool = False,
+) -> Compiled:
+    """Swap atom keys for small ints (shared across rules) and precompute the pre-checks.
+
+    With `weak`, single-word slots also accept the guarded readings of their short words, except
+    the first slot ("i want to dye"), or with `strong_last` the last one ("kll myself"): one end of
+    the phrase must be written as such, which is the risk context that makes the weak reading safe,
+    and a keyword (one slot) never matches weakly.
+    """
     elements: list[Element] = []
     needs: list[frozenset[int]] = []
     span = 0
     anchored = variant[-1] == END
-    for element in variant[:-1] if anchored else variant:
+    body = variant[:-1] if anchored else variant
+    slots = sum(1 for element in body if not isinstance(element, int))
+    for element in body:
         if isinstance(element, int):
             elements.append(element)
             span += element
             continue
         alts = [tuple(atoms.setdefault(a, len(atoms)) for a in alt) for alt in element]
+        strong = len(needs) == slots - 1 if strong_last else not needs
+        if weak is not None and slots > 1 and not strong:
+            extra = [weak(alt[0]) for alt in element if len(alt) == 1]
+            alts += [(atoms.setdefault(key, len(atoms)),) for key in extra if key is not None]
         singles = frozenset(alt[0] for alt in alts if len(alt) == 1)
         elements.append((singles, tuple(alt for alt in alts if len(alt) > 1)))
         needs.append(frozenset(alt[0] for alt in alts))
@@ -261,21 +337,33 @@ class Matcher:
         atoms: dict[AtomKey, int] = {}
         order = {kind: n for n, kind in enumerate(KINDS)}
         ranked = sorted(spec.rules, key=lambda r: order[r.kind])
-        self._rules = [(r.kind, r.id, tuple(compile_variant(v, atoms) for v in r.variants)) for r in ranked]
+
+        def weak(key: AtomKey) -> AtomKey | None:
+            return weak_key(key, spec.short_fuzzy_min_length, spec.fuzzy_min_length)
+
+        self._rules = []
+        for r in ranked:
+            compiled = [compile_variant(v, atoms) for v in r.variants]
+            if r.kind in _SLIP_KINDS:
+                for strong_last in (False, True):
+                    compiled += [compile_variant(v, atoms, weak, strong_last) for v in r.variants]
+            self._rules.append((r.kind, r.id, r.language, tuple(dict.fromkeys(compiled))))
         self._anchors: dict[int, list[tuple[int, int]]] = {}
-        for r, (_, _, variants) in enumerate(self._rules):
+        for r, (_, _, _, variants) in enumerate(self._rules):
             for v, variant in enumerate(variants):
                 for atom in variant.anchors:
                     self._anchors.setdefault(atom, []).append((r, v))
-        self._shields: dict[str, list[Compiled]] = {}  # rule id -> idioms that may hide its hits
+        self._shields: dict[str, list[tuple[Compiled, bool]]] = {}  # rule id -> idioms that may hide it
         for exc in spec.exceptions:
-            compiled = [compile_variant(v, atoms) for v in exc.variants]
+            compiled = [(compile_variant(v, atoms), exc.message_wide) for v in exc.variants]
             for rule_id in exc.suppresses:
                 self._shields.setdefault(rule_id, []).extend(compiled)
         self.lexicon = Lexicon(spec, atoms)
 
-    def scan(self, tokens: Sequence[str], breaks: Sequence[int] = ()) -> Iterator[tuple[str, str]]:
-        """(kind, rule id) for every rule with a match no idiom exception covers.
+    def scan(
+        self, tokens: Sequence[str], breaks: Sequence[int] = ()
+    ) -> Iterator[tuple[str, str, str | None]]:
+        """(kind, rule id, language) for every rule with a match no idiom exception covers.
 
         `breaks` are token indexes where a sentence starts: an idiom never spans one, so an idiom
         at the end of one sentence cannot hide a disclosure at the start of the next.
@@ -288,9 +376,9 @@ class Matcher:
             for r, v in self._anchors.get(atom, ()):
                 candidates.setdefault(r, set()).add(v)
         for r in sorted(candidates):
-            kind, rule_id, variants = self._rules[r]
+            kind, rule_id, language, variants = self._rules[r]
             if self._fires(message, rule_id, [variants[v] for v in sorted(candidates[r])]):
-                yield kind, rule_id
+                yield kind, rule_id, language
 
     def _fires(self, message: _Message, rule_id: str, variants: list[Compiled]) -> bool:
         """Whether some match of these variants is not wholly inside an idiom exception's span."""
@@ -304,6 +392,14 @@ class Matcher:
         return False
 
     def _shielded(self, message: _Message, rule_id: str) -> list[tuple[int, int]]:
-        """Spans of idioms that may hide this rule's hits, each within one sentence."""
+        """Spans of idioms that may hide this rule's hits, each within one sentence; a message-wide
+        reassurance found anywhere covers the whole message."""
         idioms = self._shields.get(rule_id, ())
-        return [span for idiom in idioms for span in message.spans(idiom) if message.within(span)]
+        spans = []
+        for idiom, message_wide in idioms:
+            for span in message.spans(idiom):
+                if message_wide:
+                    return [(0, len(message.ids))]
+                if message.within(span):
+                    spans.append(span)
+        return spans

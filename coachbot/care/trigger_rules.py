@@ -7,11 +7,12 @@ Phrase grammar (words are normalised exactly like patient text, so "can't" means
   `a|b|c`   one of several words at this place      `word*`  any word starting with "word"
   `slot?`   the slot may be absent                  `a+b`    a multi-word alternative
   `..N`     up to N other words (`...` means ..3)  `@name`  every alternative of group `name`
-  `#`       any number                             `$`      (last) the sentence or message ends here
+  `#`       any number (`#minN`: N or more)         `$`      (last) the sentence or message ends here
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -20,12 +21,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from coachbot.care.textnorm import Normaliser, simplify
+from coachbot.care.textnorm import WORD_CHARS, Normaliser, simplify
 
-KINDS: tuple[str, ...] = ("crisis", "abuse", "red_flag_emergency", "red_flag_urgent")
-"""Detection kinds, highest priority first: a crisis pre-empts a red flag in the same message."""
+KINDS: tuple[str, ...] = ("overdose", "self_harm", "crisis", "abuse", "red_flag_emergency", "red_flag_urgent")
+"""Detection kinds, highest priority first: an overdose already taken needs A&E before anything else,
+self-harm wounds need care as well as the crisis resources, and a crisis pre-empts a red flag."""
 
-Kind = Literal["crisis", "abuse", "red_flag_emergency", "red_flag_urgent"]
+REQUIRED_KINDS: tuple[str, ...] = ("crisis", "abuse", "red_flag_emergency", "red_flag_urgent")
+"""Kinds every trigger file must have a rule for; the others refine one of these (see FALLBACK)."""
+
+FALLBACK: Mapping[str, str] = {"overdose": "crisis", "self_harm": "crisis"}
+"""The kind whose safety dialog answers a refined kind when no dialog of its own is configured."""
+
+Kind = Literal["overdose", "self_harm", "crisis", "abuse", "red_flag_emergency", "red_flag_urgent"]
 AtomKey = tuple[str, str]  # ("w", word) lenient, ("x", word) exact, ("p", prefix), ("n", "") number
 Alternative = tuple[AtomKey, ...]
 Slot = tuple[Alternative, ...]
@@ -34,9 +42,13 @@ Variant = tuple[Element, ...]
 END = -1  # last element of a variant that must end where a sentence or the message ends
 
 _ID = r"^[a-z0-9][a-z0-9_.\-]*$"
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(f"[{WORD_CHARS}]+")
+_DIGIT = re.compile(r"[0-9]")  # a word with a digit is matched exactly, never as a misspelling
 _GAP = re.compile(r"\.\.(\d+)|\.\.\.")
 _MAX_OPTIONAL = 4
+_QUIETENABLE = frozenset({"red_flag_emergency", "red_flag_urgent"})
+"""Kinds a message-wide exception may quieten: never a crisis, an overdose or abuse."""
+_AT_LEAST = re.compile(r"#min(\d{1,4})")
 _MIN_PREFIX = 4
 
 
@@ -50,6 +62,7 @@ class _Strict(BaseModel):
 
 class _Settings(_Strict):
     fuzzy_min_length: int = Field(default=6, ge=4, le=20)
+    short_fuzzy_min_length: int = Field(default=3, ge=3, le=20)
     max_gap: int = Field(default=6, ge=1, le=10)
 
 
@@ -59,6 +72,7 @@ class _Rule(_Strict):
     keywords: list[str] = []
     phrases: list[str] = []
     fuzzy: bool = True
+    language: str | None = Field(default=None, pattern=_ID)
     note: str = ""
 
     @model_validator(mode="after")
@@ -72,6 +86,7 @@ class _Exception(_Strict):
     id: str = Field(pattern=_ID)
     phrases: list[str] = Field(min_length=1)
     suppresses: list[str] = Field(min_length=1)
+    scope: Literal["span", "message"] = "span"
     note: str = ""
 
 
@@ -81,6 +96,8 @@ class _File(_Strict):
     aliases: dict[str, str] = {}
     plain_words: list[str] | str = []  # a list, or one string of words separated by spaces
     groups: dict[str, list[str]] = {}
+    language_lines: dict[str, str] = {}
+    sound_alikes: dict[str, str] = {}
     rules: list[_Rule] = Field(min_length=1)
     exceptions: list[_Exception] = []
 
@@ -92,6 +109,7 @@ class RuleSpec:
     id: str
     kind: str
     variants: tuple[Variant, ...]
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +119,8 @@ class ExceptionSpec:
     id: str
     variants: tuple[Variant, ...]
     suppresses: frozenset[str]
+    message_wide: bool = False
+    """A reassurance ("nothing broken") that quietens a red-flag rule anywhere in the same message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +133,12 @@ class TriggerSpec:
     exceptions: tuple[ExceptionSpec, ...]
     plain_words: frozenset[str]
     fuzzy_min_length: int
+    language_lines: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Per language code, the one line added in that language after the English safety text."""
+    short_fuzzy_min_length: int = 3
+    """Shorter words than `fuzzy_min_length`, down to this, get guarded misspelling readings."""
+    sound_alikes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Real words typed for a trigger word ("dye" for "die"), read so only in a risk context."""
 
 
 def compile_mapping(data: Mapping[str, Any], source: str) -> TriggerSpec:
@@ -174,8 +200,19 @@ def _compile(parsed: _File, source: str) -> TriggerSpec:
             single = phrase in rule.keywords
             where = f"rule '{rule.id}' {'keyword' if single else 'phrase'} '{phrase}'"
             variants.extend(compiler.compile(phrase, rule.fuzzy, where, single_word=single))
-        rules.append(RuleSpec(rule.id, rule.kind, tuple(dict.fromkeys(variants))))
-    missing = [kind for kind in KINDS if not any(r.kind == kind for r in rules)]
+        if rule.language is not None and rule.language not in parsed.language_lines:
+            raise _Problem(f"rule '{rule.id}': language '{rule.language}' has no line under language_lines")
+        rules.append(RuleSpec(rule.id, rule.kind, tuple(dict.fromkeys(variants)), rule.language))
+    sound_alikes: dict[str, str] = {}
+    for typed, meant in parsed.sound_alikes.items():
+        words = (simplify(typed).strip(), simplify(meant).strip())
+        if not all(_WORD.fullmatch(w) for w in words):
+            raise _Problem(f"sound_alikes: '{typed}: {meant}' must map one word to one word")
+        sound_alikes[words[0]] = words[1]
+    for code, line in parsed.language_lines.items():
+        if not re.fullmatch(_ID, code) or not line.strip() or "\n" in line.strip():
+            raise _Problem(f"language_lines: '{code}' needs a lowercase code and one line of text")
+    missing = [kind for kind in REQUIRED_KINDS if not any(r.kind == kind for r in rules)]
     if missing:
         raise _Problem(f"rules: no rule of kind {', '.join(missing)}; every kind needs at least one")
     exceptions: list[ExceptionSpec] = []
@@ -186,9 +223,22 @@ def _compile(parsed: _File, source: str) -> TriggerSpec:
         variants = []
         for phrase in exc.phrases:
             variants.extend(compiler.compile(phrase, False, f"exception '{exc.id}' phrase '{phrase}'"))
-        exceptions.append(ExceptionSpec(exc.id, tuple(dict.fromkeys(variants)), frozenset(exc.suppresses)))
+        if exc.scope == "message":
+            kinds = {rule.id: rule.kind for rule in rules}
+            serious = [rid for rid in exc.suppresses if kinds[rid] not in _QUIETENABLE]
+            if serious:
+                raise _Problem(
+                    f"exception '{exc.id}': scope message can only quieten red-flag rules, not '{serious[0]}'"
+                )
+        exceptions.append(
+            ExceptionSpec(
+                exc.id, tuple(dict.fromkeys(variants)), frozenset(exc.suppresses), exc.scope == "message"
+            )
+        )
     return TriggerSpec(
-        source, normaliser, tuple(rules), tuple(exceptions), plain, parsed.settings.fuzzy_min_length
+        source, normaliser, tuple(rules), tuple(exceptions), plain, parsed.settings.fuzzy_min_length,
+        {code: line.strip() for code, line in parsed.language_lines.items()},
+        parsed.settings.short_fuzzy_min_length, sound_alikes,
     )
 
 
@@ -273,15 +323,18 @@ class _PhraseCompiler:
     def _atoms(self, piece: str, lenient: bool) -> tuple[AtomKey, ...]:
         if piece == "#":
             return (("n", ""),)
+        at_least = _AT_LEAST.fullmatch(piece)
+        if at_least is not None:
+            return (("g", at_least.group(1)),)
         if piece.endswith("*"):
             words = self._normaliser.tokens(piece[:-1])
-            if len(words) != 1 or len(words[0]) < _MIN_PREFIX or not words[0].isalpha():
+            if len(words) != 1 or len(words[0]) < _MIN_PREFIX or _DIGIT.search(words[0]) is not None:
                 raise _Problem(f"prefix '{piece}' needs at least {_MIN_PREFIX} letters before the *")
             return (("p", words[0]),)
         words = self._normaliser.tokens(piece)
         if not words or any(not _WORD.fullmatch(w) for w in words):
             raise _Problem(f"'{piece}' is not a word")
-        return tuple(("w" if lenient and w.isalpha() else "x", w) for w in words)
+        return tuple(("w" if lenient and _DIGIT.search(w) is None else "x", w) for w in words)
 
 
 def _expand(elements: list[tuple[Element, bool]]) -> list[Variant]:

@@ -19,32 +19,48 @@ from typing import Any
 from yaml import MarkedYAMLError, YAMLError
 
 from coachbot.care.trigger_match import Matcher
-from coachbot.care.trigger_rules import KINDS, TriggerFileError, TriggerSpec, compile_mapping
+from coachbot.care.trigger_rules import FALLBACK, KINDS, TriggerFileError, TriggerSpec, compile_mapping
 from coachbot.spec.yaml_source import load_safe
 
-__all__ = ["KINDS", "Detection", "TriggerFileError", "TriggerSet", "load_default_triggers"]
+__all__ = [
+    "FAILSAFE_RULE",
+    "FALLBACK",
+    "KINDS",
+    "Detection",
+    "TriggerFileError",
+    "TriggerSet",
+    "load_default_triggers",
+]
 
 _log = logging.getLogger(__name__)
-_FAILSAFE_RULE = "internal.detector_failed"
+FAILSAFE_RULE = "internal.detector_failed"
+"""The rule id of the crisis reported when matching itself failed (so tests can tell a crash)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """What was detected: the kind and the rule id (safe to log: it holds no message text)."""
+    """What was detected: the kind, the rule id and the language of a rule written for one (safe to
+    log: it holds no message text)."""
 
     kind: str
     rule: str
+    language: str | None = None
 
 
 class TriggerSet:
     """A compiled set of trigger rules; build with `from_file` or `from_mapping`."""
 
-    __slots__ = ("_matcher", "_normaliser", "source")
+    __slots__ = ("_lines", "_matcher", "_normaliser", "source")
 
     def __init__(self, spec: TriggerSpec) -> None:
         self.source = spec.source
         self._normaliser = spec.normaliser
         self._matcher = Matcher(spec)
+        self._lines = dict(spec.language_lines)
+
+    def language_line(self, language: str | None) -> str | None:
+        """The reviewed line to add in this language after the English safety text, if there is one."""
+        return self._lines.get(language) if language is not None else None
 
     @classmethod
     def from_file(cls, path: pathlib.Path) -> TriggerSet:
@@ -87,11 +103,11 @@ class TriggerSet:
             yield from self._scan(text if isinstance(text, str) else str(text))
         except Exception as exc:  # a detector bug must never silence a crisis message
             _log.error("trigger detection failed (%s); reporting a crisis to fail safe", type(exc).__name__)
-            yield Detection("crisis", _FAILSAFE_RULE)
+            yield Detection("crisis", FAILSAFE_RULE)
 
     def _scan(self, text: str) -> Iterator[Detection]:
-        for kind, rule in self._matcher.scan(*self._normaliser.split(text)):
-            yield Detection(kind, rule)
+        for kind, rule, language in self._matcher.scan(*self._normaliser.split(text)):
+            yield Detection(kind, rule, language)
 
 
 def load_default_triggers(dialogs_dir: pathlib.Path) -> TriggerSet:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from coachbot.care.scoring import score as score_questionnaire
-from coachbot.care.triggers import KINDS, Detection
+from coachbot.care.triggers import FALLBACK, KINDS, Detection
 from coachbot.engine.commands import Command, parse_command
 from coachbot.engine.conditions import SCORE_PREFIX
 from coachbot.engine.effects import (
@@ -126,10 +126,10 @@ class Engine:
     def _preempt(self, turn: _Turn, position: Position | None, detection: Detection,
                  text: str) -> Outcome:
         turn.effects.append(SafetyTriggered(kind=detection.kind, rule=detection.rule))
-        target = self.library.service.preempt.get(detection.kind)  # type: ignore[call-overload]
+        target = self._safety_script(detection.kind)
         current_kind = self._preempt_scripts.get(position.script) if position else None
         if position is not None and current_kind is not None and (
-            current_kind == detection.kind or KINDS.index(current_kind) < KINDS.index(detection.kind)
+            target == position.script or KINDS.index(current_kind) < KINDS.index(detection.kind)
         ):
             # Already in an equal or more serious safety flow: an answer stays an answer, anything
             # else shows that flow's resources again rather than a plain re-ask.
@@ -142,7 +142,22 @@ class Engine:
             return turn.done(position)
         if position is not None:
             turn.effects.append(DialogEnded(script=position.script, completed=False))
-        return self._start(turn, target)
+        first = len(turn.effects)
+        outcome = self._start(turn, target)
+        line = self.library.triggers.language_line(detection.language)
+        replies = [i for i in range(first, len(turn.effects)) if isinstance(turn.effects[i], Reply)]
+        if line is None or not replies:
+            return outcome
+        # The English safety text stays first (it is the reviewed, complete one); the line in the
+        # patient's own language follows it at once, before any question.
+        turn.effects.insert(replies[0] + 1, Reply(text=line))
+        return turn.done(outcome.position)
+
+    def _safety_script(self, kind: str) -> str | None:
+        """The safety dialog for a kind; a refined kind ("overdose") with no dialog of its own is
+        answered by its general kind's ("crisis"), never by silence."""
+        preempt: Mapping[str, str] = self.library.service.preempt
+        return preempt.get(kind) or preempt.get(FALLBACK.get(kind, ""))
 
     # -- commands --------------------------------------------------------------------------------
     def _command(self, turn: _Turn, position: Position | None, command: Command,

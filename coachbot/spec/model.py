@@ -296,6 +296,8 @@ class ServiceFile(StrictModel):
     daily: Name
     weekly: Name
     settings: Name = Field(description="the script /settings starts (check-in time and time zone)")
-    preempt: dict[Literal["crisis", "abuse", "red_flag_emergency", "red_flag_urgent"], Name]
+    preempt: dict[
+        Literal["overdose", "self_harm", "crisis", "abuse", "red_flag_emergency", "red_flag_urgent"], Name
+    ]
     messages: Messages
     channel: ChannelMessages

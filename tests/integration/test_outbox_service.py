@@ -68,7 +68,7 @@ def dialogs_with_a_long_choice(tmp_path: Path) -> Path:
         .replace("daily: daily_checkin", "daily: pick").replace("weekly: weekly_review", "weekly: pick")
         .replace("settings: settings", "settings: pick"))
     (dialogs / "triggers.yaml").write_text((shipped / "triggers.yaml").read_text())
-    for name in ("crisis", "safeguarding", "red_flag_emergency", "red_flag_urgent"):
+    for name in ("overdose", "self_harm", "crisis", "safeguarding", "red_flag_emergency", "red_flag_urgent"):
         (dialogs / f"{name}.yaml").write_text((shipped / f"{name}.yaml").read_text())
     (dialogs / "pick.yaml").write_text(f"""\
 script: pick

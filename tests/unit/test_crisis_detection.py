@@ -11,19 +11,35 @@ import random
 import statistics
 import string
 import time
+import unicodedata
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.crisis_detection import NONE, evaluate, load_phrases, noise_messages
+from bench.crisis_detection import (
+    HELDOUT,
+    NONE,
+    DetectorFailed,
+    Phrase,
+    evaluate,
+    load_phrases,
+    noise_messages,
+)
 from coachbot.care import triggers as triggers_module
-from coachbot.care.triggers import KINDS, Detection, TriggerFileError, TriggerSet, load_default_triggers
+from coachbot.care.triggers import (
+    FAILSAFE_RULE,
+    KINDS,
+    Detection,
+    TriggerFileError,
+    TriggerSet,
+    load_default_triggers,
+)
 from coachbot.spec.yaml_source import load_safe
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SAFETY_CRITICAL = ("crisis", "abuse", "red_flag_emergency")
+SAFETY_CRITICAL = ("overdose", "self_harm", "crisis", "abuse", "red_flag_emergency")
 FULL_WIDTH_SUICIDE = "SUICIDE".translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
 # Everyday idioms the trigger file deliberately lets through; none may hide a real disclosure.
 IDIOMS = [
@@ -74,11 +90,40 @@ def minimal_file() -> dict[str, Any]:
 def test_phrase_set_is_large_and_varied_enough_to_trust() -> None:
     phrases = load_phrases()
     labels = [p.kind for p in phrases]
-    assert len(phrases) >= 150
-    assert labels.count(NONE) >= 60
+    assert len(phrases) - labels.count(NONE) >= 300
+    assert labels.count(NONE) >= 150
     for kind in KINDS:
         assert labels.count(kind) >= 10, kind
     assert len({p.text for p in phrases}) == len(phrases), "duplicate phrasings inflate the figures"
+
+
+def test_held_out_phrases_are_separate_from_the_tuning_set() -> None:
+    heldout = load_phrases(HELDOUT)
+    labels = [p.kind for p in heldout]
+    assert len(heldout) - labels.count(NONE) >= 60
+    assert labels.count(NONE) >= 40
+    tuned = {p.text.casefold() for p in load_phrases()}
+    assert [p.text for p in heldout if p.text.casefold() in tuned] == []
+
+
+def test_benign_everyday_talk_rarely_gets_a_crisis_or_999_answer(triggers: TriggerSet) -> None:
+    result = evaluate(triggers, load_phrases())
+    assert result.serious_false_alarm_rate <= 0.05, [p.text for p in result.serious_false_alarms]
+
+
+def test_a_detector_crash_fails_the_figures_instead_of_passing_for_a_catch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = TriggerSet.from_mapping(minimal_file())
+
+    class Exploding:
+        def scan(self, *args: object) -> object:
+            raise RuntimeError("bug")
+
+    monkeypatch.setattr(broken, "_matcher", Exploding())
+    assert [d.rule for d in broken.detect_all("I want to die")] == [FAILSAFE_RULE]
+    with pytest.raises(DetectorFailed):
+        evaluate(broken, [Phrase("I want to die", "crisis")])
 
 
 def test_every_crisis_abuse_and_emergency_phrasing_in_the_set_is_caught(triggers: TriggerSet) -> None:
@@ -131,8 +176,11 @@ def test_misspelled_suicide_still_starts_crisis(triggers: TriggerSet, text: str)
 @pytest.mark.parametrize(
     "text", ["self harm", "selfharm", "self-harm", "self harming again", "cutting myself", "I burn myself"]
 )
-def test_self_harm_in_any_spelling_starts_crisis(triggers: TriggerSet, text: str) -> None:
-    assert kinds(triggers, text)[:1] == ["crisis"]
+def test_self_harm_in_any_spelling_starts_the_self_harm_or_crisis_flow(
+    triggers: TriggerSet, text: str
+) -> None:
+    assert kinds(triggers, text)[:1] in (["self_harm"], ["crisis"])
+    assert "crisis" in kinds(triggers, text)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +193,6 @@ def test_self_harm_in_any_spelling_starts_crisis(triggers: TriggerSet, text: str
         "i wanna die",
         "i want 2 die",
         "wanna b dead",
-        "i od'd",
     ],
 )
 def test_texting_and_slang_for_suicide_start_crisis(triggers: TriggerSet, text: str) -> None:
@@ -190,9 +237,184 @@ def test_crisis_outranks_abuse_and_red_flags_in_the_same_message(triggers: Trigg
     found = kinds(triggers, text)
     assert found[0] == "crisis"
     assert found == sorted(found, key=KINDS.index)
-    assert set(found) == set(KINDS)
+    assert set(found) == {"crisis", "abuse", "red_flag_emergency", "red_flag_urgent"}
     first = triggers.detect(text)
     assert first is not None and first.kind == "crisis"
+
+
+def test_an_overdose_taken_outranks_every_other_kind(triggers: TriggerSet) -> None:
+    text = "I cut myself, he hits me, my legs are numb, I want to die and I took all my pills"
+    found = kinds(triggers, text)
+    assert found == sorted(found, key=KINDS.index)
+    assert set(found) == set(KINDS) - {"red_flag_urgent"}
+    assert KINDS[:3] == ("overdose", "self_harm", "crisis")
+    first = triggers.detect(text)
+    assert first is not None and first.kind == "overdose"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I swallowed a whole box of ibuprofen",
+        "took my entire week of tablets",
+        "i took 24 co-codamol",
+        "I've overdosed",
+        "i od'd on naproxen",
+        "necked a bottle of sleeping pills",
+        "took too many gabapentin on purpose",
+        "i have take many tablet, all of them",
+        "I drank bleach",
+    ],
+)
+def test_overdose_already_taken_is_recognised_whatever_the_medicine_or_amount(
+    triggers: TriggerSet, text: str
+) -> None:
+    assert kinds(triggers, text)[:1] == ["overdose"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm thinking about taking an overdose",
+        "I overdosed years ago and I feel that low again",
+        "I didn't take an overdose, I promise",
+    ],
+)
+def test_an_overdose_not_taken_now_is_a_crisis_not_an_a_and_e_emergency(
+    triggers: TriggerSet, text: str
+) -> None:
+    found = kinds(triggers, text)
+    assert "overdose" not in found
+    assert found[:1] == ["crisis"] or "didn't" in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I took 2 paracetamol",
+        "took 10mg of amitriptyline last night",
+        "I took all my tablets today as prescribed",
+        "the pharmacist said not to take more than 8 paracetamol a day",
+        "my friend overdosed last year",
+    ],
+)
+def test_an_ordinary_dose_is_not_an_overdose(triggers: TriggerSet, text: str) -> None:
+    assert "overdose" not in kinds(triggers, text)
+
+
+@pytest.mark.parametrize(
+    "text", ["I cut myself last night", "i self harmed yesterday", "burnt myself with a lighter on purpose"]
+)
+def test_self_harm_already_done_is_its_own_kind(triggers: TriggerSet, text: str) -> None:
+    assert kinds(triggers, text)[:1] == ["self_harm"]
+
+
+def test_an_urge_to_self_harm_is_a_crisis_and_an_accident_is_nothing(triggers: TriggerSet) -> None:
+    assert kinds(triggers, "i want to cut myself")[:1] == ["crisis"]
+    assert triggers.detect("I cut myself shaving") is None
+    assert triggers.detect("I cut my arm on a tin can") is None
+    assert kinds(triggers, "I scalded myself with the kettle on purpose")[:1] == ["self_harm"]
+
+
+@pytest.mark.parametrize(
+    "char",
+    [chr(c) for c in [*range(0x20000), *range(0xE0000, 0xE1000)] if unicodedata.category(chr(c)) == "Cf"],
+)
+def test_format_character_inside_a_word_does_not_hide_a_crisis(triggers: TriggerSet, char: str) -> None:
+    assert kinds(triggers, f"sui{char}cide")[:1] == ["crisis"]
+    assert "crisis" in kinds(triggers, f"I want to d{char}ie")
+
+
+@pytest.mark.parametrize(
+    "text", ["i want to dye", "i want to di", "kll myself", "wanna dy tonight", "hang myslef"]
+)
+def test_a_slip_in_a_short_crisis_word_is_caught_in_a_risk_context(triggers: TriggerSet, text: str) -> None:
+    assert kinds(triggers, text)[:1] == ["crisis"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["dye", "kll", "I want to dye my hair purple", "I want to read", "I want to lie down", "dyed it blue"],
+)
+def test_a_short_slip_alone_or_a_real_word_is_never_read_as_a_crisis_word(
+    triggers: TriggerSet, text: str
+) -> None:
+    assert triggers.detect(text) is None
+
+
+def test_a_censored_three_letter_word_is_still_read(triggers: TriggerSet) -> None:
+    assert kinds(triggers, "i want to d*e")[:1] == ["crisis"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'd rather not exist",
+        "there's no reason to stay around",
+        "this is goodbye, thank you for everything, look after my dog",
+        "thanks for everything. please look after my cats for me",
+        "i want to make die myself",
+        "i am not want live",
+        "i want finish my life",
+        "when I'm gone please make sure the kids are ok",
+    ],
+)
+def test_passive_farewell_and_non_native_wording_starts_crisis(triggers: TriggerSet, text: str) -> None:
+    assert kinds(triggers, text)[:1] == ["crisis"]
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("chcę umrzeć", "pl"),
+        ("vreau să mor", "ro"),
+        ("quero morrer", "pt"),
+        ("dw i eisiau marw", "cy"),
+        ("میں مرنا چاہتا ہوں", "ur"),
+        ("ਮੈਂ ਮਰਨਾ ਚਾਹੁੰਦਾ ਹਾਂ", "pa"),
+        ("main marna chahta hoon", "ur-latn"),
+        ("mai marna chaunda haan", "pa-latn"),
+    ],
+)
+def test_crisis_in_other_languages_is_caught_with_its_language(
+    triggers: TriggerSet, text: str, language: str
+) -> None:
+    found = triggers.detect(text)
+    assert found is not None and found.kind == "crisis" and found.language == language
+    assert triggers.language_line(language) is not None and "999" in (triggers.language_line(language) or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["my left leg is weak", "I think I have foot drop", "my right leg has gone numb",
+     "dragging my left foot"],
+)
+def test_one_leg_weakness_is_urgent_same_day(triggers: TriggerSet, text: str) -> None:
+    assert kinds(triggers, text) == ["red_flag_urgent"]
+
+
+def test_minor_fall_is_not_an_emergency(triggers: TriggerSet) -> None:
+    assert triggers.detect("tripped on the stairs, nothing broken") is None
+    assert triggers.detect("had a little slip in the garden but no harm done") is None
+    assert kinds(triggers, "I tripped on the stairs") == ["red_flag_emergency"]
+
+
+def test_a_reassurance_never_quietens_a_serious_accident_or_a_crisis(triggers: TriggerSet) -> None:
+    assert kinds(triggers, "fell off a ladder, nothing broken") == ["red_flag_emergency"]
+    assert kinds(triggers, "I was in a car crash, no harm done") == ["red_flag_emergency"]
+    assert kinds(triggers, "tripped on the stairs, nothing broken. I want to die")[:1] == ["crisis"]
+
+
+def test_a_message_wide_exception_can_only_quieten_a_red_flag_rule() -> None:
+    data = minimal_file()
+    data["exceptions"] = [{"id": "x", "scope": "message", "phrases": ["fine"], "suppresses": ["c.suicide"]}]
+    with pytest.raises(TriggerFileError, match="can only quieten red-flag rules"):
+        TriggerSet.from_mapping(data)
+
+
+def test_loose_clothes_are_a_red_flag_only_without_a_reason(triggers: TriggerSet) -> None:
+    assert triggers.detect("my trousers are loose, I've lost weight from the gym") is None
+    assert "red_flag_urgent" in kinds(triggers, "my trousers are loose and I haven't been dieting")
 
 
 def test_idioms_about_pain_do_not_start_crisis(triggers: TriggerSet) -> None:
@@ -387,7 +609,18 @@ def test_an_unreadable_trigger_file_is_refused_with_one_clear_line(
 
 def test_trigger_file_error_is_a_value_error() -> None:
     assert issubclass(TriggerFileError, ValueError)
-    assert triggers_module.KINDS == ("crisis", "abuse", "red_flag_emergency", "red_flag_urgent")
+    assert triggers_module.KINDS == (
+        "overdose", "self_harm", "crisis", "abuse", "red_flag_emergency", "red_flag_urgent"
+    )
+
+
+def test_a_rule_language_needs_a_line() -> None:
+    data = minimal_file()
+    data["rules"][0]["language"] = "pl"
+    with pytest.raises(TriggerFileError, match="language 'pl' has no line"):
+        TriggerSet.from_mapping(data)
+    data["language_lines"] = {"pl": "Zadzwoń pod numer 999."}
+    assert TriggerSet.from_mapping(data).detect("suicide") == Detection("crisis", "c.suicide", "pl")
 
 
 _SHARED: list[TriggerSet] = []
@@ -403,3 +636,12 @@ def _shared() -> TriggerSet:
 def _default_file() -> dict[str, Any]:
     data: dict[str, Any] = load_safe((ROOT / "dialogs" / "triggers.yaml").read_text("utf-8"))
     return data
+
+
+@pytest.mark.parametrize("opener", ["i", "but", "because", "so", "honestly", "please"])
+def test_an_end_of_sentence_phrase_also_ends_where_a_new_clause_opens(opener: str) -> None:
+    data = minimal_file()
+    data["rules"][0]["phrases"] = ["cant go on $"]
+    anchored = TriggerSet.from_mapping(data)
+    assert [d.rule for d in anchored.detect_all(f"i cant go on {opener} im so tired")] == ["c.suicide"]
+    assert anchored.detect_all("i cant go on holiday this year") == []
