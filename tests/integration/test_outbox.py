@@ -141,7 +141,7 @@ async def test_a_bulk_row_cancelled_while_it_waits_for_an_overall_slot_is_not_se
     sender._still_wanted = still_wanted  # type: ignore[method-assign]
     await run(sender)
     await fake.user(1).wait_for_message(lambda m: m.text == "one", timeout=3)
-    await fake.wait_until(lambda: third in sender._bulk_waiting, 3, what='"three" to wait for a slot')
+    await fake.wait_until(lambda: third in sender._bulk_waiting, 8, what='"three" to wait for a slot')
     async with session_factory() as session, session.begin():  # a /stop, while "three" waits its turn
         await session.execute(update(OutboxMessage).where(OutboxMessage.id == third).values(
             failed_at=now(), last_error="cancelled"))
