@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
+from coachbot.adapters.db.outbox_rows import outbox_values
 from coachbot.app.channel import (
     STALE_STATE,
     Channel,
@@ -42,8 +43,6 @@ from coachbot.app.channel import (
     UpdateResult,
     question_token,
 )
-from coachbot.app.coaches.desk import CoachDesk, is_join
-from coachbot.app.coaches.relay import relay_from_patient
 from coachbot.app.coaches.coaching import (
     coach_for_chat,
     coach_turn,
@@ -53,6 +52,19 @@ from coachbot.app.coaches.coaching import (
     queued_alerts,
     removed_coach,
 )
+from coachbot.app.coaches.desk import CoachDesk, is_join
+from coachbot.app.coaches.relay import relay_from_patient
+from coachbot.app.escalations import coach_actions
+from coachbot.app.escalations.alerts import AlertSettings, alert_rows
+from coachbot.app.escalations.raising import (
+    evaluate_patient,
+    open_or_update,
+    tell_patient,
+    watches,
+)
+from coachbot.app.self_management.overrides import coach_step_command
+from coachbot.app.self_management.service import Photo, SelfManagement, outgoing_for
+from coachbot.app.self_management.suggestions import record_feedback, suggest_step
 from coachbot.engine import (
     ButtonPress,
     ChangeStatus,
@@ -73,18 +85,7 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
-from coachbot.app.escalations import coach_actions
-from coachbot.app.escalations.alerts import AlertSettings, alert_rows
-from coachbot.app.escalations.raising import (
-    evaluate_patient,
-    open_or_update,
-    tell_patient,
-    watches,
-)
-from coachbot.app.self_management.service import Photo, SelfManagement, outgoing_for
 from coachbot.spec.steps import StepLibrary
-from coachbot.app.self_management.overrides import coach_step_command
-from coachbot.app.self_management.suggestions import record_feedback, suggest_step
 
 log = logging.getLogger("coachbot.app.pipeline")
 
@@ -220,13 +221,12 @@ class PatientService:
             raise RuntimeError("handle_update needs a Channel to format messages")
         now = self.clock()
         try:
-            async with self.gate:
-                async with self.sessions() as session, session.begin():
-                    result = await self._dispatch(session, chat_id, event, now)
-                    result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
-                                                             patient_id=result.patient_id, label=result.label)
-                    await session.execute(store.INSERT_UPDATE_ID,
-                                          {"update_id": update_id, "processed_at": now})
+            async with self.gate, self.sessions() as session, session.begin():
+                result = await self._dispatch(session, chat_id, event, now)
+                result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
+                                                         patient_id=result.patient_id, label=result.label)
+                await session.execute(store.INSERT_UPDATE_ID,
+                                      {"update_id": update_id, "processed_at": now})
         except IntegrityError:
             if await self._already_processed(update_id):
                 return UpdateResult(duplicate=True)
@@ -370,15 +370,18 @@ class PatientService:
     async def _write_outbox(session: AsyncSession, chat_id: int, outgoing: list[Outgoing],
                             now: dt.datetime, *, patient_id: int | None = None,
                             label: str | None = None) -> list[QueuedMessage]:
-        """One row per message, ids in order, in one statement (`store.INSERT_OUTBOX`)."""
-        rows = _outbox_rows(chat_id, outgoing, now, patient_id=patient_id, label=label)
-        if not rows:
+        """One row per message, ids in order, in one statement (`store.INSERT_OUTBOX`); the values as
+        every writer builds them (`outbox_rows.outbox_values`)."""
+        if not outgoing:
             return []
-        result = await session.execute(store.INSERT_OUTBOX, [
-            {"chat_id": r.chat_id, "lane": r.lane, "kind": r.kind, "payload": r.payload, "created_at": now,
-             "not_before": now, "attempts": 0, "patient_id": r.patient_id, "escalation_id": r.escalation_id}
-            for r in rows])
-        return [replace(row, id=row_id) for row, row_id in zip(rows, result.scalars().all(), strict=True)]
+        values = [outbox_values(item, chat_id=chat_id, patient_id=patient_id, now=now) for item in outgoing]
+        result = await session.execute(store.INSERT_OUTBOX, values)
+        return [QueuedMessage(id=row_id, chat_id=v["chat_id"], lane=v["lane"], kind=v["kind"],
+                              payload=v["payload"], not_before=now, attempts=0, patient_id=v["patient_id"],
+                              escalation_id=v["escalation_id"],
+                              label=label if item.chat_id is None else (
+                                  f"escalation:{item.escalation_id}" if item.escalation_id else None))
+                for item, v, row_id in zip(outgoing, values, result.scalars().all(), strict=True)]
 
     async def _new_patient(self, session: AsyncSession, chat_id: int, now: dt.datetime) -> Patient:
         """A new patient, given at once to the active coach with the fewest patients (if any)."""
@@ -464,19 +467,6 @@ def write_gate(sessions: async_sessionmaker[AsyncSession]) -> WriteGate:
     if bind is not None and bind.dialect.name == "sqlite":
         return asyncio.Lock()
     return contextlib.nullcontext()
-
-
-def _outbox_rows(chat_id: int, outgoing: list[Outgoing], now: dt.datetime, *, patient_id: int | None,
-                 label: str | None) -> list[QueuedMessage]:
-    """The outbox rows (ids still 0) for messages; one without its own chat goes to the update's chat."""
-    return [QueuedMessage(
-        id=0, chat_id=chat_id if item.chat_id is None else item.chat_id, lane=item.lane,
-        kind=item.kind, payload=item.payload, not_before=now, attempts=0,
-        patient_id=patient_id if item.chat_id is None else item.patient_id,
-        escalation_id=item.escalation_id,
-        label=label if item.chat_id is None else (
-            f"escalation:{item.escalation_id}" if item.escalation_id else None))
-        for item in outgoing]
 
 
 _ROW_COLUMNS = tuple(c.key for c in table_of(Patient).columns if c.key != "updated_at")

@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
+from coachbot.adapters.db.outbox_rows import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
+from coachbot.app.pipeline import WriteGate
 from coachbot.engine import Reply
 from coachbot.scheduling import Timing, reminder_at, zone_of
-from coachbot.app.pipeline import WriteGate
 
 log = logging.getLogger("coachbot.scheduler")
 
@@ -66,13 +67,10 @@ def ago(delta: dt.timedelta) -> str:
 
 def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Outgoing],
                  now: dt.datetime) -> list[OutboxMessage]:
-    """Outbox rows in order, like the service writes them; a row without a chat goes to the patient."""
+    """Outbox rows in order, as every writer builds them (`outbox_rows.outbox_values`)."""
     assert patient.chat_id is not None
-    rows = [OutboxMessage(
-        chat_id=patient.chat_id if item.chat_id is None else item.chat_id, lane=item.lane, kind=item.kind,
-        payload=item.payload, created_at=now, not_before=now, attempts=0,
-        patient_id=patient.id if item.chat_id is None else item.patient_id,
-        escalation_id=item.escalation_id) for item in outgoing]
+    rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
+            for item in outgoing]
     session.add_all(rows)
     return rows
 

@@ -28,11 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, OutboxMessage, Patient
-from coachbot.care.escalation_rules import EscalationRules, next_realert
+from coachbot.adapters.db.outbox_rows import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
-from coachbot.engine import Reply
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import evaluate_patient, notice_of, tell_patient
+from coachbot.care.escalation_rules import EscalationRules, next_realert
+from coachbot.engine import Reply
 
 log = logging.getLogger("coachbot.escalations")
 
@@ -124,9 +125,7 @@ class EscalationTicker:
     def _row(item: Outgoing, now: dt.datetime) -> OutboxMessage:
         """A coach's row: no patient on it, so a coach who blocked the bot never marks a patient."""
         assert item.chat_id is not None
-        return OutboxMessage(chat_id=item.chat_id, lane=item.lane, kind=item.kind, payload=item.payload,
-                             created_at=now, not_before=now, attempts=0, patient_id=None,
-                             escalation_id=item.escalation_id)
+        return OutboxMessage(**outbox_values(item, chat_id=item.chat_id, patient_id=None, now=now))
 
     # -- missed check-ins --------------------------------------------------------------------------
     async def evaluate_missed(self) -> int:
@@ -163,11 +162,8 @@ class EscalationTicker:
             tell_patient(replies, notices, rules)
             outgoing = self.channel.replies(replies, None)  # lane 0: it says what happens now
             outgoing += await alert_rows(session, patient, notices, self.channel, self.settings)
-            rows = [OutboxMessage(chat_id=patient.chat_id if item.chat_id is None else item.chat_id,
-                                  lane=item.lane, kind=item.kind, payload=item.payload, created_at=now,
-                                  not_before=now, attempts=0,
-                                  patient_id=patient.id if item.chat_id is None else None,
-                                  escalation_id=item.escalation_id) for item in outgoing]
+            rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
+                    for item in outgoing]
             session.add_all(rows)
             await session.flush()
             queued = [QueuedMessage.of(row, patient.label if row.patient_id else None) for row in rows]
