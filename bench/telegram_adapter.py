@@ -1,11 +1,11 @@
 """Benchmark: CPU the Telegram adapter alone spends per answer (receiving the update, sending the reply).
 
-The same PTB wiring as `coachbot run` (ConfirmAfterCommitBot long polling with BotApiRequest, the PTB
-Application with PerChatProcessor and our UpdateHandler, the OutboxSender with its Pacer and batched
-marks in a real SQLite outbox), but the service is a stand-in that answers each update with one
-queued reply at once, without the database: so the bot's CPU per answer is the adapter's own cost
-(plus the mark-sent UPDATE). The fake Bot API server and the simulated patients run in another
-process on the other CPU, as in `bench.telegram_throughput`.
+The same PTB wiring as `coachbot run` (ConfirmAfterCommitBot long polling on the app's HTTPXRequest
+objects from `bot_requests.py`, the PTB Application with PerChatProcessor and our UpdateHandler, the
+OutboxSender with its Pacer and batched marks in a real SQLite outbox), but the service is a stand-in
+that answers each update with one queued reply at once, without the database: so the bot's CPU per
+answer is the adapter's own cost (plus the mark-sent UPDATE). The fake Bot API server and the
+simulated patients run in another process on the other CPU, as in `bench.telegram_throughput`.
 
 Run: `python -m bench.telegram_adapter [--rates 300,300,300] [--seconds 5]`; compare two versions of
 the code by running it with each on PYTHONPATH, in turns.
@@ -35,7 +35,7 @@ from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import OutboxMessage
 from coachbot.adapters.telegram.app import file_url
-from coachbot.adapters.telegram.bot_api_request import BotApiRequest
+from coachbot.adapters.telegram.bot_requests import SENDS_IN_FLIGHT, polling_request, sending_request
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.messages_out import TelegramChannel
@@ -87,11 +87,12 @@ async def run_bot(url: str, conn: Connection, base_url: str, rows: int) -> list[
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     base = base_url.rstrip("/")
-    bot = ConfirmAfterCommitBot(TOKEN, base_url=base, base_file_url=file_url(base), request=BotApiRequest(),
-                                get_updates_request=BotApiRequest(connection_pool_size=2))
+    bot = ConfirmAfterCommitBot(TOKEN, base_url=base, base_file_url=file_url(base), request=sending_request(),
+                                get_updates_request=polling_request())
     application = Application.builder().bot(bot).concurrent_updates(PerChatProcessor(256)).build()
     sender = OutboxSender(application.bot, sessions, Pacer(100_000.0, 1_000.0, 10),
-                          clock=lambda: dt.datetime.now(dt.UTC), secret=TOKEN, sweep_every=3600)
+                          clock=lambda: dt.datetime.now(dt.UTC), secret=TOKEN, sweep_every=3600,
+                          max_in_flight=SENDS_IN_FLIGHT)
     channel = TelegramChannel(library().service.channel, library().escalation)
     handler = UpdateHandler(InstantService(first), channel, sender,  # type: ignore[arg-type]
                             on_done=bot.finished)

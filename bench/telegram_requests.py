@@ -1,5 +1,6 @@
-"""Benchmark: CPU of one Bot API call as the bot makes it: a reply (`outbox_calls._send_text`, 8 at
-once) and an empty `getUpdates` (one at a time), against the test suite's fake Bot API server running
+"""Benchmark: CPU of one Bot API call as the bot makes it: a reply (`outbox_calls.call` with a text
+row, 8 at once) and an empty `getUpdates` (one at a time), both on the app's request objects
+(`bot_requests.py`), against the test suite's fake Bot API server running
 in another process on the other CPU. Prints microseconds of this process's CPU per call, the median of
 5 rounds of 1,500 calls.
 
@@ -17,12 +18,13 @@ import time
 from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 
-from bench.telegram_adapter import KEYBOARD, REPLY
+from bench.telegram_adapter import EPOCH, KEYBOARD, REPLY
 from bench.telegram_throughput import TOKEN, pin
-from coachbot.adapters.telegram.bot_api_request import BotApiRequest
+from coachbot.adapters.telegram.bot_requests import polling_request, sending_request
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
-from coachbot.adapters.telegram.outbox_calls import _send_text
+from coachbot.adapters.telegram.outbox_calls import call
+from coachbot.app.channel import QueuedMessage
 
 CHATS = 100
 Call = Callable[[ConfirmAfterCommitBot, int], Awaitable[object]]
@@ -45,7 +47,10 @@ def server(conn: Connection) -> None:
 
 
 async def reply(bot: ConfirmAfterCommitBot, i: int) -> object:
-    return await _send_text(bot, 1000 + i % CHATS, REPLY, KEYBOARD if i % 2 else None)
+    payload: dict[str, object] = {"text": REPLY, "keyboard": KEYBOARD} if i % 2 else {"text": REPLY}
+    row = QueuedMessage(id=i, chat_id=1000 + i % CHATS, lane=0, kind="text", payload=payload,
+                        not_before=EPOCH, attempts=0, patient_id=None, escalation_id=None, label=None)
+    return await call(bot, row)
 
 
 async def poll(bot: ConfirmAfterCommitBot, _i: int) -> object:
@@ -53,8 +58,8 @@ async def poll(bot: ConfirmAfterCommitBot, _i: int) -> object:
 
 
 async def measure(base_url: str, calls: int = 1500, rounds: int = 5) -> None:
-    bot = ConfirmAfterCommitBot(TOKEN, base_url=base_url, request=BotApiRequest(),
-                                get_updates_request=BotApiRequest(connection_pool_size=2))
+    bot = ConfirmAfterCommitBot(TOKEN, base_url=base_url, request=sending_request(),
+                                get_updates_request=polling_request())
     kinds: dict[str, tuple[Call, int]] = {"reply (sendMessage)": (reply, 8), "getUpdates, empty": (poll, 1)}
     spent: dict[str, list[float]] = {name: [] for name in kinds}
     async with bot:

@@ -16,7 +16,7 @@ from telegram import Bot
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import OutboxMessage, Patient
-from coachbot.adapters.telegram.bot_api_request import BotApiRequest
+from coachbot.adapters.telegram.bot_requests import sending_request
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
 from tests.support.fake_bot_api import FakeBotApi, make_bot
@@ -35,12 +35,10 @@ async def fake() -> AsyncIterator[FakeBotApi]:
     assert not server.errors
 
 
-@pytest.fixture(params=["the app's request", "PTB's default request"])
-async def bot(fake: FakeBotApi, request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
-    """The bot as the app makes it (our HTTP client; replies go as JSON bodies), and as PTB makes it
-    by default (replies through `Bot._post`): the outcomes must be the same."""
-    kwargs = {"request": BotApiRequest()} if request.param == "the app's request" else {}
-    async with make_bot(fake, **kwargs) as b:
+@pytest.fixture
+async def bot(fake: FakeBotApi) -> AsyncIterator[Bot]:
+    """The bot on the request object the app sends with (its pool size and timeouts)."""
+    async with make_bot(fake, request=sending_request()) as b:
         yield b
 
 

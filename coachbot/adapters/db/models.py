@@ -278,7 +278,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigIntKey, primary_key=True, autoincrement=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     lane: Mapped[int] = mapped_column(SmallInteger, default=0, server_default=text("0"))
-    #: "text" | "edit" | "photo" | "document" | "chart" (drawn when sent: adapters/chart_rows.py).
+    #: "text" | "edit" | "photo" | "document" | "chart" (drawn when sent: adapters/charts/rows.py).
     kind: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime]

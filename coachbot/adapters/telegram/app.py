@@ -31,7 +31,12 @@ from coachbot.adapters.charts import stop_drawing
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
-from coachbot.adapters.telegram.bot_api_request import BotApiRequest
+from coachbot.adapters.telegram.bot_requests import (
+    SENDS_IN_FLIGHT,
+    polling_request,
+    probe_request,
+    sending_request,
+)
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.messages_out import TelegramChannel
@@ -92,9 +97,10 @@ class TelegramBot:
                                       steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
+        self._requests = (sending_request(), polling_request())
         self.bot = ConfirmAfterCommitBot(
-            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=BotApiRequest(),
-            get_updates_request=BotApiRequest(connection_pool_size=2))
+            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=self._requests[0],
+            get_updates_request=self._requests[1])
         builder = Application.builder().bot(self.bot).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.application = builder.build()
@@ -103,7 +109,7 @@ class TelegramBot:
         self.sender = OutboxSender(self.application.bot, core.sessions, pacer, clock=clock,
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
-                                   gate=self.service.gate)
+                                   gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
         handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self.bot.finished)
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
@@ -170,8 +176,11 @@ class TelegramBot:
                                  "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
 
     async def _close_requests(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.application.bot.request.shutdown()
+        """After a failed start: PTB's shutdown skips a bot whose initialize failed, so close the
+        connection pools that initialize opened ourselves."""
+        for request in self._requests:
+            with contextlib.suppress(Exception):
+                await request.shutdown()
 
     async def _set_menus(self) -> None:
         """Patients' commands for every private chat, and each registered coach's own set."""
@@ -194,8 +203,9 @@ async def check_token(settings: Settings) -> None:
         raise BotConfigError(NO_TOKEN)
     base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
     host = urlsplit(base_url).netloc
+    request = probe_request()
     bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
-              base_file_url=file_url(base_url), request=BotApiRequest(connection_pool_size=2))
+              base_file_url=file_url(base_url), request=request, get_updates_request=request)
     try:
         async with bot:
             pass
@@ -205,6 +215,8 @@ async def check_token(settings: Settings) -> None:
     except NetworkError as exc:
         raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
                              "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
+    finally:
+        await request.shutdown()  # already closed after a good check; a failed one leaves it open
 
 
 async def serve(settings: Settings, *, webhook: bool = False) -> None:

@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
 from telegram import Update
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import TimedOut
 from telegram.ext import ExtBot
-
-from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
 
 log = logging.getLogger("coachbot.telegram")
 
@@ -82,27 +77,3 @@ class ConfirmAfterCommitBot(ExtBot[None]):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await self._changed.wait()
-
-    async def _do_post(self, endpoint: str, data: JSONDict, *,
-                       read_timeout: ODVInput[float] = DEFAULT_NONE,
-                       write_timeout: ODVInput[float] = DEFAULT_NONE,
-                       connect_timeout: ODVInput[float] = DEFAULT_NONE,
-                       pool_timeout: ODVInput[float] = DEFAULT_NONE) -> Any:
-        """getUpdates (a few times a second under load) as one JSON body through PTB's own
-        `BaseRequest.post` (its error mapping kept): its plain fields need none of PTB's per-field
-        parameter objects and form encoding. Anything else, as PTB does it."""
-        request = self._request[0]
-        if endpoint != "getUpdates" or not isinstance(request, BotApiRequest) or not _plain(data):
-            return await super()._do_post(endpoint, data, read_timeout=read_timeout,
-                                          write_timeout=write_timeout, connect_timeout=connect_timeout,
-                                          pool_timeout=pool_timeout)
-        body = JsonBody(json.dumps(data, separators=(",", ":")).encode())
-        return await request.post(f"{self.base_url}/getUpdates", body, read_timeout=read_timeout,
-                                  write_timeout=write_timeout, connect_timeout=connect_timeout,
-                                  pool_timeout=pool_timeout)
-
-
-def _plain(data: JSONDict) -> bool:
-    """Only numbers, strings and lists of strings: what JSON and PTB's form encoding say alike."""
-    return all(isinstance(value, (str, int, float)) or (
-        isinstance(value, list) and all(isinstance(item, str) for item in value)) for value in data.values())

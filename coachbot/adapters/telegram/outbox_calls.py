@@ -1,18 +1,18 @@
-"""One outbox row as one Bot API call: the only place that knows how each kind of row is sent."""
+"""One outbox row as one Bot API call: the only place that knows how each kind of row is sent.
+
+Every call is one of PTB's public Bot methods, so a refusal arrives as PTB's exception (Forbidden,
+RetryAfter, BadRequest, TimedOut, NetworkError), which is what the sender's retries are built on."""
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-from typing import Any
 
 from telegram import Bot, Message
 
 from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import draw, render_chart_row, render_escalation_chart
-from coachbot.adapters.telegram.bot_api_request import BotApiRequest, JsonBody
-from coachbot.adapters.telegram.keyboards import markup, markup_json
+from coachbot.adapters.telegram.keyboards import markup
 from coachbot.app.channel import QueuedMessage
 
 log = logging.getLogger("coachbot.telegram.outbox")
@@ -22,7 +22,9 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
     """Send `row`; returns the message id Telegram gave it (None for an edit that only drops buttons)."""
     payload = row.payload
     if row.kind == "text":
-        return await _send_text(bot, row.chat_id, payload["text"], payload.get("keyboard"))
+        sent = await bot.send_message(row.chat_id, payload["text"],
+                                      reply_markup=markup(payload.get("keyboard")))
+        return sent.message_id
     if row.kind == "edit":
         message_id = int(payload["message_id"])
         keyboard = markup(payload.get("keyboard"))  # None: Telegram drops the keyboard with the edit
@@ -52,27 +54,6 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
         sent = await bot.send_photo(row.chat_id, photo=png, caption=payload.get("caption"))
         return sent.message_id
     raise ValueError(f"unknown outbox kind {row.kind!r}")
-
-
-async def _send_text(bot: Bot, chat_id: int, text: str, keyboard: Any) -> int:
-    """sendMessage through PTB's own request object (its timeouts, and `BaseRequest.post`, whose
-    error mapping turns 403, 429 and the rest into exactly the exceptions `Bot.send_message` raises),
-    with the parameters encoded as one JSON body, and only the message id read from the answer.
-    Building PTB's Message from the answer, and PTB's per-field request parameters and form for the
-    request, cost about half of each reply's sending CPU (bench/telegram_adapter.py); the keyboard goes
-    as the plain JSON `markup` would serialise to. A bot without our request class (none in the app)
-    takes PTB's usual `_post`."""
-    data: dict[str, object] = {"chat_id": chat_id, "text": text}
-    if keyboard:
-        data["reply_markup"] = markup_json(keyboard)
-    request = bot.request
-    if isinstance(request, BotApiRequest):
-        body = JsonBody(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
-        sent = await request.post(f"{bot.base_url}/sendMessage", body)
-    else:
-        sent = await bot._post("sendMessage", data)  # PTB's request path without the Message; see above
-    assert isinstance(sent, dict)
-    return int(sent["message_id"])
 
 
 async def _chart(bot: Bot, row: QueuedMessage) -> int:

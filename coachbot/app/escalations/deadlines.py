@@ -162,8 +162,8 @@ class EscalationTicker:
             tell_patient(replies, notices, rules)
             outgoing = self.channel.replies(replies, None)  # lane 0: it says what happens now
             outgoing += await alert_rows(session, patient, notices, self.channel, self.settings)
-            rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
-                    for item in outgoing]
+            rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id,
+                                                  now=now)) for item in outgoing]
             session.add_all(rows)
             await session.flush()
             queued = [QueuedMessage.of(row, patient.label if row.patient_id else None) for row in rows]

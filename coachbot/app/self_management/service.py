@@ -61,7 +61,7 @@ _COMMAND = re.compile(r"^/(steps|flareplan)(?:@\w+)?(?:\s+(\S+))?\s*$", re.IGNOR
 
 @dataclass(frozen=True)
 class Photo:
-    """A chart to send as a picture: its data, drawn only when it is sent (see adapters/chart_rows.py)."""
+    """A chart to send as a picture: its data, drawn only when it is sent (see adapters/charts/rows.py)."""
 
     chart: ChartData
     caption: str
