@@ -104,6 +104,13 @@ async def load_history(session: AsyncSession, patient_id: int, timezone: str, ru
     history = history_of(rows, timezone)  # type: ignore[arg-type]
     if not full:
         return history
+    return await completed(session, patient_id, history, rules, now, answering=answering)
+
+
+async def completed(session: AsyncSession, patient_id: int, history: PatientHistory, rules: EscalationRules,
+                    now: dt.datetime, *, answering: bool = False) -> PatientHistory:
+    """A measurements-only history with the check-ins and escalations added: a rule that holds on the
+    measurements needs them too, and reading the measurements window again would repeat a query."""
     since = now - dt.timedelta(days=window_days(rules))
     runs = await checkins(session, patient_id, history.zone, now, answering)
     return replace(history, checkins=runs, escalations=tuple(await states(session, patient_id, since)))

@@ -29,7 +29,7 @@ from coachbot.care.escalation_rules import (
 )
 from coachbot.app.channel import EscalationNotice
 from coachbot.engine import AnswerValue, Reply
-from coachbot.app.escalations.history import OPEN, MeasurementRow, history_of, load_history
+from coachbot.app.escalations.history import OPEN, MeasurementRow, completed, history_of, load_history
 
 log = logging.getLogger("coachbot.escalations")
 
@@ -88,12 +88,13 @@ async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, t
                            answering: bool) -> list[EscalationNotice]:
     """Evaluate the rules as of `now` and raise or update escalations; the notices of what changed.
 
-    One query when no rule holds (the common case); the check-ins and escalations are read only then.
+    One query when no rule holds (the common case); the check-ins and escalations are read only then,
+    and the measurements window is never read twice.
     """
     history = await load_history(session, patient_id, timezone, rules, now)
     if not evaluate(rules, history, now) and not _reads_checkins(rules, answering):
         return []
-    history = await load_history(session, patient_id, timezone, rules, now, full=True, answering=answering)
+    history = await completed(session, patient_id, history, rules, now, answering=answering)
     hits = evaluate(rules, history, now)
     if not hits:
         return []
