@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.adapters.db.outbox_rows import outbox_values
+from coachbot.adapters.db.store import outbox_values
 from coachbot.app.channel import (
     STALE_STATE,
     Channel,
@@ -371,7 +371,7 @@ class PatientService:
                             now: dt.datetime, *, patient_id: int | None = None,
                             label: str | None = None) -> list[QueuedMessage]:
         """One row per message, ids in order, in one statement (`store.INSERT_OUTBOX`); the values as
-        every writer builds them (`outbox_rows.outbox_values`)."""
+        every writer builds them (`store.outbox_values`)."""
         if not outgoing:
             return []
         values = [outbox_values(item, chat_id=chat_id, patient_id=patient_id, now=now) for item in outgoing]

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
-from coachbot.adapters.db.outbox_rows import outbox_values
+from coachbot.adapters.db.store import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
 from coachbot.app.pipeline import WriteGate
 from coachbot.engine import Reply
@@ -67,7 +67,7 @@ def ago(delta: dt.timedelta) -> str:
 
 def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Outgoing],
                  now: dt.datetime) -> list[OutboxMessage]:
-    """Outbox rows in order, as every writer builds them (`outbox_rows.outbox_values`)."""
+    """Outbox rows in order, as every writer builds them (`store.outbox_values`)."""
     assert patient.chat_id is not None
     rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
             for item in outgoing]

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, OutboxMessage, Patient
-from coachbot.adapters.db.outbox_rows import outbox_values
+from coachbot.adapters.db.store import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import evaluate_patient, notice_of, tell_patient
