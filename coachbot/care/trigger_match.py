@@ -342,22 +342,23 @@ class Matcher:
             return weak_key(key, spec.short_fuzzy_min_length, spec.fuzzy_min_length)
 
         self._rules = []
-        for r in ranked:
-            compiled = [compile_variant(v, atoms) for v in r.variants]
-            if r.kind in _SLIP_KINDS:
+        for spec_rule in ranked:
+            variants = [compile_variant(v, atoms) for v in spec_rule.variants]
+            if spec_rule.kind in _SLIP_KINDS:
                 for strong_last in (False, True):
-                    compiled += [compile_variant(v, atoms, weak, strong_last) for v in r.variants]
-            self._rules.append((r.kind, r.id, r.language, tuple(dict.fromkeys(compiled))))
+                    variants += [compile_variant(v, atoms, weak, strong_last) for v in spec_rule.variants]
+            self._rules.append((spec_rule.kind, spec_rule.id, spec_rule.language,
+                                tuple(dict.fromkeys(variants))))
         self._anchors: dict[int, list[tuple[int, int]]] = {}
-        for r, (_, _, _, variants) in enumerate(self._rules):
-            for v, variant in enumerate(variants):
+        for r, (_, _, _, rule_variants) in enumerate(self._rules):
+            for v, variant in enumerate(rule_variants):
                 for atom in variant.anchors:
                     self._anchors.setdefault(atom, []).append((r, v))
         self._shields: dict[str, list[tuple[Compiled, bool]]] = {}  # rule id -> idioms that may hide it
         for exc in spec.exceptions:
-            compiled = [(compile_variant(v, atoms), exc.message_wide) for v in exc.variants]
+            shields = [(compile_variant(v, atoms), exc.message_wide) for v in exc.variants]
             for rule_id in exc.suppresses:
-                self._shields.setdefault(rule_id, []).extend(compiled)
+                self._shields.setdefault(rule_id, []).extend(shields)
         self.lexicon = Lexicon(spec, atoms)
 
     def scan(

@@ -205,10 +205,10 @@ def _compile(parsed: _File, source: str) -> TriggerSpec:
         rules.append(RuleSpec(rule.id, rule.kind, tuple(dict.fromkeys(variants)), rule.language))
     sound_alikes: dict[str, str] = {}
     for typed, meant in parsed.sound_alikes.items():
-        words = (simplify(typed).strip(), simplify(meant).strip())
-        if not all(_WORD.fullmatch(w) for w in words):
+        heard, said = simplify(typed).strip(), simplify(meant).strip()
+        if not (_WORD.fullmatch(heard) and _WORD.fullmatch(said)):
             raise _Problem(f"sound_alikes: '{typed}: {meant}' must map one word to one word")
-        sound_alikes[words[0]] = words[1]
+        sound_alikes[heard] = said
     for code, line in parsed.language_lines.items():
         if not re.fullmatch(_ID, code) or not line.strip() or "\n" in line.strip():
             raise _Problem(f"language_lines: '{code}' needs a lowercase code and one line of text")

@@ -156,7 +156,7 @@ class Engine:
     def _safety_script(self, kind: str) -> str | None:
         """The safety dialog for a kind; a refined kind ("overdose") with no dialog of its own is
         answered by its general kind's ("crisis"), never by silence."""
-        preempt: Mapping[str, str] = self.library.service.preempt
+        preempt: Mapping[str, str] = {str(k): v for k, v in self.library.service.preempt.items()}
         return preempt.get(kind) or preempt.get(FALLBACK.get(kind, ""))
 
     # -- commands --------------------------------------------------------------------------------

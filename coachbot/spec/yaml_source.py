@@ -74,7 +74,7 @@ _PLAIN = "only text, numbers, true/false, lists and mappings"
 def _core_schema_loader(name: str, base: type[Any]) -> type[Any]:
     """`base` (a loader with PyYAML's bare resolver, which reads every plain value as text) taught
     YAML 1.2's core schema; the resolvers are added to the new class only, never to PyYAML's own."""
-    loader = type(name, (base,), {"__doc__": f"{base.__name__} resolving plain values as YAML 1.2 does."})
+    loader: Any = type(name, (base,), {"__doc__": f"{base.__name__} resolving plain values as YAML 1.2 does."})
     for tag, pattern, first in _CORE_SCHEMA:
         loader.add_implicit_resolver(tag, re.compile(f"^(?:{pattern.pattern})$"),
                                      [*first, ""] if tag == _NULL else list(first))
@@ -129,7 +129,7 @@ class YamlDocument:
             if found is None:
                 raise KeyError(tuple(loc))
             node = found[1]
-            data = data[part] if isinstance(data, list) else data[_data_key(data, part)]
+            data = data[int(part)] if isinstance(data, list) else data[_data_key(data, part)]
         return YamlDocument(self.label, self.raw, self.text, data, node)
 
 
@@ -200,7 +200,7 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
-def _too_deep(mark: yaml.Mark | None) -> RefusedYaml:
+def _too_deep(mark: Any) -> RefusedYaml:
     return RefusedYaml(mark, f"this is nested more than {MAX_DEPTH} levels deep; dialog files need a "
                              "few levels.", "check the indentation, and that every [ and { is closed.")
 

@@ -109,7 +109,7 @@ def explain(exc: BaseException, url: str, source: str, *, connecting: bool) -> D
         return exc
     if isinstance(exc, (ArgumentError, NoSuchModuleError)):
         return DatabaseUnavailable(f"{source}: {url_problem(url) or 'expected ' + _EXAMPLES}.")
-    if isinstance(exc, DBAPIError):
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
         return _driver_error(exc.orig, shown, source)
     if isinstance(exc, SQLAlchemyError):
         return None

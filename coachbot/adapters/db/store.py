@@ -224,12 +224,18 @@ OPEN_STEP_DAYS = 2
 class OutgoingLike(Protocol):
     """What an outbox row is built from (`coachbot.app.channel.Outgoing`)."""
 
-    kind: str
-    payload: dict[str, Any]
-    chat_id: int | None
-    lane: int
-    patient_id: int | None
-    escalation_id: int | None
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def chat_id(self) -> int | None: ...
+    @property
+    def lane(self) -> int: ...
+    @property
+    def patient_id(self) -> int | None: ...
+    @property
+    def escalation_id(self) -> int | None: ...
 
 
 def outbox_values(item: OutgoingLike, *, chat_id: int, patient_id: int | None,
