@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +19,13 @@ from coachbot.app.pipeline import Clock, PatientService, system_clock
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 from coachbot.spec.steps import StepLibrary, load_steps
+
+if TYPE_CHECKING:
+    from coachbot.adapters.scheduler.tick import SchedulerConfig
+    from coachbot.adapters.terminal.chat import TerminalChat
+    from coachbot.adapters.terminal.clock import SimulatedClock
+    from coachbot.app.channel import Channel, QueuedMessage
+    from coachbot.app.checkins.reminders import TickReport
 
 
 @dataclass(slots=True)
@@ -34,8 +45,9 @@ class App:
 
 
 async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = system_clock,
-                    migrate: bool = True) -> App:
-    """Load and validate the dialogs, bring the schema up to date, and build the service."""
+                    migrate: bool = True, channel: Callable[[DialogLibrary], Channel] | None = None) -> App:
+    """Load and validate the dialogs, bring the schema up to date, and build the service; `channel`
+    makes the formatter the service writes outbox rows with (`handle_update` needs one)."""
     library = load_library(dialogs_dir)
     db = make_engine(database_url)
     if migrate:  # through the app's engine: one connection, which the pool then keeps
@@ -50,5 +62,51 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
     care = SelfManagement.load(dialogs_dir, library.service)
     steps = care.steps if care is not None else load_steps(steps_file) if steps_file.exists() else None
     return App(db=db, sessions=sessions, library=library, engine=engine,
-               patients=PatientService(sessions, engine, clock, steps=steps, care=care), steps=steps,
-               care=care)
+               patients=PatientService(sessions, engine, clock, steps=steps, care=care,
+                                       channel=channel(library) if channel is not None else None),
+               steps=steps, care=care)
+
+
+def telegram_formatter(library: DialogLibrary) -> Channel:
+    """The Telegram channel's formatter: its rows are what a patient or coach would be sent."""
+    from coachbot.adapters.telegram.messages_out import TelegramChannel  # noqa: PLC0415 (only if used)
+
+    return TelegramChannel(library.service.channel, library.escalation)
+
+
+@asynccontextmanager
+async def terminal_chat(database_url: str, dialogs_dir: Path, *, files: Path, out: TextIO = sys.stdout,
+                        read_line: Callable[[], str] | None = None, clock: SimulatedClock | None = None,
+                        scheduler: SchedulerConfig | None = None, log_note: str = "",
+                        ) -> AsyncIterator[TerminalChat]:
+    """`coachbot chat`: the service with Telegram's formatter, the real scheduler tick on a simulated
+    clock, and a coach for the alert cards (the first registered one, or one added for the terminal).
+    Charts and files the chat shows are saved under `files`."""
+    from coachbot.adapters.db import store  # noqa: PLC0415 (the terminal's pieces: only for `chat`)
+    from coachbot.adapters.scheduler.tick import CheckinScheduler  # noqa: PLC0415
+    from coachbot.adapters.terminal.chat import TERMINAL_CHAT_ID, TERMINAL_COACH_ID, TerminalChat  # noqa: PLC0415
+    from coachbot.adapters.terminal.clock import SimulatedClock  # noqa: PLC0415
+    from coachbot.adapters.terminal.transcript import Transcript  # noqa: PLC0415
+
+    clock = clock or SimulatedClock()
+    app = await build_app(database_url, dialogs_dir, clock=clock, channel=telegram_formatter)
+    try:
+        service = app.patients
+        assert service.channel is not None
+        async with service.gate, app.sessions() as session, session.begin():
+            await store.coach_for_alerts(session, TERMINAL_COACH_ID, "Coach (terminal)", clock())
+            first_update_id = await store.last_update_id(session) + 1
+        queued: list[QueuedMessage] = []
+        ticker = CheckinScheduler(app.sessions, service, service.channel, scheduler, clock=clock,
+                                  instance="terminal", on_queued=queued.extend)
+        await ticker.prepare()
+
+        async def tick() -> tuple[TickReport, list[QueuedMessage]]:
+            queued.clear()
+            report = await ticker.tick()
+            return report, list(queued)
+
+        yield TerminalChat(service, clock, tick, Transcript(out, files, TERMINAL_CHAT_ID), read_line,
+                           first_update_id=first_update_id, log_note=log_note)
+    finally:
+        await app.close()
