@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
-from coachbot.engine import Engine
-from coachbot.app.self_management.service import SelfManagement
 from coachbot.app.pipeline import Clock, PatientService, system_clock
+from coachbot.app.self_management.service import SelfManagement
+from coachbot.engine import Engine
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 from coachbot.spec.steps import StepLibrary, load_steps

@@ -70,7 +70,8 @@ async def test_terminal_chat_onboards_then_runs_a_checkin_on_the_simulated_clock
     assert f"Hello Sam. {CHECKIN_OPENING}" in text and "[0]  [1]  [2]  [3]  [4]  [5]" in text
     assert "And how is your mood right now?" in text.split(CHECKIN_OPENING)[-1]
     assert offset.total_seconds() > 0
-    unsent = [row for row in await rows_of(database_url, OutboxMessage, lambda m: m.id) if row.sent_at is None]
+    rows = await rows_of(database_url, OutboxMessage, lambda m: m.id)
+    unsent = [row for row in rows if row.sent_at is None]
     assert unsent == []  # shown in the terminal, so marked sent: nothing piles up for a sender
 
 
@@ -85,7 +86,7 @@ async def test_crisis_words_after_any_command_word_give_the_resources_and_the_co
     assert RESOURCES in said and "I have told your coach." in said
     assert "COACH ALERT" in said and "URGENT (act today) alert for patient P-" in said
     assert "Rule: crisis" in said and "[Acknowledge]" in said
-    assert "chart saved to " in said and list((tmp_path / "charts").glob("*.png"))  # noqa: ASYNC240
+    assert "chart saved to " in said and list((tmp_path / "charts").glob("*.png"))
 
 
 async def test_paused_patient_gets_no_checkin_from_next(database_url: str, tmp_path: Path) -> None:
@@ -131,7 +132,7 @@ async def test_an_unknown_command_gets_the_kind_sentence_then_help(database_url:
 async def test_mydata_is_saved_as_a_file_and_its_path_printed(database_url: str, tmp_path: Path) -> None:
     async with chatting(database_url, tmp_path) as (chat, out):
         await typed(chat, *ONBOARDING, "/mydata")
-    files = list((tmp_path / "files").iterdir())  # noqa: ASYNC240
+    files = list((tmp_path / "files").iterdir())
     assert len(files) == 1 and '"label": "P-' in files[0].read_text()
     assert f"saved to {files[0]}" in out.getvalue()
 
@@ -201,6 +202,6 @@ async def test_week_runs_the_scheduled_weekly_review_and_saves_its_chart(
     text = out.getvalue()
     assert "Steps that may suit you now" in text and "1. " in text
     assert "Here is a look back at your week, Sam." in text
-    charts = sorted((tmp_path / "charts").glob("coachbot-chart-P-*.png"))  # noqa: ASYNC240 (after the chat)
+    charts = sorted((tmp_path / "charts").glob("coachbot-chart-P-*.png"))
     assert len(charts) == 1 and charts[0].read_bytes().startswith(b"\x89PNG")
     assert f"saved to {charts[0]}" in text and "in Telegram it comes as a picture" in text
