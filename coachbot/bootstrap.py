@@ -80,11 +80,11 @@ async def terminal_chat(database_url: str, dialogs_dir: Path, *, files: Path, ou
                         scheduler: SchedulerConfig | None = None, log_note: str = "",
                         ) -> AsyncIterator[TerminalChat]:
     """`coachbot chat`: the service with Telegram's formatter, the real scheduler tick on a simulated
-    clock, and a coach for the alert cards (the first registered one, or one added for the terminal).
+    clock; the chat prints the alert cards of the patient's coach.
     Charts and files the chat shows are saved under `files`."""
     from coachbot.adapters.db import store  # noqa: PLC0415 (the terminal's pieces: only for `chat`)
     from coachbot.adapters.scheduler.tick import CheckinScheduler  # noqa: PLC0415
-    from coachbot.adapters.terminal.chat import TERMINAL_CHAT_ID, TERMINAL_COACH_ID, TerminalChat  # noqa: PLC0415
+    from coachbot.adapters.terminal.chat import TERMINAL_CHAT_ID, TerminalChat  # noqa: PLC0415
     from coachbot.adapters.terminal.clock import SimulatedClock  # noqa: PLC0415
     from coachbot.adapters.terminal.transcript import Transcript  # noqa: PLC0415
 
@@ -94,7 +94,6 @@ async def terminal_chat(database_url: str, dialogs_dir: Path, *, files: Path, ou
         service = app.patients
         assert service.channel is not None
         async with service.gate, app.sessions() as session, session.begin():
-            await store.coach_for_alerts(session, TERMINAL_COACH_ID, "Coach (terminal)", clock())
             first_update_id = await store.last_update_id(session) + 1
         queued: list[QueuedMessage] = []
         ticker = CheckinScheduler(app.sessions, service, service.channel, scheduler, clock=clock,

@@ -62,7 +62,7 @@ from coachbot.app.escalations.raising import (
     watches,
 )
 from coachbot.app.self_management.overrides import coach_step_command
-from coachbot.app.self_management.service import Photo, SelfManagement, outgoing_for
+from coachbot.app.self_management.service import Photo, SelfManagement, is_own_command, outgoing_for
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
 from coachbot.engine import (
     ButtonPress,
@@ -312,10 +312,10 @@ class PatientService:
             service = self.engine.library.service
             event = StartDialog(service.settings if event.name == "settings" else service.daily)
         elif _unknown_command(event):  # never taken as an answer: said kindly, then what they can type;
-            # while onboarding (/steps and /flareplan come after it), its question again instead
-            result = await self._patient_turn(
-                session, patient, TextMessage("/start" if _onboarding(patient) else "/help"), now)
-            result.outgoing[:0] = self.channel.replies([] if _onboarding(patient) else [
+            # /steps and /flareplan while onboarding are known, but wait: its question again instead
+            result = await self._patient_turn(session, patient, TextMessage(
+                "/start" if _waits_for_onboarding(patient, event) else "/help"), now)
+            result.outgoing[:0] = self.channel.replies([] if _waits_for_onboarding(patient, event) else [
                 Reply(self.engine.library.service.messages.unknown_command)], None)
             return result
         return await self._patient_turn(session, patient, event, now)
@@ -538,6 +538,10 @@ def _onboarding_first(patient: Patient, event: Event) -> Event:
 
 def _onboarding(patient: Patient) -> bool:
     return patient.onboarded_at is None and patient.status != "stopped"
+
+
+def _waits_for_onboarding(patient: Patient, event: Inbound) -> bool:
+    return isinstance(event, TextMessage) and _onboarding(patient) and is_own_command(event.text)
 
 
 def typed_text(event: Inbound | Event) -> str:

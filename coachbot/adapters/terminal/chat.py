@@ -63,6 +63,7 @@ class TerminalChat:
         self.read_line = read_line or (lambda: input("you> "))
         self.next_update_id = first_update_id
         self.log_note = log_note
+        self.coach_ready = False
 
     async def step(self, line: str) -> bool:
         """Handle one typed line; False when the person wants to leave."""
@@ -72,10 +73,19 @@ class TerminalChat:
         if command in {":next", ":week"}:
             await self.jump("daily" if command == ":next" else "weekly")
         elif command:  # an empty line is no message (Telegram sends none)
+            await self.ensure_coach()
             update_id, self.next_update_id = self.next_update_id, self.next_update_id + 1
             result = await self.patients.handle_update(update_id, TERMINAL_CHAT_ID, inbound(line))
             await self.deliver(result.queued)
         return True
+
+    async def ensure_coach(self) -> None:
+        """Before the first message: a coach for the alert cards, the first registered one or one the
+        terminal plays (added only once someone chats, so an idle start leaves the database as it was)."""
+        if not self.coach_ready:
+            async with self.patients.gate, self.patients.sessions() as session, session.begin():
+                await store.coach_for_alerts(session, TERMINAL_COACH_ID, "Coach (terminal)", self.clock())
+            self.coach_ready = True
 
     async def deliver(self, rows: list[QueuedMessage]) -> None:
         """Print what was queued, then mark it sent, as the outbox sender would once Telegram took it."""
