@@ -33,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.engine_answer
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache coachbot.db demo.db
+	rm -rf $(VENV) *.egg-info .pytest_cache coachbot.db demo.db .coachbot-demo

@@ -88,19 +88,26 @@ def _cmd_dialogs_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_FILES = Path(".coachbot-demo")
+"""Where `coachbot chat` keeps its log, charts and files (`make clean` removes it)."""
+
+
 def _cmd_chat(args: argparse.Namespace) -> int:
-    from coachbot.adapters.terminal.chat import SimulatedClock, TerminalChat
-    from coachbot.bootstrap import build_app
+    from coachbot.adapters.scheduler.tick import config_from_settings
+    from coachbot.bootstrap import terminal_chat
 
     settings = _settings(args)
+    log_file = DEMO_FILES / "chat.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    # The chat is the patient's screen: log lines go to a file, never between the messages.
+    logging.basicConfig(filename=log_file, level=settings.log_level, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def run() -> None:
-        clock = SimulatedClock()
-        app = await build_app(settings.database_url, settings.dialogs_dir, clock=clock)
-        try:
-            await TerminalChat(app, clock).run()
-        finally:
-            await app.close()
+        async with terminal_chat(settings.database_url, settings.dialogs_dir, files=DEMO_FILES,
+                                 scheduler=config_from_settings(settings),
+                                 log_note=f"(Logs go to {log_file}.)") as chat:
+            await chat.run()
 
     asyncio.run(run())
     return 0
@@ -121,12 +128,13 @@ def _run(args: argparse.Namespace) -> int:
         print("coachbot: COACHBOT_TELEGRAM_TOKEN is not set: put the bot token from @BotFather in it.",
               file=sys.stderr)
         return EXIT_CONFIG
-    from coachbot.adapters.telegram.app import BotConfigError, quiet_library_loggers, serve
+    from coachbot.adapters.telegram.app import BotConfigError, quiet_library_loggers
+    from coachbot.bootstrap import serve_telegram
 
     logging.getLogger("coachbot").setLevel(settings.log_level)
     quiet_library_loggers()
     try:
-        asyncio.run(serve(settings, webhook=args.webhook))
+        asyncio.run(serve_telegram(settings, webhook=args.webhook))
     except BotConfigError as exc:
         print(f"coachbot: {exc}", file=sys.stderr)
         return EXIT_CONFIG

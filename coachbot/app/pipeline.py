@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -63,7 +63,7 @@ from coachbot.app.escalations.raising import (
     watches,
 )
 from coachbot.app.self_management.overrides import coach_step_command
-from coachbot.app.self_management.service import Photo, SelfManagement, outgoing_for
+from coachbot.app.self_management.service import Photo, SelfManagement, is_own_command, outgoing_for
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
 from coachbot.engine import (
     ButtonPress,
@@ -133,24 +133,12 @@ class PatientService:
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
-        """Load the patient (creating them on first contact), run the engine, persist, commit."""
-        async with self.gate:  # every writer of the process queues here (see `write_gate`)
-            return await self._handle(chat_id, event)
-
-    async def _handle(self, chat_id: int, event: Event) -> Delivery:
-        now = self.clock()
-        command = isinstance(event, TextMessage) and event.text.startswith("/")
-        async with self.sessions() as session, session.begin():
-            patient = await store.patient_by_chat(session, chat_id)
-            if patient is None:
-                patient = await self._new_patient(session, chat_id, now)
-            if self.care is not None and command:  # /steps and /flareplan (the terminal comes this way)
-                mine, handled = await self.care.patient_event(session, patient, event, now)
-                if handled is not None:
-                    return Delivery(patient_label=patient.label, chat_id=patient.chat_id, replies=handled,
-                                    patient_id=patient.id)
-                event = mine if not isinstance(mine, Press) else event
-            return await self.apply(session, patient, _onboarding_first(patient, event), now)
+        """`_dispatch`, the very road of `handle_update`, for tests and benches that read the engine's
+        replies rather than messages: no update id, no outbox rows, one transaction."""
+        turn = _RecordedTurn(self)
+        async with self.gate, self.sessions() as session, session.begin():
+            result = await turn._dispatch(session, chat_id, event, self.clock())
+        return turn.delivery(chat_id, result)
 
     async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
                         timezone: str, codes: list[str], now: dt.datetime) -> None:
@@ -324,10 +312,12 @@ class PatientService:
                 return UpdateResult(outgoing=self.channel.my_data(export), label=patient.label)
             service = self.engine.library.service
             event = StartDialog(service.settings if event.name == "settings" else service.daily)
-        elif _unknown_command(event):  # never taken as an answer: say so kindly, then what they can type
-            result = await self._patient_turn(session, patient, TextMessage("/help"), now)
-            result.outgoing[:0] = self.channel.replies(
-                [Reply(self.engine.library.service.messages.unknown_command)], None)
+        elif _unknown_command(event):  # never taken as an answer: said kindly, then what they can type;
+            # /steps and /flareplan while onboarding are known, but wait: its question again instead
+            result = await self._patient_turn(session, patient, TextMessage(
+                "/start" if _waits_for_onboarding(patient, event) else "/help"), now)
+            result.outgoing[:0] = self.channel.replies([] if _waits_for_onboarding(patient, event) else [
+                Reply(self.engine.library.service.messages.unknown_command)], None)
             return result
         return await self._patient_turn(session, patient, event, now)
 
@@ -451,6 +441,55 @@ class PatientService:
                 patient.status = "active"
 
 
+class _ReplyChannel:
+    """A `Channel` whose messages carry the engine's replies as they are (for `handle`)."""
+
+    def replies(self, replies: Sequence[Reply], token: str | None) -> list[Outgoing]:
+        return [Outgoing(kind=_REPLIES, payload={_REPLIES: list(replies)})] if replies else []
+
+    def coach_alert(self, notice: EscalationNotice, chat_id: int) -> Outgoing:
+        return Outgoing(kind="alert", payload={}, chat_id=chat_id, escalation_id=notice.escalation_id)
+
+    def text(self, text: str, chat_id: int | None = None) -> list[Outgoing]:
+        return [Outgoing(kind=_REPLIES, payload={_REPLIES: [Reply(text)]}, chat_id=chat_id)]
+
+    def coach_message(self, kind: Literal["greeting", "help", "unknown"], name: str) -> Outgoing:
+        return Outgoing(kind="coach", payload={"kind": kind})
+
+    def my_data(self, export: dict[str, Any]) -> list[Outgoing]:
+        return [Outgoing(kind="document", payload={"export": export})]
+
+
+_REPLIES = "replies"
+
+
+class _RecordedTurn(PatientService):
+    """One `handle` call's view of a service: the same state and road, with the engine's replies kept
+    as they are and every `apply`'s delivery (escalations, photos, position) recorded."""
+
+    def __init__(self, service: PatientService) -> None:
+        self.__dict__.update(vars(service))
+        self.channel = _ReplyChannel()
+        self.applied: list[Delivery] = []
+
+    async def apply(self, session: AsyncSession, patient: Patient, event: Event,
+                    now: dt.datetime) -> Delivery:
+        delivery = await super().apply(session, patient, event, now)
+        self.applied.append(delivery)
+        return delivery
+
+    def delivery(self, chat_id: int, result: UpdateResult) -> Delivery:
+        applied = self.applied
+        return Delivery(
+            patient_label=result.label or "", chat_id=chat_id, patient_id=result.patient_id,
+            replies=[reply for item in result.outgoing if item.kind == _REPLIES and item.chat_id is None
+                     for reply in item.payload[_REPLIES]],
+            escalations=[notice for d in applied for notice in d.escalations],
+            photos=[photo for d in applied for photo in d.photos],
+            suggest_step=any(d.suggest_step for d in applied),
+            position=applied[-1].position if applied else None)
+
+
 WriteGate = AbstractAsyncContextManager[Any]
 
 
@@ -483,9 +522,17 @@ def _row_values(patient: Patient) -> tuple[object, ...]:
 def _onboarding_first(patient: Patient, event: Event) -> Event:
     """A dialog the patient asks for (/checkin, /settings, /flareplan) before onboarding ends carries
     onboarding on instead."""
-    if isinstance(event, StartDialog) and patient.onboarded_at is None and patient.status != "stopped":
+    if isinstance(event, StartDialog) and _onboarding(patient):
         return TextMessage("/start")
     return event
+
+
+def _onboarding(patient: Patient) -> bool:
+    return patient.onboarded_at is None and patient.status != "stopped"
+
+
+def _waits_for_onboarding(patient: Patient, event: Inbound) -> bool:
+    return isinstance(event, TextMessage) and _onboarding(patient) and is_own_command(event.text)
 
 
 def typed_text(event: Inbound | Event) -> str:

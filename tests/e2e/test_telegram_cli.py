@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import Coach, OutboxMessage
-from coachbot.adapters.telegram.app import serve
+from coachbot.bootstrap import serve_telegram as serve
 from coachbot.cli import main
 from tests.support.coachbot_telegram import DIALOGS, bot_settings, measurements, running_bot
 from tests.support.fake_bot_api import FakeBotApi

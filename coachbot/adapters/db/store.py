@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from coachbot.adapters.db.models import (
     AuditEntry,
+    Coach,
     Conversation,
     Escalation,
     Measurement,
@@ -246,3 +248,38 @@ def outbox_values(item: OutgoingLike, *, chat_id: int, patient_id: int | None,
             "payload": item.payload, "created_at": now, "not_before": now, "attempts": 0,
             "patient_id": patient_id if own_chat else item.patient_id,
             "escalation_id": item.escalation_id}
+
+
+# -- a channel that delivers at once (the terminal) ------------------------------------------------
+
+async def mark_delivered(session: AsyncSession, row_ids: Sequence[int], now: dt.datetime) -> None:
+    """Outbox rows a channel showed the moment they were queued: sent now, so no sender takes them and
+    the scheduler counts a check-in's first message as delivered (as Telegram's sender would)."""
+    if row_ids:
+        await session.execute(update(OutboxMessage).where(
+            OutboxMessage.id.in_(list(row_ids)), OutboxMessage.sent_at.is_(None)).values(sent_at=now))
+
+
+async def last_update_id(session: AsyncSession) -> int:
+    """The highest update id recorded (0 for none): a channel numbering its own updates goes on
+    after it, so a database used before never takes a new update for a redelivery."""
+    return int((await session.execute(select(func.max(ProcessedUpdate.update_id)))).scalar_one() or 0)
+
+
+async def coach_for_alerts(session: AsyncSession, telegram_user_id: int, name: str,
+                           now: dt.datetime) -> Coach:
+    """An active coach reachable for alerts: the first one registered, or one added under this id when
+    there is none (the terminal plays that coach, so alert cards have somewhere to go)."""
+    found = (await session.execute(select(Coach).where(
+        Coach.active.is_(True), Coach.telegram_user_id.is_not(None)).order_by(Coach.id).limit(1))
+             ).scalar_one_or_none()
+    if found is not None:
+        return found
+    coach = (await session.execute(select(Coach).where(Coach.telegram_user_id == telegram_user_id))
+             ).scalar_one_or_none()
+    if coach is None:
+        coach = Coach(telegram_user_id=telegram_user_id, name=name, active=True, created_at=now)
+        session.add(coach)
+    coach.active = True
+    await session.flush()
+    return coach

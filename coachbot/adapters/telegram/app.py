@@ -13,12 +13,10 @@ the last one stopped.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import gc
 import logging
-import signal
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -26,7 +24,6 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
-from coachbot import startup
 from coachbot.adapters.charts import stop_drawing
 from coachbot.adapters.db.models import Coach
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
@@ -49,10 +46,10 @@ from coachbot.adapters.telegram.updates import (
     set_coach_commands,
     set_patient_commands,
 )
-from coachbot.bootstrap import App, build_app
-from coachbot.config import Settings
+from coachbot.app.application import App
 from coachbot.app.escalations.alerts import AlertSettings, warn_if_no_coach
 from coachbot.app.pipeline import Clock, PatientService, system_clock
+from coachbot.config import Settings
 
 log = logging.getLogger("coachbot.telegram")
 
@@ -217,26 +214,3 @@ async def check_token(settings: Settings) -> None:
                              "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
     finally:
         await request.shutdown()  # already closed after a good check; a failed one leaves it open
-
-
-async def serve(settings: Settings, *, webhook: bool = False) -> None:
-    """`coachbot run`: serve until SIGTERM or SIGINT, then stop gracefully."""
-    await check_token(settings)
-    core = await build_app(settings.database_url, settings.dialogs_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        bot = TelegramBot(core, settings)
-        try:
-            await bot.start(webhook=webhook)
-            startup.release()  # ready: the collector held off by `coachbot run` may run again
-            await stop.wait()
-            log.info("stopping: finishing the updates and sends in progress")
-        finally:
-            await bot.stop()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await core.close()

@@ -1,124 +1,132 @@
-"""`coachbot chat`: talk to the real engine and database as a patient, in a terminal.
+"""`coachbot chat`: talk to the real pipeline and database as a patient, in a terminal.
 
-A simulated clock lets a newcomer see days pass: `:next` jumps to the patient's next check-in and
-starts it, `:week` starts the weekly review. Escalations are printed as a coach would see them.
+Every typed line is an update through `PatientService.handle_update`, the road Telegram's updates
+take (crisis screening of every word, /steps and the other tools, the unknown-command rule, the
+outbox). What it queued is printed and marked delivered. A simulated clock lets a newcomer see days
+pass: `:next` moves it to the patient's next daily check-in and runs the real scheduler tick once,
+so pause, quiet hours and the once-a-day rule apply exactly as in Telegram; `:week` does the same for
+the weekly review. The terminal plays one patient; coach alerts are printed as the coach's card.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import TextIO
+from collections.abc import Awaitable, Callable
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from coachbot.adapters.db import store
-from coachbot.bootstrap import App
-from coachbot.engine import Reply, StartDialog, TextMessage
-from coachbot.app.pipeline import Delivery, EscalationNotice
+from coachbot.adapters.db.models import Schedule
+from coachbot.adapters.terminal.clock import SimulatedClock
+from coachbot.adapters.terminal.transcript import Transcript
+from coachbot.app.channel import ChannelCommand, Inbound, QueuedMessage
+from coachbot.app.checkins.reminders import TickReport
+from coachbot.app.pipeline import PatientService
+from coachbot.engine import TextMessage
 
 TERMINAL_CHAT_ID = 1
 """The terminal plays one patient, stored like any other under this chat id."""
+TERMINAL_COACH_ID = 2
+"""The coach's chat when the database has no coach: the terminal prints that coach's alert cards."""
+CHANNEL_COMMANDS = {"checkin", "settings", "mydata"}
+"""As Telegram's inbound classification (adapters/telegram/inbound.py): commands of the channel's."""
+TICK_LAG = dt.timedelta(seconds=5)
+"""How long after a due time the scheduler's interval tick lands."""
 
-BANNER = ("coachbot terminal chat. Type as the patient would (/steps, /flareplan and /settings work "
-          "too). Extra commands here: :next (jump to the next daily check-in), :week (weekly review), "
-          ":quit.")
+Tick = Callable[[], Awaitable[tuple[TickReport, list[QueuedMessage]]]]
+"""One run of the real scheduler tick: its report and the outbox rows it queued."""
+Dialog = Literal["daily", "weekly"]
 
-
-class SimulatedClock:
-    """Real time plus an offset that `:next` moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = dt.timedelta()
-
-    def __call__(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC) + self.offset
-
-
-def format_reply(reply: Reply) -> str:
-    text = f"coachbot> {reply.text}"
-    if reply.options:
-        text += "\n          " + "  ".join(
-            f"[{o.label}]" if o.label == o.value else f"[{o.value} = {o.label}]" for o in reply.options)
-    return text
+BANNER = ("coachbot terminal chat. Type as the patient would (/checkin, /settings, /steps, /flareplan, "
+          "/mydata and /help work too). Extra commands here: :next (jump to the next daily check-in), "
+          ":week (jump to the weekly review), :quit.")
 
 
-def format_escalation(notice: EscalationNotice) -> str:
-    evidence = ", ".join(f"{k}={v}" for k, v in sorted(notice.evidence.items())
-                         if k not in ("last_days", "baselines")) or "none"  # the days are the card's chart
-    state = "NEW" if notice.is_new else "UPDATED"
-    return (f"  +-- COACH ALERT ({notice.tier.upper()}, {state}) patient {notice.patient_label}\n"
-            f"  |   rule: {notice.rule}: {notice.reason}\n"
-            f"  +-- evidence: {evidence}")
+def inbound(line: str) -> Inbound:
+    """A typed line as Telegram's inbound classification makes a private text message."""
+    text = line.strip()
+    if text.startswith("/") and len(text) > 1:
+        name = text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+        if name in CHANNEL_COMMANDS:
+            return ChannelCommand(name, text)  # type: ignore[arg-type]
+    return TextMessage(text)
 
 
 class TerminalChat:
-    def __init__(self, app: App, clock: SimulatedClock, out: TextIO = sys.stdout,
-                 read_line: Callable[[], str] | None = None, chart_dir: Path | None = None) -> None:
-        self.app, self.clock, self.out = app, clock, out
-        self.chart_dir = chart_dir or Path.cwd()
+    """One patient's chat at a prompt; `read_line` and `out` are the terminal (tests pass fakes)."""
+
+    def __init__(self, patients: PatientService, clock: SimulatedClock, tick: Tick, transcript: Transcript,
+                 read_line: Callable[[], str] | None = None, *, first_update_id: int = 1,
+                 log_note: str = "") -> None:
+        self.patients, self.clock, self.tick, self.transcript = patients, clock, tick, transcript
         self.read_line = read_line or (lambda: input("you> "))
-
-    def show(self, delivery: Delivery) -> None:
-        for reply in delivery.replies:
-            print(format_reply(reply), file=self.out)
-        for photo in delivery.photos:  # the weekly chart: Telegram sends it as a photo
-            from coachbot.adapters.charts import render_progress_chart  # noqa: PLC0415 (matplotlib: heavy)
-
-            path = self.chart_dir / f"coachbot-chart-{delivery.patient_label}-{self.clock():%Y-%m-%d}.png"
-            path.write_bytes(render_progress_chart(photo.chart))
-            print(f"coachbot> [chart] {photo.caption}\n          (saved to {path}; in Telegram it comes as "
-                  "a picture)", file=self.out)
-        for notice in delivery.escalations:
-            print(format_escalation(notice), file=self.out)
-
-    async def next_checkin(self) -> str | None:
-        """Move the simulated clock to the patient's next check-in time; None before onboarding."""
-        async with self.app.sessions() as session:
-            patient = await store.patient_by_chat(session, TERMINAL_CHAT_ID)
-        if patient is None or patient.onboarded_at is None or patient.checkin_time is None:
-            return None
-        zone = ZoneInfo(patient.timezone)
-        local_now = self.clock().astimezone(zone)
-        due = dt.datetime.combine(local_now.date(), patient.checkin_time, tzinfo=zone)
-        if due <= local_now:
-            due = dt.datetime.combine(local_now.date() + dt.timedelta(days=1), patient.checkin_time,
-                                      tzinfo=zone)
-        self.clock.offset += due - local_now
-        return f"{due:%A %d %B, %H:%M} {patient.timezone}"
+        self.next_update_id = first_update_id
+        self.log_note = log_note
+        self.coach_ready = False
 
     async def step(self, line: str) -> bool:
         """Handle one typed line; False when the person wants to leave."""
         command = line.strip().lower()
         if command in {":quit", ":q", ":exit"}:
             return False
-        if command == ":next":
-            due = await self.next_checkin()
-            if due is None:
-                print("(finish onboarding first: the check-in time is chosen there)", file=self.out)
-                return True
-            print(f"(the clock moves on to {due})", file=self.out)
-            self.show(await self.app.patients.handle(
-                TERMINAL_CHAT_ID, StartDialog(self.app.library.service.daily)))
-        elif command == ":week":
-            self.show(await self.app.patients.handle(
-                TERMINAL_CHAT_ID, StartDialog(self.app.library.service.weekly)))
-        elif command == "/settings":  # a command of the channel's in Telegram, as /checkin is
-            self.show(await self.app.patients.handle(
-                TERMINAL_CHAT_ID, StartDialog(self.app.library.service.settings)))
-        else:
-            self.show(await self.app.patients.handle(TERMINAL_CHAT_ID, TextMessage(line)))
+        if command in {":next", ":week"}:
+            await self.jump("daily" if command == ":next" else "weekly")
+        elif command:  # an empty line is no message (Telegram sends none)
+            await self.ensure_coach()
+            update_id, self.next_update_id = self.next_update_id, self.next_update_id + 1
+            result = await self.patients.handle_update(update_id, TERMINAL_CHAT_ID, inbound(line))
+            await self.deliver(result.queued)
         return True
 
+    async def ensure_coach(self) -> None:
+        """Before the first message: a coach for the alert cards, the first registered one or one the
+        terminal plays (added only once someone chats, so an idle start leaves the database as it was)."""
+        if not self.coach_ready:
+            async with self.patients.gate, self.patients.sessions() as session, session.begin():
+                await store.coach_for_alerts(session, TERMINAL_COACH_ID, "Coach (terminal)", self.clock())
+            self.coach_ready = True
+
+    async def deliver(self, rows: list[QueuedMessage]) -> None:
+        """Print what was queued, then mark it sent, as the outbox sender would once Telegram took it."""
+        await self.transcript.show(rows)
+        if rows:
+            async with self.patients.gate, self.patients.sessions() as session, session.begin():
+                await store.mark_delivered(session, [row.id for row in rows], self.clock())
+
+    async def jump(self, dialog: Dialog) -> None:
+        """Move the clock to the patient's next `dialog` as the scheduler has it, and tick once there."""
+        what = "check-in" if dialog == "daily" else "weekly review"
+        async with self.patients.sessions() as session:
+            patient = await store.patient_by_chat(session, TERMINAL_CHAT_ID)
+            schedule = await session.get(Schedule, (patient.id, dialog)) if patient is not None else None
+            if patient is None or patient.onboarded_at is None:
+                self.transcript.say(f"(finish onboarding first: the {what} time is chosen there)")
+                return
+            status, zone_name = patient.status, patient.timezone
+        due = schedule.next_due_at if schedule is not None else None
+        if due is None:
+            why = {"paused": "you are paused", "stopped": "you have stopped the messages"}.get(
+                status, "none is scheduled")
+            self.transcript.say(f"(no {what}: {why})")
+            return
+        due = due if due.tzinfo is not None else due.replace(tzinfo=dt.UTC)
+        self.clock.move_to(due + TICK_LAG)
+        zone = ZoneInfo(zone_name)
+        self.transcript.say(f"(the clock moves on to {due.astimezone(zone):%A %d %B, %H:%M} {zone_name})")
+        report, rows = await self.tick()
+        await self.deliver(rows)
+        if not any(row.chat_id == TERMINAL_CHAT_ID for row in rows):
+            reasons = ", ".join(sorted(report.reasons)) or "nothing was due"
+            self.transcript.say(f"(no {what} was sent: {reasons})")
+
     async def run(self) -> None:
-        print(BANNER, file=self.out)
+        self.transcript.say(BANNER + (f" {self.log_note}" if self.log_note else ""))
         while True:
             try:
                 line = await asyncio.to_thread(self.read_line)
             except (EOFError, KeyboardInterrupt):
-                print(file=self.out)
+                self.transcript.say("")
                 return
             if not await self.step(line):
                 return

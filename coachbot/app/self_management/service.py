@@ -59,6 +59,11 @@ SUMMARY_DAYS = 28
 _COMMAND = re.compile(r"^/(steps|flareplan)(?:@\w+)?(?:\s+(\S+))?\s*$", re.IGNORECASE)
 
 
+def is_own_command(text: str) -> bool:
+    """/steps (with its argument) or /flareplan: an onboarded patient's commands, known before that."""
+    return _COMMAND.match(text.strip()) is not None
+
+
 @dataclass(frozen=True)
 class Photo:
     """A chart to send as a picture: its data, drawn only when it is sent (see adapters/charts/rows.py)."""
