@@ -24,7 +24,7 @@ async def test_terminal_chat_onboards_then_runs_a_checkin_on_the_simulated_clock
         for line in ["hi", "yes", "/settings"]:  # settings wait for onboarding: it carries on
             await chat.step(line)
         assert out.getvalue().count("What would you like me to call you?") == 2
-        for line in ["Sam", "no", "no", "5", "6", "9am", "UK"]:
+        for line in ["Sam", "no", "no", "5", "6", "no", "working", "9am", "UK"]:
             await chat.step(line)
         await chat.step(":next")
         assert "the clock moves on to" in out.getvalue()
@@ -91,7 +91,7 @@ async def test_terminal_chat_shows_steps_and_the_weekly_summary_with_where_the_c
     out = io.StringIO()
     chat = TerminalChat(app, clock, out=out, chart_dir=tmp_path)
     try:
-        for line in ["hi", "yes", "Sam", "no", "no", "5", "6", "9am", "UK", "/steps", "/steps 1"]:
+        for line in ["hi", "yes", "Sam", "no", "no", "5", "6", "no", "working", "9am", "UK", "/steps", "/steps 1"]:
             await chat.step(line)
         await chat.step(":week")
         for line in ["5", "5", "5", "0", "0", "0", "0", "6", "3"]:
