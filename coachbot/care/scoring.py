@@ -37,7 +37,8 @@ GAD7_BANDS: tuple[tuple[int, str], ...] = (
     (0, "minimal"),
 )
 # PHQ-2 or GAD-2 with one item skipped: the other item at 2 ("more than half the days") or more is a
-# positive screen by itself; its total is prorated (the answered item counted for both). docs/clinical-basis.md.
+# positive screen by itself; its total is prorated (the answered item counted for both).
+# docs/clinical-basis.md.
 SCREEN_SINGLE_ITEM_POSITIVE_FROM = 2
 # PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow. docs/clinical-basis.md.
 PHQ9_ITEM9_POSITIVE_ABOVE = 0

@@ -22,7 +22,8 @@ QUESTIONNAIRE_ITEMS: dict[str, tuple[str, ...]] = {
 
 NUMERIC_MEASURES: Mapping[str, tuple[float, float]] = MappingProxyType({
     "pain_now": (0, 10), "mood_now": (0, 10), "peg_score": (0, 10), "phq2_total": (0, 6),
-    "gad2_total": (0, 6), "phq9_total": (0, 27), "gad7_total": (0, 21), "sleep_quality": (0, 10), "activity_days": (0, 7)})
+    "gad2_total": (0, 6), "phq9_total": (0, 27), "gad7_total": (0, 21), "sleep_quality": (0, 10),
+    "activity_days": (0, 7)})
 """The latest value of each measure the service supplies; names match the stored measurement codes."""
 CATEGORICAL_MEASURES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "startback_risk": ("low", "medium", "high")})

@@ -54,7 +54,8 @@ async def test_after_an_emergency_red_flag_onboarding_finishes_with_a_checkin_ti
 
 async def flags_after(sessions: async_sessionmaker[AsyncSession], clock: Clock, neuropathy: str,
                       work: str) -> frozenset[str]:
-    await onboard(sessions, clock, ["hello", "yes", "Sam", "no", "no", "4", "5", neuropathy, work, "9am", "UK"])
+    answers = ["hello", "yes", "Sam", "no", "no", "4", "5", neuropathy, work, "9am", "UK"]
+    await onboard(sessions, clock, answers)
     clock.now += dt.timedelta(days=40)  # standing answers count however old they are
     patient = await the_patient(sessions)
     async with sessions() as session:

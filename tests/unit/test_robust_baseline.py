@@ -8,7 +8,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from coachbot.care.escalation_rules import Measurement, PatientHistory, evaluate, load_escalation_rules, recent_days
+from coachbot.care.escalation_rules import (
+    Measurement,
+    PatientHistory,
+    evaluate,
+    load_escalation_rules,
+    recent_days,
+)
 
 RULES = load_escalation_rules(Path(__file__).resolve().parents[2] / "dialogs" / "escalation.yaml")
 LONDON = ZoneInfo("Europe/London")
