@@ -235,7 +235,7 @@ async def test_patient_summary_shows_status_scores_escalations_notes_and_a_chart
     sent = await desk.send(SAM, f"/patient {alex.label.lower()}")
     text, chart = "\n".join(t for t in sent[SAM] if t != "[chart]"), sent[SAM][-1]
     assert text.startswith(f"Patient {alex.label}\nStatus: active. Days in care: 0. Coach: Sam (1).")
-    assert "pain_now 7 (01 Mar)" in text and "mood_now 4 (01 Mar)" in text and "pain_baseline 6" in text
+    assert "pain_now 7 (01 Mar)" in text and "mood_now 4 (01 Mar)" in text and "pain_usual 6" in text
     assert f"{alex.label} · Soon (next working day) · pain_rise · open · 3 h ago" in text
     assert "Sam (1): called her, plans to walk daily" in text
     assert "Alex" not in text  # the label, never the name
