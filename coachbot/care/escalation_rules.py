@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -31,6 +32,7 @@ from typing import Literal, TypeVar
 from coachbot.care.working_hours import add_clock_time, add_duration
 from coachbot.spec.escalation_rules import (
     MEASURE_RANGES,
+    BaselineSource,
     DialogRule,
     EscalationRules,
     MissedRule,
@@ -235,12 +237,32 @@ def _baseline(rules: EscalationRules, history: PatientHistory, measure: str, now
     source = rules.baselines.get(measure)
     if explicit is not None and math.isfinite(explicit):
         value = float(explicit)
-    elif source is not None and (readings := _readings(history, source.measure, now)):
-        value = float(readings[0 if source.take == "first" else -1].value)
+    elif source is not None and (readings := _readings(history, source.measure, now) or (
+            _readings(history, source.fallback, now) if source.fallback else [])):
+        reading = readings[0 if source.take == "first" else -1]
+        value = _robust(history, measure, reading, source, now)
     else:
         return None
     low, high = MEASURE_RANGES.get(measure, (-math.inf, math.inf))
     return min(max(value, low), high)
+
+
+def _robust(history: PatientHistory, measure: str, reading: Measurement, source: BaselineSource,
+            now: datetime) -> float:
+    """The median of the baseline reading and the measure's own answers on its first
+    `median_with_first_days` local days with an answer (from the reading's day, less than
+    `within_days` days after it). Until
+    all those days are in, the reading alone: a worsening in the first days is judged against the
+    level the patient called usual, not hidden in a median that already contains it."""
+    first_days = source.median_with_first_days
+    if first_days == 0:
+        return float(reading.value)
+    start = reading.recorded_at.astimezone(history.zone).date()
+    early = [d.value for d in _daily(history, measure, now, None)
+             if d.day >= start and (d.day - start).days < source.within_days][:first_days]
+    if len(early) < first_days:
+        return float(reading.value)
+    return float(statistics.median([float(reading.value), *early]))
 
 
 def recent_days(rules: EscalationRules, history: PatientHistory, now: datetime) -> Json:

@@ -1,9 +1,11 @@
-"""Questionnaire scoring: PHQ-2, GAD-2, PEG, PHQ-9 and the Keele STarT Back subgroup.
+"""Questionnaire scoring: PHQ-2, GAD-2, PEG, PHQ-9, GAD-7 and the Keele STarT Back subgroup.
 
 Every threshold below is the published one quoted in docs/clinical-basis.md ("Measures suitable for
 chat"), named so that a clinical safety officer can find and check it. A score is only computed
-when every item was answered: a partial total would understate how someone is doing. Answers are
-checked strictly (whole numbers in the item's range) because a mis-scored screen could hide a
+when every item was answered: a partial total would understate how someone is doing. The one
+exception is a two-item screen with one item skipped: an answered item at 2 or more ("more than half
+the days") is a positive screen on its own, so it is scored as positive rather than dropped. Answers
+are checked strictly (whole numbers in the item's range) because a mis-scored screen could hide a
 positive one.
 """
 
@@ -27,6 +29,17 @@ PHQ9_BANDS: tuple[tuple[int, str], ...] = (
     (5, "mild"),
     (0, "minimal"),
 )
+# GAD-7 total 0-21; 5/10/15 = mild/moderate/severe (Spitzer 2006). docs/clinical-basis.md.
+GAD7_BANDS: tuple[tuple[int, str], ...] = (
+    (15, "severe"),
+    (10, "moderate"),
+    (5, "mild"),
+    (0, "minimal"),
+)
+# PHQ-2 or GAD-2 with one item skipped: the other item at 2 ("more than half the days") or more is a
+# positive screen by itself; its total is prorated (the answered item counted for both).
+# docs/clinical-basis.md.
+SCREEN_SINGLE_ITEM_POSITIVE_FROM = 2
 # PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow. docs/clinical-basis.md.
 PHQ9_ITEM9_POSITIVE_ABOVE = 0
 # PEG: mean of three 0-10 items, one decimal; no published cut-offs, change is judged against the
@@ -51,7 +64,7 @@ class ScoreResult:
 
 
 ITEM_RANGES: dict[str, tuple[int, int]] = {
-    **{key: (0, 3) for code in ("phq2", "gad2", "phq9") for key in QUESTIONNAIRE_ITEMS[code]},
+    **{key: (0, 3) for code in ("phq2", "gad2", "phq9", "gad7") for key in QUESTIONNAIRE_ITEMS[code]},
     **{key: (0, 10) for key in QUESTIONNAIRE_ITEMS["peg"]},
     **{f"sbst_{i}": (0, 1) for i in range(1, 9)},  # 0 disagree, 1 agree
     "sbst_9": (0, 4),  # not at all, slightly, moderately, very much, extremely
@@ -61,23 +74,27 @@ __all__ = ["ITEM_RANGES", "QUESTIONNAIRE_ITEMS", "ScoreResult", "known_questionn
 
 
 def score(code: str, answers: Mapping[str, object]) -> ScoreResult | None:
-    """Score one questionnaire; None when any item is missing; ValueError on a bad code or answer."""
+    """Score one questionnaire; None when an item is missing (a two-item screen with an item skipped
+    is scored when the other is 2 or more); ValueError on a bad code or answer."""
     items = QUESTIONNAIRE_ITEMS.get(code)
     if items is None:
         known = ", ".join(sorted(QUESTIONNAIRE_ITEMS))
         raise ValueError(f"unknown questionnaire {code!r}; known: {known}")
     values = [_item(key, answers.get(key)) for key in items]
     complete = [v for v in values if v is not None]
+    if code in ("phq2", "gad2"):
+        cut_off = PHQ2_POSITIVE_FROM if code == "phq2" else GAD2_POSITIVE_FROM
+        if len(complete) == len(values):
+            return _screen(code, complete, cut_off)
+        return _partial_screen(code, complete, len(values))
     if len(complete) < len(values):
         return None
-    if code == "phq2":
-        return _screen(code, complete, PHQ2_POSITIVE_FROM)
-    if code == "gad2":
-        return _screen(code, complete, GAD2_POSITIVE_FROM)
     if code == "peg":
         return _peg(complete)
     if code == "phq9":
         return _phq9(complete)
+    if code == "gad7":
+        return _banded("gad7", complete, GAD7_BANDS)
     return _startback(complete)
 
 
@@ -110,6 +127,23 @@ def _screen(code: str, items: list[int], positive_from: int) -> ScoreResult:
     positive = total >= positive_from
     measures: dict[str, float | str] = {f"{code}_total": total, f"{code}_positive": int(positive)}
     return ScoreResult(code, float(total), "positive" if positive else "negative", measures)
+
+
+def _partial_screen(code: str, items: list[int], size: int) -> ScoreResult | None:
+    """A screen with an item skipped: positive when an answered item alone reaches 2, its total prorated
+    (2 x 2 = 4, past the cut-off of 3) so the rules read it like a full one; otherwise unscored, since
+    a skipped item cannot show a negative."""
+    if not items or max(items) < SCREEN_SINGLE_ITEM_POSITIVE_FROM:
+        return None
+    prorated = round(sum(items) * size / len(items))
+    measures: dict[str, float | str] = {f"{code}_total": prorated, f"{code}_positive": 1}
+    return ScoreResult(code, float(prorated), "positive", measures)
+
+
+def _banded(code: str, items: list[int], bands: tuple[tuple[int, str], ...]) -> ScoreResult:
+    total = sum(items)
+    band = next(name for floor, name in bands if total >= floor)
+    return ScoreResult(code, float(total), band, {f"{code}_total": total})
 
 
 def _peg(items: list[int]) -> ScoreResult:

@@ -15,13 +15,15 @@ QUESTIONNAIRE_ITEMS: dict[str, tuple[str, ...]] = {
     "gad2": ("gad2_1", "gad2_2"),
     "peg": ("peg_1", "peg_2", "peg_3"),
     "phq9": tuple(f"phq9_{i}" for i in range(1, 10)),
+    "gad7": tuple(f"gad7_{i}" for i in range(1, 8)),
     "startback": tuple(f"sbst_{i}" for i in range(1, 10)),
 }
 """Each questionnaire `score:` accepts, and the measures its items are stored as, in item order."""
 
 NUMERIC_MEASURES: Mapping[str, tuple[float, float]] = MappingProxyType({
     "pain_now": (0, 10), "mood_now": (0, 10), "peg_score": (0, 10), "phq2_total": (0, 6),
-    "gad2_total": (0, 6), "phq9_total": (0, 27), "sleep_quality": (0, 10), "activity_days": (0, 7)})
+    "gad2_total": (0, 6), "phq9_total": (0, 27), "gad7_total": (0, 21), "sleep_quality": (0, 10),
+    "activity_days": (0, 7)})
 """The latest value of each measure the service supplies; names match the stored measurement codes."""
 CATEGORICAL_MEASURES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "startback_risk": ("low", "medium", "high")})

@@ -38,7 +38,8 @@ from coachbot.spec.yaml_source import Loc, YamlDocument, read_yaml
 
 TIERS: tuple[Tier, ...] = get_args(Tier)
 MEASURE_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType({
-    **NUMERIC_MEASURES, "pain_baseline": (0, 10), "mood_baseline": (0, 10), "rf_urgent": (0, 1),
+    **NUMERIC_MEASURES, "pain_usual": (0, 10), "mood_usual": (0, 10), "pain_baseline": (0, 10),
+    "mood_baseline": (0, 10), "rf_urgent": (0, 1),
     "rf_emergency": (0, 1), "phq9_item9_positive": (0, 1)})
 """Measurement codes a rule may read (as the service stores them), with the range of their values."""
 
@@ -52,10 +53,21 @@ class TierSettings(StrictModel):
 
 
 class BaselineSource(StrictModel):
-    """Where a measure's baseline comes from when a coach has not set one: a stored measurement."""
+    """Where a measure's baseline comes from when a coach has not set one: a stored measurement, and
+    optionally the median of it and the measure's own first daily answers, so one unusual day at
+    onboarding does not set the level every later alert is judged against."""
 
     measure: str
     take: Literal["latest", "first"] = "latest"
+    fallback: str | None = Field(
+        default=None, description="read this measurement instead when `measure` was never stored "
+                                  "(patients who joined before it was asked)")
+    median_with_first_days: int = Field(
+        default=0, ge=0, le=14, description="the baseline is the median of the reading and the measure's "
+                                            "own answers on its first this many days with an answer")
+    within_days: int = Field(
+        default=7, ge=1, le=28, description="only days less than this many days after the reading count "
+                                            "towards the median")
 
 
 class EvidenceSettings(StrictModel):
@@ -315,6 +327,9 @@ def _file_problems(doc: YamlDocument, spec: EscalationFile) -> Iterator[Problem]
         if source.measure not in MEASURE_RANGES:
             yield problem(("baselines", measure, "measure"), f"there is no measure '{source.measure}'.",
                           _known(source.measure))
+        if source.fallback is not None and source.fallback not in MEASURE_RANGES:
+            yield problem(("baselines", measure, "fallback"), f"there is no measure '{source.fallback}'.",
+                          _known(source.fallback))
     for key, allowed in ((k, CARD_PLACEHOLDERS.get(k, frozenset())) for k in CoachCard.model_fields):
         try:
             names = [n for _, n, _, _ in string.Formatter().parse(getattr(spec.coach_card, key))]

@@ -38,11 +38,15 @@ async def onboard(alex: FakeUser, fake: FakeBotApi) -> None:
     await alex.click("No", message=emergency)
     await alex.wait_for_message(lambda m: "And do you have any of these" in m.text)
     await alex.send_text("no")
-    pain = await alex.wait_for_message(lambda m: "How bad is your back pain today" in m.text)
+    pain = await alex.wait_for_message(lambda m: "how bad has your back pain usually been" in m.text)
     assert pain.buttons == [["0", "1", "2", "3", "4", "5"], ["6", "7", "8", "9", "10"]]
     await alex.click("3", message=pain)
-    await alex.wait_for_message(lambda m: "how is your mood today" in m.text)
+    await alex.wait_for_message(lambda m: "how has your mood usually been" in m.text)
     await alex.send_text("6")
+    await alex.wait_for_message(lambda m: "Do you have diabetes" in m.text)
+    await alex.send_text("no")
+    work = await alex.wait_for_message(lambda m: "best describes your work" in m.text)
+    await alex.click("Working", message=work)
     await alex.wait_for_message(lambda m: "What time of day" in m.text)
     await alex.send_text("9am")
     await alex.wait_for_message(lambda m: "Where are you" in m.text)
@@ -68,8 +72,8 @@ async def test_new_patient_onboards_and_checks_in_by_buttons_and_typing(
         stored = await measurements(bot, 42)
         row = await patient(bot, 42)
 
-    assert stored == [("rf_emergency", 0.0), ("rf_urgent", 0.0), ("pain_baseline", 3.0),
-                      ("mood_baseline", 6.0), ("pain_now", 7.0), ("mood_now", 4.0)]
+    assert stored == [("rf_emergency", 0.0), ("rf_urgent", 0.0), ("pain_usual", 3.0), ("mood_usual", 6.0),
+                      ("neuropathy", 0.0), ("work_status", "working"), ("pain_now", 7.0), ("mood_now", 4.0)]
     assert row is not None and row.name == "Alex" and row.status == "active" and row.onboarded_at
     assert pain.text.endswith("✔ 7") and pain.buttons == []
     sends = fake_bot_api.calls_to("sendMessage")
@@ -129,8 +133,8 @@ async def test_mydata_sends_a_json_file_of_profile_and_answers(
         await settled(fake_bot_api, bot)
     data = json.loads(document_of(document))
     assert data["profile"]["name"] == "Alex" and data["profile"]["timezone"] == "Europe/London"
-    assert [m["code"] for m in data["measurements"]] == ["rf_emergency", "rf_urgent", "pain_baseline",
-                                                        "mood_baseline"]
+    assert [m["code"] for m in data["measurements"]] == ["rf_emergency", "rf_urgent", "pain_usual",
+                                                        "mood_usual", "neuropathy", "work_status"]
     assert document.caption.startswith("Here is a copy of the information")
 
 

@@ -28,7 +28,7 @@ async def test_restart_mid_onboarding_carries_on_with_nothing_lost_or_doubled(
         await alex.click("No", message=emergency)  # the old message's button still counts
         await alex.wait_for_message(lambda m: "And do you have any of these" in m.text)
         await alex.send_text("no")
-        await alex.wait_for_message(lambda m: "How bad is your back pain today" in m.text)
+        await alex.wait_for_message(lambda m: "how bad has your back pain usually been" in m.text)
         await settled(fake_bot_api, bot)
         stored = await measurements(bot, 42)
         row = await patient(bot, 42)

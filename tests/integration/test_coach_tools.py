@@ -30,7 +30,7 @@ from coachbot.app.pipeline import PatientService
 from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]
-ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
+ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
 SAM, KIM, ADA = 900, 901, 902  # coaches' Telegram ids; Ada is an admin
 NOT_VALID = "That code is not valid. Please ask an admin for a new one."
 NO_COACH = "There is no other active coach with that number to hand over to."
@@ -235,7 +235,7 @@ async def test_patient_summary_shows_status_scores_escalations_notes_and_a_chart
     sent = await desk.send(SAM, f"/patient {alex.label.lower()}")
     text, chart = "\n".join(t for t in sent[SAM] if t != "[chart]"), sent[SAM][-1]
     assert text.startswith(f"Patient {alex.label}\nStatus: active. Days in care: 0. Coach: Sam (1).")
-    assert "pain_now 7 (01 Mar)" in text and "mood_now 4 (01 Mar)" in text and "pain_baseline 6" in text
+    assert "pain_now 7 (01 Mar)" in text and "mood_now 4 (01 Mar)" in text and "pain_usual 6" in text
     assert f"{alex.label} · Soon (next working day) · pain_rise · open · 3 h ago" in text
     assert "Sam (1): called her, plans to walk daily" in text
     assert "Alex" not in text  # the label, never the name

@@ -34,7 +34,7 @@ from tests.support.basics import Clock, library
 Sessions = async_sessionmaker[AsyncSession]
 CHAT, COACH, OTHER_COACH, BACKUP, STRANGER, GROUP = 4242, 900, 901, 902, 777, -100500
 # usual pain 6 (meaningful change 2: alert at 8), usual mood 4 (alert at 2 or less)
-ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
+ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
@@ -152,10 +152,10 @@ async def test_escalation_and_answer_commit_together_or_not_at_all(world: World)
 
 
 async def test_new_evidence_updates_the_open_escalation_and_sends_no_second_card(world: World) -> None:
-    for day in range(3):
+    for day in range(7, 10):  # after the first week, whose answers are part of the baseline
         await world.checkin(day, pain=8, mood=5)
     [first] = await world.rows(Escalation)
-    await world.checkin(3, pain=9, mood=5)
+    await world.checkin(10, pain=9, mood=5)
     [again] = await world.rows(Escalation)
     assert again.id == first.id and again.updated_at > first.updated_at
     assert [v["value"] for v in again.evidence["values"]] == [8, 8, 9]
@@ -351,18 +351,19 @@ async def test_urgent_unacknowledged_for_60_minutes_goes_to_the_backup_and_group
 
 
 async def test_soon_deadline_counts_working_hours_only(world: World) -> None:
-    world.clock.now = dt.datetime(2026, 3, 6, 16, 30, tzinfo=dt.UTC)  # Friday 16:30 in London
+    # The second Friday: the first week's answers are part of the baseline, not compared with it.
+    world.clock.now = dt.datetime(2026, 3, 13, 16, 30, tzinfo=dt.UTC)  # Friday 16:30 in London
     await world.send(ChannelCommand("checkin"))
     for day in range(3):
-        await world.add("pain_now", 9, dt.datetime(2026, 3, 3 + day, 9, tzinfo=dt.UTC))
+        await world.add("pain_now", 9, dt.datetime(2026, 3, 10 + day, 9, tzinfo=dt.UTC))
     await world.add("pain_now", 9, world.clock.now)
     await world.send(TextMessage("9"))
     [escalation] = await world.rows(Escalation)
     assert escalation.tier == "soon"
-    assert escalation.due_at == dt.datetime(2026, 3, 9, 16, 30, tzinfo=dt.UTC)  # Monday 16:30
-    world.clock.now = dt.datetime(2026, 3, 9, 16, 29, tzinfo=dt.UTC)
+    assert escalation.due_at == dt.datetime(2026, 3, 16, 16, 30, tzinfo=dt.UTC)  # Monday 16:30
+    world.clock.now = dt.datetime(2026, 3, 16, 16, 29, tzinfo=dt.UTC)
     assert await world.ticker.send_due_realerts() == 0
-    world.clock.now = dt.datetime(2026, 3, 9, 16, 30, tzinfo=dt.UTC)
+    world.clock.now = dt.datetime(2026, 3, 16, 16, 30, tzinfo=dt.UTC)
     assert await world.ticker.send_due_realerts() == 1
     world.clock.now += dt.timedelta(days=3)
     assert await world.ticker.send_due_realerts() == 0  # soon has no realert_every: re-sent once

@@ -21,7 +21,7 @@ from coachbot.spec.steps import load_steps
 from tests.support.basics import DIALOGS, Clock, library
 
 CHAT = 4242
-ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "8am", "UK"]
+ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
 
 
 def make_service(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> PatientService:
@@ -49,7 +49,7 @@ async def test_onboarding_stores_profile_baselines_and_activates_the_patient(
     assert (patient.name, patient.timezone, patient.checkin_time) == ("Alex", "Europe/London", dt.time(8))
     assert patient.status == "active" and patient.consent_at and patient.onboarded_at
     assert patient.label.startswith("P-")
-    assert codes == {"rf_emergency", "rf_urgent", "pain_baseline", "mood_baseline"}
+    assert codes == {"rf_emergency", "rf_urgent", "pain_usual", "mood_usual", "neuropathy", "work_status"}
     assert conversation is None, "no dialog left open after onboarding"
 
 
@@ -61,7 +61,7 @@ async def test_a_restart_mid_dialog_resumes_exactly_where_the_patient_was(
     fresh = make_service(session_factory, clock)  # a new process: new engine, same database
     delivery = await fresh.handle(CHAT, TextMessage("6"))
     assert "mood" in delivery.replies[-1].text.lower()
-    assert await count(session_factory, Measurement, code="pain_baseline") == 1
+    assert await count(session_factory, Measurement, code="pain_usual") == 1
 
 
 async def test_unclear_answers_store_nothing_and_keep_the_place(
@@ -72,10 +72,10 @@ async def test_unclear_answers_store_nothing_and_keep_the_place(
     for noise in ["", "🙂", "x" * 5000, "eleven", "7 or 8"]:
         delivery = await service.handle(CHAT, TextMessage(noise))
         assert len(delivery.replies) >= 1
-    assert await count(session_factory, Measurement, code="pain_baseline") == 0
+    assert await count(session_factory, Measurement, code="pain_usual") == 0
     async with session_factory() as session:
         conversation = (await session.execute(select(Conversation))).scalar_one()
-    assert conversation.state == "pain_baseline" and conversation.misses == 5
+    assert conversation.state == "pain_usual" and conversation.misses == 5
 
 
 async def test_crisis_escalation_is_committed_with_the_message_and_deduplicated(

@@ -21,7 +21,7 @@ from coachbot.spec import load_library
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 ROOT = Path(__file__).resolve().parents[2]
-ONBOARDING = ["hi", "yes", "Sam", "no", "no", "5", "6", "9am", "UK"]
+ONBOARDING = ["hi", "yes", "Sam", "no", "no", "5", "6", "no", "working", "9am", "UK"]
 CRISIS = "I want to end my life"
 RESOURCES = "Samaritans on 116 123"
 CHECKIN_OPENING = "Time for your check-in."

@@ -16,7 +16,7 @@ from coachbot.engine import (
 )
 from tests.support.engine_driver import EngineChat
 
-ONBOARDING_ANSWERS = ["hello", "yes", "Alex", "no", "no", "6", "four", "8am", "UK"]
+ONBOARDING_ANSWERS = ["hello", "yes", "Alex", "no", "no", "6", "four", "no", "working", "8am", "UK"]
 
 
 def onboard(chat: EngineChat) -> None:
@@ -28,7 +28,8 @@ def test_onboarding_by_typing_stores_profile_and_baselines(chat: EngineChat) -> 
     onboard(chat)
     profile = {e.field: e.value for e in chat.effects if isinstance(e, UpdateProfile)}
     assert profile == {"consent": 1, "name": "Alex", "checkin_time": "08:00", "timezone": "Europe/London"}
-    assert chat.measures() == {"rf_emergency": 0, "rf_urgent": 0, "pain_baseline": 6, "mood_baseline": 4}
+    assert chat.measures() == {"rf_emergency": 0, "rf_urgent": 0, "pain_usual": 6, "mood_usual": 4,
+                               "neuropathy": 0, "work_status": "working"}
     assert chat.position is None
     assert DialogEnded("onboarding", completed=True) in chat.effects
     assert any("Alex" in e.text for e in chat.effects if isinstance(e, Reply))
@@ -149,10 +150,10 @@ def test_day_three_positive_phq2_escalates_soon(engine) -> None:  # type: ignore
     chat = EngineChat(engine, context=PatientContext(
         status="active", facts={"onboarded": 1, "days_in_care": 3, "open_step": 0}))
     chat.start("daily_checkin")
-    for text in ["5", "5", "2", "2", "0", "0"]:
+    for text in ["5", "5", "2", "2", "no", "0", "0"]:  # "no": the PHQ-9 offered after it is declined
         chat.send(text)
     measures = chat.measures()
-    assert measures["phq2_total"] == 4 and measures["gad2_total"] == 0
+    assert measures["phq2_total"] == 4 and measures["gad2_total"] == 0 and "phq9_total" not in measures
     escalations = [e for e in chat.effects if isinstance(e, Escalate)]
     assert [(e.tier, e.rule) for e in escalations] == [("soon", "phq2_positive")]
     assert escalations[0].evidence["score.phq2"] == 4

@@ -164,7 +164,7 @@ def test_an_unknown_questionnaire_is_refused() -> None:
 
 
 def test_item_keys_and_ranges_agree() -> None:
-    assert known_questionnaires() == frozenset({"phq2", "gad2", "peg", "phq9", "startback"})
+    assert known_questionnaires() == frozenset({"phq2", "gad2", "peg", "phq9", "gad7", "startback"})
     assert set(ITEM_RANGES) == {key for items in QUESTIONNAIRE_ITEMS.values() for key in items}
     assert ITEM_RANGES["sbst_9"] == (0, 4) and ITEM_RANGES["sbst_8"] == (0, 1)
 
@@ -182,5 +182,43 @@ def test_any_complete_in_range_answers_score_consistently(data: Any) -> None:
         assert (result.band == "low") == (result.total <= 3)
     elif code == "phq9":
         assert result.measures["phq9_item9_positive"] == int(values["phq9_9"] > 0)
+    elif code == "gad7":
+        assert result.measures["gad7_total"] == sum(values.values()) == result.total
     else:
         assert result.band == ("positive" if result.total >= 3 else "negative")
+
+
+# ---------------------------------------------------------------- a two-item screen with a skipped item
+
+
+@pytest.mark.parametrize(("code", "answered"), [("phq2", "phq2_2"), ("phq2", "phq2_1"), ("gad2", "gad2_1"),
+                                                ("gad2", "gad2_2")])
+@pytest.mark.parametrize("value", [2, 3])
+def test_a_skipped_screen_item_with_the_other_at_2_or_more_is_still_a_positive_screen(
+        code: str, answered: str, value: int) -> None:
+    result = score(code, {answered: value})
+    assert result is not None and result.band == "positive"
+    assert result.measures == {f"{code}_total": 2 * value, f"{code}_positive": 1}
+    assert result.total >= 3  # the prorated total passes the dialogs' and the rules' cut-off of 3
+
+
+@pytest.mark.parametrize("code", ["phq2", "gad2"])
+@pytest.mark.parametrize("value", [0, 1])
+def test_a_skipped_screen_item_with_the_other_below_2_gives_no_score_rather_than_a_negative(
+        code: str, value: int) -> None:
+    first, second = QUESTIONNAIRE_ITEMS[code]
+    assert score(code, {second: value}) is None
+    assert score(code, {first: value, second: None}) is None
+
+
+# ---------------------------------------------------------------- GAD-7
+
+
+@pytest.mark.parametrize(("total", "band"), [(4, "minimal"), (5, "mild"), (9, "mild"), (10, "moderate"),
+                                             (14, "moderate"), (15, "severe"), (21, "severe")])
+def test_gad7_bands_change_exactly_at_5_10_and_15(total: int, band: str) -> None:
+    items = [min(3, max(0, total - 3 * i)) for i in range(7)]
+    assert sum(items) == total
+    result = score("gad7", answers("gad7", *items))
+    assert result is not None and (result.total, result.band) == (float(total), band)
+    assert result.measures == {"gad7_total": total}

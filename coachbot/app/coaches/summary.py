@@ -31,8 +31,8 @@ from coachbot.spec.summary_texts import ChartLabels
 CHART_DAYS = 14
 RECENT = 5
 """Notes and steps shown: the most recent few, newest first."""
-SCORE_CODES = ("pain_now", "mood_now", "peg_score", "phq2_total", "gad2_total", "phq9_total",
-               "sleep_quality", "activity_days", "pain_baseline", "mood_baseline")
+SCORE_CODES = ("pain_now", "mood_now", "peg_score", "phq2_total", "gad2_total", "phq9_total", "gad7_total",
+               "sleep_quality", "activity_days", "pain_usual", "mood_usual", "pain_baseline", "mood_baseline")
 """The numbers a coach reads first, in this order; other numeric answers follow by name."""
 
 

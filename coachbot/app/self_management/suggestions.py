@@ -35,6 +35,12 @@ LEG_MEASURE = "leg_symptoms"
 """The leg check's answer (dialogs/blocks/leg_check.yaml): 1 = new numbness, tingling or weakness."""
 LEG_FLAGS = frozenset({"leg_weakness", "leg_numbness", "numb_skin"})
 """One question covers all three, so a yes holds back exercise and heat alike (the safer reading)."""
+NEUROPATHY_MEASURE = "neuropathy"
+"""Onboarding's diabetes or nerve-damage question (dialogs/onboarding.yaml): 1 = yes."""
+WORK_MEASURE = "work_status"
+"""Work, asked at onboarding and every fourth weekly review (dialogs/weekly_review.yaml)."""
+NOT_WORKING = frozenset({"not_working", "retired", "student"})
+"""Work statuses with no job to talk to a manager about; off sick and reduced hours still have one."""
 _SAFETY_FLAGS = {"red_flag_emergency": "red_flag", "red_flag_urgent": "red_flag", "crisis": "crisis",
                  "abuse": "crisis"}
 _FEEDBACK = {"helped", "not_helped", "not_tried"}
@@ -58,6 +64,11 @@ _OVERRIDES = (select(_O.c.step_id, _O.c.kind)
 _PAST = (select(_S.c.step_id, _S.c.suggested_at, _S.c.feedback)
          .where(_S.c.patient_id == bindparam("patient_id"), _S.c.suggested_at >= bindparam("since"))
          .order_by(_S.c.suggested_at, _S.c.id))
+_STANDING = (select(_M.c.code, _M.c.value_num, _M.c.value_text)
+             .where(_M.c.patient_id == bindparam("patient_id"),
+                    _M.c.code.in_([NEUROPATHY_MEASURE, WORK_MEASURE]))
+             .order_by(_M.c.recorded_at, _M.c.id))
+"""Answers that stand until changed, however old: the latest of each feeds a step gate."""
 _RECORD = insert(_S)
 """A new suggestion, written at once (added to the session, its flush cost more than the insert)."""
 
@@ -80,11 +91,26 @@ async def patient_state(session: AsyncSession, patient: Patient, now: dt.datetim
         flags |= LEG_FLAGS
     if flare:
         flags.add("flare")
+    flags |= await standing_flags(session, patient.id)
     overrides = (await session.execute(_OVERRIDES, {"patient_id": patient.id})).all()
     usual = {code: statistics.median(values) for code, values in series.items() if values}
     return PatientState(scores=scores, flags=frozenset(flags), timezone=patient.timezone, usual=usual,
                         pinned=tuple(step for step, kind in overrides if kind == "pin"),
                         blocked=frozenset(step for step, kind in overrides if kind == "block"))
+
+
+async def standing_flags(session: AsyncSession, patient_id: int) -> frozenset[str]:
+    """`neuropathy` and `not_working` from the patient's latest answers, so the heat and work steps'
+    gates are fed; no answer sets neither (the steps stay open, as before the question was asked)."""
+    latest: dict[str, float | str | None] = {}
+    for code, number, text in (await session.execute(_STANDING, {"patient_id": patient_id})).all():
+        latest[code] = number if number is not None else text
+    flags = set()
+    if latest.get(NEUROPATHY_MEASURE) == 1:
+        flags.add("neuropathy")
+    if latest.get(WORK_MEASURE) in NOT_WORKING:
+        flags.add("not_working")
+    return frozenset(flags)
 
 
 @dataclass(frozen=True)
