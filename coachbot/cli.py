@@ -65,13 +65,12 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
 
 
 def _data_file_problems(path: Path) -> list[Problem]:
-    """The steps, summary and escalation files have their own checkers; run each one that applies."""
+    """The steps, summary, escalation and forget files have their own checkers; run each that applies."""
+    from coachbot.app.data_rights.texts import check_texts_file as check_forget_file
     from coachbot.spec.escalation_rules import check_escalation_file
     from coachbot.spec.self_management_texts import check_texts_file
     from coachbot.spec.steps import check_steps_file
     from coachbot.spec.summary_texts import check_summary_file
-
-    from coachbot.app.data_rights.texts import check_texts_file as check_forget_file
 
     checkers = {"steps.yaml": check_steps_file, "summary.yaml": check_summary_file,
                 "escalation.yaml": check_escalation_file, "self_management.yaml": check_texts_file,

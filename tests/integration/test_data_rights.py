@@ -208,7 +208,7 @@ async def test_sent_bodies_are_cleared_after_the_keep_time_but_an_open_alert_car
     world.clock.now = MONDAY + dt.timedelta(hours=47)
     assert await clearing.tick() == 0
     world.clock.now = MONDAY + dt.timedelta(hours=49)
-    clearing._last = None  # noqa: SLF001 (a fresh process: the interval is not what is tested)
+    clearing = BodyClearing(world.sessions, dt.timedelta(hours=48), clock=world.clock)  # a new process
     cleared = await clearing.tick()
     rows = await world.rows(OutboxMessage)
     card = [r for r in rows if r.escalation_id is not None]
@@ -222,7 +222,8 @@ async def test_staff_export_erase_and_purge_from_the_command_line(
         world: World, migrated_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     label = await a_full_history(world)
-    assert await cli(["patients", "export", label, "--out", str(tmp_path), "--database-url", migrated_url]) == 0
+    db = ["--database-url", migrated_url]
+    assert await cli(["patients", "export", label, "--out", str(tmp_path), *db]) == 0
     data = json.loads((tmp_path / f"{label}.json").read_text())
     assert [n["text"] for n in data["coach_notes"]] == [NOTE]
     assert (tmp_path / f"{label}-measurements.csv").read_text().startswith("recorded_at,code,value")

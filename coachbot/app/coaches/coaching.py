@@ -25,6 +25,7 @@ from coachbot.adapters.db.models import (
     StepSuggestion,
 )
 from coachbot.app.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
+from coachbot.app.data_rights.export import held_about
 from coachbot.engine import TextMessage
 
 if TYPE_CHECKING:
@@ -138,8 +139,6 @@ async def export_patient(session: AsyncSession, patient: Patient) -> dict[str, A
     """Everything stored about a patient (`/mydata`, `coachbot patients export`): profile, consent,
     every answer, escalations, coaches' notes, self-help steps and every message held to or about them.
     The lists are built by `coachbot.app.data_rights.export`, which walks the same rows erasure does."""
-    from coachbot.app.data_rights.export import held_about  # the data-rights package owns the walk
-
     return {
         "label": patient.label,
         "profile": {

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Table, Text, cast, delete, false, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import AuditEntry, Base, OutboxMessage, Patient, table_of
+from coachbot.adapters.db.models import AuditEntry, Base, Coach, OutboxMessage, Patient, table_of
 
 log = logging.getLogger("coachbot.data_rights")
 
@@ -70,8 +70,6 @@ async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,
     """Delete everything held about `patient` and leave one audit entry; `actor` is a label such as
     the patient's own, "coach:3" or "system:retention". The session is emptied afterwards: every
     object loaded from it may be gone."""
-    from coachbot.adapters.db.models import Coach  # the coach is kept: they are told
-
     coach = await session.get(Coach, patient.coach_id) if patient.coach_id is not None else None
     erasure = Erasure(label=patient.label,
                       coach_chat_id=coach.telegram_user_id if coach is not None and coach.active else None)
@@ -88,8 +86,8 @@ async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,
         if condition is None:
             continue
         result = await session.execute(delete(table).where(condition))
-        if result.rowcount:
-            erasure.removed[table.name] = int(result.rowcount)
+        if count := int(getattr(result, "rowcount", 0) or 0):  # a DELETE's CursorResult
+            erasure.removed[table.name] = count
     session.expunge_all()
     store.audit(session, actor=actor, action=ERASED, subject=label,
                 detail={"rows": dict(sorted(erasure.removed.items()))}, now=now)

@@ -9,9 +9,9 @@ Runs from the scheduler tick (`BodyClearing.tick`), at most once every `EVERY`, 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-import contextlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -41,7 +41,7 @@ async def clear_sent_bodies(session: AsyncSession, now: dt.datetime, keep: dt.ti
         .order_by(outbox.c.id).limit(batch).scalar_subquery()
     result = await session.execute(update(outbox).where(outbox.c.id.in_(ids))
                                    .values(payload={}, cleared_at=now))
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)  # an UPDATE's CursorResult
 
 
 class BodyClearing:

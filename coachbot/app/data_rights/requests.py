@@ -73,6 +73,7 @@ class DataRightsDesk:
             if event.token == ERASE:
                 return self._said(patient, first + self._text(self.texts.forget.kept))
             return await self.withdraw(session, patient, now, first)
+        assert isinstance(event, TextMessage)  # `is_request`: a press, or typed words
         words = _words(event)
         if words.split()[0].split("@")[0] == _FORGET:
             if words.split()[1:] == ["yes"]:
@@ -80,7 +81,7 @@ class DataRightsDesk:
             return self._said(patient, self._question())
         if words in _WITHDRAW:
             return await self.withdraw(session, patient, now, [])
-        result = await self.service._patient_turn(session, patient, event, now)  # noqa: SLF001 (the stop)
+        result = await self.service._patient_turn(session, patient, event, now)  # the stop, as always
         if patient.status == "stopped" and patient.consent_withdrawn_at is None:
             words_ = self.texts.consent
             result.outgoing += self._channel.replies(

@@ -7,6 +7,7 @@ written to the audit log.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
@@ -82,13 +83,19 @@ async def export(url: str, label: str, out: Path, now: dt.datetime) -> Exported:
         data = await export_patient(session, patient)
         store.audit(session, actor=STAFF, action="patient_exported", subject=patient.label, detail={},
                     now=now)
-        out.mkdir(parents=True, exist_ok=True)
         json_path, csv_path = out / f"{patient.label}.json", out / f"{patient.label}-measurements.csv"
-        json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        csv_path.write_text(measurements_csv(data), encoding="utf-8")
+        files = {json_path: json.dumps(data, indent=2, ensure_ascii=False), csv_path: measurements_csv(data)}
+        await asyncio.to_thread(_write, files)
         return Exported(json_path, csv_path, len(data["measurements"]))
 
     return await _in_transaction(url, work)
+
+
+def _write(files: dict[Path, str]) -> None:
+    """The export's files (off the event loop: a slow disk must not hold the transaction's loop)."""
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
 
 
 async def retention(url: str, days: int, now: dt.datetime, *, dry_run: bool) -> list[str]:
