@@ -83,11 +83,19 @@ class DataRightsDesk:
             return await self.withdraw(session, patient, now, [])
         result = await self.service._patient_turn(session, patient, event, now)  # the stop, as always
         if patient.status == "stopped" and patient.consent_withdrawn_at is None:
-            words_ = self.texts.consent
-            result.outgoing += self._channel.replies(
-                [Reply(words_.offer_after_stop, options=(ButtonOption("withdraw", words_.withdraw_button),))],
-                CONSENT)
+            result.outgoing = self._with_offer(result.outgoing)
         return result
+
+    def _with_offer(self, outgoing: list[Outgoing]) -> list[Outgoing]:
+        """The stop's reply with the withdraw offer and its button under it: one message, one ping,
+        when the reply is a plain text (else the offer follows it)."""
+        words = self.texts.consent
+        offer = Reply(words.offer_after_stop, options=(ButtonOption("withdraw", words.withdraw_button),))
+        last = outgoing[-1] if outgoing else None
+        plain = last is not None and last.kind == "text" and last.chat_id is None
+        if last is not None and plain and set(last.payload) == {"text"}:
+            return outgoing[:-1] + self._channel.replies([Reply(last.payload["text"]), offer], CONSENT)
+        return outgoing + self._channel.replies([offer], CONSENT)
 
     async def erase(self, session: AsyncSession, patient: Patient, now: dt.datetime,
                     first: list[Outgoing]) -> UpdateResult:
