@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.app.application import App
+from coachbot.app.data_rights.texts import load_texts as load_rights_texts
 from coachbot.app.pipeline import Clock, PatientService, system_clock
 from coachbot.app.self_management.service import SelfManagement
 from coachbot.engine import Engine
@@ -44,10 +45,11 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
     steps_file = dialogs_dir / "steps.yaml"
     care = SelfManagement.load(dialogs_dir, library.service)
     steps = care.steps if care is not None else load_steps(steps_file) if steps_file.exists() else None
-    return App(db=db, sessions=sessions, library=library, engine=engine,
-               patients=PatientService(sessions, engine, clock, steps=steps, care=care,
-                                       channel=channel(library) if channel is not None else None),
-               steps=steps, care=care)
+    patients = PatientService(sessions, engine, clock, steps=steps, care=care,
+                              channel=channel(library) if channel is not None else None)
+    patients.rights.texts = load_rights_texts(dialogs_dir)  # dialogs/forget.yaml
+    return App(db=db, sessions=sessions, library=library, engine=engine, patients=patients, steps=steps,
+               care=care)
 
 
 def telegram_formatter(library: DialogLibrary) -> Channel:

@@ -65,14 +65,16 @@ def _cmd_dialogs_validate(args: argparse.Namespace) -> int:
 
 
 def _data_file_problems(path: Path) -> list[Problem]:
-    """The steps, summary and escalation files have their own checkers; run each one that applies."""
+    """The steps, summary, escalation and forget files have their own checkers; run each that applies."""
+    from coachbot.app.data_rights.texts import check_texts_file as check_forget_file
     from coachbot.spec.escalation_rules import check_escalation_file
     from coachbot.spec.self_management_texts import check_texts_file
     from coachbot.spec.steps import check_steps_file
     from coachbot.spec.summary_texts import check_summary_file
 
     checkers = {"steps.yaml": check_steps_file, "summary.yaml": check_summary_file,
-                "escalation.yaml": check_escalation_file, "self_management.yaml": check_texts_file}
+                "escalation.yaml": check_escalation_file, "self_management.yaml": check_texts_file,
+                "forget.yaml": check_forget_file}
     if path.is_file():
         checker = checkers.get(path.name)
         return checker(path) if checker else []
@@ -231,6 +233,54 @@ def _cmd_patients_reassign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_patients_erase(args: argparse.Namespace) -> int:
+    """Erase everything held about one patient (audited; their coach is told)."""
+    from coachbot.app.data_rights.staff import NoSuchPatient, erase
+    from coachbot.app.data_rights.texts import load_texts
+
+    settings = _settings(args)
+    if not args.yes:
+        print(f"coachbot: erasing {args.label} cannot be undone; run again with --yes to erase it",
+              file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        print(asyncio.run(erase(settings.database_url, args.label, load_texts(settings.dialogs_dir),
+                                dt.datetime.now(dt.UTC))))
+    except NoSuchPatient as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
+def _cmd_patients_export(args: argparse.Namespace) -> int:
+    """Everything held about one patient, as JSON and a CSV of measurements (audited)."""
+    from coachbot.app.data_rights.staff import NoSuchPatient, export
+
+    try:
+        done = asyncio.run(export(_settings(args).database_url, args.label, Path(args.out),
+                                  dt.datetime.now(dt.UTC)))
+    except NoSuchPatient as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"wrote {done.json_path} and {done.csv_path} ({done.measurements} measurement(s))")
+    return 0
+
+
+def _cmd_patients_purge(args: argparse.Namespace) -> int:
+    """Erase patients inactive for longer than COACHBOT_RETENTION_DAYS (--dry-run lists them only)."""
+    from coachbot.app.data_rights.staff import retention
+
+    settings = _settings(args)
+    if settings.retention_days is None:
+        print("coachbot: COACHBOT_RETENTION_DAYS is not set, so nothing is purged; set it to a number "
+              "of days, for example 730", file=sys.stderr)
+        return EXIT_PROBLEMS
+    for line in asyncio.run(retention(settings.database_url, settings.retention_days,
+                                      dt.datetime.now(dt.UTC), dry_run=args.dry_run)):
+        print(line)
+    return 0
+
+
 def _cmd_schedule_status(args: argparse.Namespace) -> int:
     """How many check-ins of one local date are due, queued, sent, answered, missed and skipped."""
     from coachbot.adapters.db.schedule_status import day_counts
@@ -340,6 +390,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help="the coach's number (coachbot coaches list)")
     reassign.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     reassign.set_defaults(func=_cmd_patients_reassign, database=MIGRATED)
+    erase = patients.add_parser("erase", help="erase everything held about a patient (audited; their "
+                                              "coach is told)")
+    erase.add_argument("label", help="the patient's label, e.g. P-4KX7QM")
+    erase.add_argument("--yes", action="store_true", help="confirm: erasing cannot be undone")
+    erase.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    erase.add_argument("--dialogs", help="overrides COACHBOT_DIALOGS_DIR (for forget.yaml's words)")
+    erase.set_defaults(func=_cmd_patients_erase, database=MIGRATED)
+    export = patients.add_parser("export", help="write everything held about a patient as JSON, and "
+                                                "their measurements as CSV (audited)")
+    export.add_argument("label", help="the patient's label, e.g. P-4KX7QM")
+    export.add_argument("--out", default=".", help="folder to write LABEL.json and "
+                                                  "LABEL-measurements.csv into (default: here)")
+    export.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    export.set_defaults(func=_cmd_patients_export, database=MIGRATED)
+    purge = patients.add_parser("purge", help="erase patients inactive for longer than "
+                                              "COACHBOT_RETENTION_DAYS")
+    purge.add_argument("--dry-run", action="store_true", help="list them, erase nothing")
+    purge.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    purge.set_defaults(func=_cmd_patients_purge, database=MIGRATED)
     schedule = commands.add_parser("schedule", help="the check-in scheduler").add_subparsers(
         dest="schedule_cmd", required=True)
     status = schedule.add_parser("status", help="how many check-ins are due, queued, sent and missed today")

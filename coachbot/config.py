@@ -84,6 +84,16 @@ class Settings(BaseSettings):
         default="A gentle reminder: your check-in is still waiting for you, whenever you are ready.",
         min_length=1, max_length=1000, description="the reminder's words")
 
+    # -- data rights (coachbot/app/data_rights/)
+    outbox_keep_sent_hours: float = Field(
+        default=48.0, gt=0, le=24 * 365,
+        description="a sent message's words are cleared from the outbox after this many hours (the row "
+                    "stays: when, to which chat, its kind)")
+    retention_days: int | None = Field(
+        default=None, ge=1, le=36500,
+        description="erase patients inactive for longer than this many days with `coachbot patients "
+                    "purge` (list them first with --dry-run); unset: never")
+
     @field_validator("schedule_quiet_hours")
     @classmethod
     def _quiet_hours_shape(cls, value: str) -> str:

@@ -54,6 +54,8 @@ from coachbot.app.coaches.coaching import (
 )
 from coachbot.app.coaches.desk import CoachDesk, is_join
 from coachbot.app.coaches.relay import relay_from_patient
+from coachbot.app.data_rights.consent import record_consent
+from coachbot.app.data_rights.requests import DataRightsDesk
 from coachbot.app.escalations import coach_actions
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import (
@@ -131,6 +133,7 @@ class PatientService:
         self.channel = channel
         self.gate = gate or write_gate(sessions)
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
+        self.rights = DataRightsDesk(self)  # /forget, withdrawing consent (words: dialogs/forget.yaml)
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """`_dispatch`, the very road of `handle_update`, for tests and benches that read the engine's
@@ -300,6 +303,8 @@ class PatientService:
             # Words of risk come first wherever they were typed: after a command word (/help, /checkin,
             # /steps ...), in a caption or an edit. The engine pre-empts any dialog with the safety flow.
             return await self._patient_turn(session, patient, TextMessage(typed), now)
+        if (rights := await self.rights.handle(session, patient, event, now)) is not None:
+            return rights  # /forget, withdrawing consent, the offer after /stop (app/data_rights)
         if self.care is not None and isinstance(event, TextMessage | Press):
             event, replies = await self.care.patient_event(session, patient, event, now)
             if replies is not None:
@@ -403,6 +408,8 @@ class PatientService:
                 await record_feedback(session, patient.id, effect.value, now)
         elif isinstance(effect, UpdateProfile):
             _update_profile(patient, effect, now)
+            if effect.field == "consent":  # which text was agreed to (app/data_rights/consent.py)
+                record_consent(patient, effect.value, delivery.position)
         elif isinstance(effect, ChangeStatus):
             patient.status = effect.status
             patient.paused_until = effect.until

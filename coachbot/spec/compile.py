@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from coachbot.care.triggers import TriggerSet
 
 NON_SCRIPT_FILES = frozenset({"service.yaml", "triggers.yaml", "steps.yaml", "summary.yaml",
-                              "escalation.yaml", "messages.yaml", "self_management.yaml"})
+                              "escalation.yaml", "messages.yaml", "self_management.yaml",
+                              "forget.yaml"})
 """Files directly in dialogs/ that are not scripts; their owners read and check them."""
 
 

@@ -132,9 +132,10 @@ async def test_an_unknown_command_gets_the_kind_sentence_then_help(database_url:
 async def test_mydata_is_saved_as_a_file_and_its_path_printed(database_url: str, tmp_path: Path) -> None:
     async with chatting(database_url, tmp_path) as (chat, out):
         await typed(chat, *ONBOARDING, "/mydata")
-    files = list((tmp_path / "files").iterdir())
-    assert len(files) == 1 and '"label": "P-' in files[0].read_text()
-    assert f"saved to {files[0]}" in out.getvalue()
+    files = sorted((tmp_path / "files").iterdir(), key=lambda f: f.suffix)  # .csv, then .json
+    assert [f.suffix for f in files] == [".csv", ".json"]  # the measurements as CSV, everything as JSON
+    assert '"label": "P-' in files[1].read_text() and files[0].read_text().startswith("recorded_at")
+    assert all(f"saved to {f}" in out.getvalue() for f in files)
 
 
 def test_make_demo_style_run_works_end_to_end_with_logs_in_a_file_not_the_chat(tmp_path: Path) -> None:

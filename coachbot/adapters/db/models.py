@@ -139,6 +139,10 @@ class Patient(Base):
     status: Mapped[str] = mapped_column(String(16), default="new", server_default=text("'new'"))
     paused_until: Mapped[dt.datetime | None]
     consent_at: Mapped[dt.datetime | None]
+    #: The text agreed to, as "script:version" of the dialog that asked (data rights, issue W4).
+    consent_version: Mapped[str | None] = mapped_column(String(64))
+    #: When the patient withdrew their consent (messages stop, erasure is offered); None if never.
+    consent_withdrawn_at: Mapped[dt.datetime | None]
     #: When onboarding finished with consent given; days in care count from here.
     onboarded_at: Mapped[dt.datetime | None]
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -294,6 +298,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id", ondelete="SET NULL"))
+    #: When the body (text, caption, file) of this sent row was cleared; the row itself stays, so
+    #: delivery stays accountable (data rights: `COACHBOT_OUTBOX_KEEP_SENT_HOURS`).
+    cleared_at: Mapped[dt.datetime | None]
 
 
 # -- scheduling (issue 4) ------------------------------------------------------------------------------

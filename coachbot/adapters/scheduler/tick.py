@@ -40,6 +40,7 @@ from coachbot.adapters.db.models import Patient, Schedule
 from coachbot.app.checkins.reminders import Reminders, TickReport, ago
 from coachbot.app.channel import Channel, QueuedMessage
 from coachbot.config import Settings
+from coachbot.app.data_rights.outbox_bodies import BodyClearing
 from coachbot.app.escalations.deadlines import EscalationTicker
 from coachbot.scheduling import (
     Dialog,
@@ -85,6 +86,8 @@ class SchedulerConfig:
     #: its queue short, and a /pause or /stop before the start needs no cancelling at all.
     max_backlog: int | None = 300
     reminder_text: str = "A gentle reminder: your check-in is still waiting for you, whenever you are ready."
+    #: Sent messages' words are cleared from the outbox after this long (None: kept; data rights).
+    keep_sent: dt.timedelta | None = None
 
 
 def instance_name() -> str:
@@ -118,6 +121,7 @@ class CheckinScheduler:
                                       clock=clock, on_queued=hand_over, gate=self.gate)
         self.escalations = EscalationTicker(sessions, service, channel, clock=clock, gate=self.gate,
                                             on_queued=hand_over)  # re-sends past deadlines; missed check-ins
+        self.bodies = BodyClearing(sessions, self.config.keep_sent, clock=clock, gate=self.gate)
         self._apscheduler: AsyncIOScheduler | None = None
         self._alive_since: dt.datetime | None = None
         self._last_tick: dt.datetime | None = None
@@ -195,6 +199,7 @@ class CheckinScheduler:
         if work.reminders:
             await self.reminders.send_due(report, self.config.batch)
         await self.escalations.tick()
+        await self.bodies.tick()  # sent messages' words, past COACHBOT_OUTBOX_KEEP_SENT_HOURS
         self._log(report)
         return report
 
@@ -316,4 +321,5 @@ def config_from_settings(settings: Settings) -> SchedulerConfig:
                            claim_timeout=dt.timedelta(seconds=settings.schedule_claim_timeout_seconds),
                            start_rate=2 * settings.telegram_sends_per_second,
                            max_backlog=int(2 * tick * settings.telegram_sends_per_second) + 100,
-                           reminder_text=settings.schedule_reminder_text)
+                           reminder_text=settings.schedule_reminder_text,
+                           keep_sent=dt.timedelta(hours=settings.outbox_keep_sent_hours))

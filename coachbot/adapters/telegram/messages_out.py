@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from pathlib import PurePath
 from typing import Any, Literal
 
 from coachbot.adapters.telegram import alert_card
 from coachbot.adapters.telegram.keyboards import layout
 from coachbot.app.channel import EscalationNotice, Outgoing
+from coachbot.app.data_rights.export import measurements_csv
 from coachbot.engine import ButtonOption, Reply
 from coachbot.spec.escalation_rules import CoachCard, EscalationRules
 from coachbot.spec.model import ChannelMessages
@@ -138,10 +140,14 @@ class TelegramChannel:
         return Outgoing(kind="text", payload={"text": shorten(text.strip(), MAX_TEXT)})
 
     def my_data(self, export: dict[str, Any]) -> list[Outgoing]:
+        """Two files: everything held as JSON, and the measurements as CSV for a spreadsheet (named
+        like the JSON file, ending .csv)."""
         content = json.dumps(export, indent=2, ensure_ascii=False, sort_keys=False)
         payload = {"filename": self.messages.mydata_filename, "content": content,
                    "caption": shorten(self.messages.mydata_intro, MAX_CAPTION)}
-        return [Outgoing(kind="document", payload=payload)]
+        table = {"filename": str(PurePath(self.messages.mydata_filename).with_suffix(".csv")),
+                 "content": measurements_csv(export)}
+        return [Outgoing(kind="document", payload=payload), Outgoing(kind="document", payload=table)]
 
     # -- for inbound updates ------------------------------------------------------------------------
     def chosen(self, question: str, answer: str) -> str:

@@ -20,12 +20,12 @@ from coachbot.adapters.db.models import (
     Coach,
     Conversation,
     Escalation,
-    Measurement,
     OutboxMessage,
     Patient,
     StepSuggestion,
 )
 from coachbot.app.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
+from coachbot.app.data_rights.export import held_about
 from coachbot.engine import TextMessage
 
 if TYPE_CHECKING:
@@ -136,10 +136,9 @@ async def queued_alerts(session: AsyncSession, channel: Channel) -> list[Outgoin
 
 
 async def export_patient(session: AsyncSession, patient: Patient) -> dict[str, Any]:
-    """Everything stored about a patient that is theirs to have: profile and every answer recorded."""
-    result = await session.execute(
-        select(Measurement).where(Measurement.patient_id == patient.id)
-        .order_by(Measurement.recorded_at, Measurement.id))
+    """Everything stored about a patient (`/mydata`, `coachbot patients export`): profile, consent,
+    every answer, escalations, coaches' notes, self-help steps and every message held to or about them.
+    The lists are built by `coachbot.app.data_rights.export`, which walks the same rows erasure does."""
     return {
         "label": patient.label,
         "profile": {
@@ -149,15 +148,13 @@ async def export_patient(session: AsyncSession, patient: Patient) -> dict[str, A
             "checkin_time": patient.checkin_time.isoformat() if patient.checkin_time else None,
             "weekly_review_day": patient.weekly_review_day,
             "consent_given_at": _iso(patient.consent_at),
+            "consent_version": patient.consent_version,
+            "consent_withdrawn_at": _iso(patient.consent_withdrawn_at),
             "onboarded_at": _iso(patient.onboarded_at),
             "paused_until": _iso(patient.paused_until),
             "first_contact_at": _iso(patient.created_at),
         },
-        "measurements": [
-            {"code": m.code, "value": m.value_num if m.value_text is None else m.value_text,
-             "recorded_at": _iso(m.recorded_at), "script": m.script, "question": m.state}
-            for m in result.scalars()
-        ],
+        **await held_about(session, patient),
     }
 
 

@@ -1,0 +1,45 @@
+"""Data rights through the real bot: /mydata sends the JSON and the CSV files, and /forget asks with
+buttons, erases on Yes and confirms (real PTB over HTTP, the fake Bot API, a real database)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from sqlalchemy import select
+
+from coachbot.adapters.db.models import AuditEntry
+from coachbot.app.data_rights.erase import ERASED
+from tests.e2e.test_telegram_conversation import onboard
+from tests.support.coachbot_telegram import document_of, enable_send_document, patient, running_bot, settled
+from tests.support.fake_bot_api import FakeBotApi
+
+
+async def test_mydata_sends_json_and_a_csv_of_measurements_then_forget_erases_after_yes(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    enable_send_document(fake_bot_api)
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await onboard(alex, fake_bot_api)
+        await alex.send_command("/mydata")
+        first = await alex.wait_for_message(lambda m: m.method == "sendDocument")
+        second = await alex.wait_for_message(lambda m: m.method == "sendDocument", after=first)
+        data = json.loads(document_of(first))
+        table = list(csv.DictReader(io.StringIO(document_of(second).decode())))
+        assert second.extra["file_name"] == "my-coachbot-data.csv"
+        assert [r["code"] for r in table] == [m["code"] for m in data["measurements"]]
+        assert {"escalations", "coach_notes", "messages"} <= set(data)
+
+        label = (await patient(bot, 42)).label  # type: ignore[union-attr]
+        await alex.send_command("/forget")
+        question = await alex.wait_for_message(lambda m: bool(m.buttons) and "erase" in m.text)
+        assert question.buttons == [["Yes, erase everything"], ["No, keep it"]]
+        await alex.click("Yes, erase everything", message=question)
+        await alex.wait_for_message(lambda m: "has been erased" in m.text)
+        await settled(fake_bot_api, bot)
+        assert await patient(bot, 42) is None
+        async with bot.core.sessions() as session:
+            kept = list((await session.execute(select(AuditEntry).where(AuditEntry.subject == label)))
+                        .scalars())
+        assert [a.action for a in kept] == [ERASED]
