@@ -51,7 +51,8 @@ async def test_a_note_asking_for_a_person_raises_asks_for_person_and_reaches_the
     assert "What the patient wrote to you:" in summary and "it has been a hard week" in summary
 
 
-async def test_a_plain_note_waits_for_the_next_alert_card_and_goes_only_once(session_factory: Sessions) -> None:
+async def test_a_plain_note_waits_for_the_next_alert_card_and_goes_only_once(
+        session_factory: Sessions) -> None:
     desk = Desk(session_factory)
     await desk.coach(SAM, "Sam")
     alex = await desk.onboard(ALEX)
