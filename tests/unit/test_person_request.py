@@ -18,7 +18,7 @@ ASKS = [
     "give me a ring when you can", "am I talking to a bot?", "Can't someone just call me",
     "I would like to speak with my coach", "Please could somebody get in touch with me",
     "can I speak to a human", "are you a real person", "is anyone there", "RING ME PLS",
-    "I’d really like a chat with someone", "can my coach call me",
+    "I\u2019d really like a chat with someone", "can my coach call me",
 ]
 DOES_NOT_ASK = [
     "call me Sam", "Call me Al", "I talked to my coach yesterday", "the hospital will ring me",
