@@ -54,6 +54,7 @@ from coachbot.app.coaches.coaching import (
 )
 from coachbot.app.coaches.desk import CoachDesk, is_join
 from coachbot.app.coaches.relay import relay_from_patient
+from coachbot.app.coaches.summary import notes_after_cards
 from coachbot.app.data_rights.consent import record_consent
 from coachbot.app.data_rights.requests import DataRightsDesk
 from coachbot.app.escalations import coach_actions
@@ -160,7 +161,7 @@ class PatientService:
         row_before = _row_values(patient)
         context = await self._context(session, patient, now)
         if self.care is not None:
-            context = await self.care.with_facts(session, patient, event, context, now)
+            context = await self.care.with_facts(session, patient, event, context, now, position=position)
         outcome = self.engine.handle(context, position, event, now)
         delivery = Delivery(patient_label=patient.label, chat_id=patient.chat_id,
                             position=outcome.position)
@@ -172,8 +173,7 @@ class PatientService:
                              codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
         if self.care is not None:
             extras = await self.care.after_event(session, patient, event, outcome, now)
-            delivery.replies[:0] = extras.before
-            delivery.replies += extras.replies
+            extras.merge_into(delivery.replies)  # the check-in's closing line stays last
             delivery.photos += extras.photos
         await store.save_position(session, patient.id, outcome.position, now)
         if _row_values(patient) != row_before:  # its position is the conversation's row, not this one
@@ -341,7 +341,10 @@ class PatientService:
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
-        outgoing += await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
+        cards = await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
+        outgoing += cards + await notes_after_cards(  # what the patient wrote for the coach goes with it
+            session, patient, cards, words=self.engine.library.service.channel.coach_tools,
+            channel=self.channel, now=now)
         return UpdateResult(outgoing=outgoing, label=patient.label, patient_id=patient.id,
                             accepted_press=accepted)
 

@@ -22,12 +22,16 @@ Decisions (defaults in FlareRules, which a service may override):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
+from coachbot.care.step_policy import LEG_FLAGS, SKIN_FLAGS, STOP_FLAGS
+
 FlareChange = Literal["none", "started", "ongoing", "settled", "timed_out"]
+Advice = Literal["reassurance", "general", "movement", "warmth"]
+"""The pieces of flare-up advice (dialogs/self_management.yaml), each gated like the steps."""
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,18 @@ def has_timed_out(flare: Flare, now: datetime, rules: FlareRules = FlareRules(),
     that started the flare still lands on the right day."""
     days = (now.astimezone(zone).date() - flare.started_at.astimezone(zone).date()).days
     return days >= rules.max_days
+
+
+def advice_allowed(advice: Advice, flags: Set[str]) -> bool:
+    """Whether a piece of flare-up advice may be given with the patient's flags now: the step policy's
+    own gates (care/step_policy.py), so the advice never says what the steps hold back. Nothing in a
+    red-flag or crisis state; movement never with new leg symptoms (like exercise steps), warmth never
+    with numb skin (like heat steps); "a flare-up does not mean new damage" never beside a new leg
+    symptom, which may be new damage."""
+    if flags & STOP_FLAGS:
+        return False
+    if advice in {"movement", "reassurance"}:
+        return not flags & LEG_FLAGS
+    if advice == "warmth":
+        return not flags & SKIN_FLAGS
+    return True

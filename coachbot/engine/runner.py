@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from coachbot.care.person_request import asks_for_person
 from coachbot.care.scoring import score as score_questionnaire
 from coachbot.care.triggers import FALLBACK, KINDS, Detection
 from coachbot.engine.commands import Command, parse_command
@@ -36,6 +37,8 @@ from coachbot.engine.templating import render
 from coachbot.spec.library import DialogLibrary, Script
 from coachbot.spec.model import Action, Messages, Question
 
+PERSON_RULE = "asks_for_person"
+"""The escalation rule raised when a message asks for a human being (care/person_request.py)."""
 MISSES_BEFORE_SKIP_OFFER = 3
 MAX_STEPS_PER_EVENT = 200
 """A guard against a cycle of states that never ask anything (validation should prevent one)."""
@@ -88,6 +91,15 @@ class Engine:
             if command is not None:
                 return self._command(turn, position, command, now)
         in_safety_flow = position is not None and position.script in self._preempt_scripts
+        if text is not None and asks_for_person(text):
+            # A person is asked for: the coach is told, whatever else the message is (a note, an
+            # answer, words outside a dialog); the dialog then carries on as it would have.
+            turn.effects.append(Escalate(tier="routine", rule=PERSON_RULE,
+                                         reason=self.messages.person_asked_reason, evidence={}))
+            turn.say(self.messages.person_asked)
+            if (position is None and patient.status != "new") or (
+                    patient.status == "stopped" and not in_safety_flow):
+                return turn.done(position)
         if patient.status == "stopped" and not in_safety_flow:  # a safety flow is always answerable
             turn.say(self.messages.stopped_reply)
             return turn.done(position)

@@ -62,6 +62,11 @@ class CoachWords(StrictModel):
     patient_status: dict[Literal["new", "active", "paused", "stopped"], str]
     score_item: str
     note_line: str
+    patient_note_line: str = Field(default="• {date}: {text}",
+                                   description="a note the patient wrote to their coach in a check-in")
+    patient_notes_card: str = Field(
+        default="{label} wrote to you in their check-ins:\n{notes}",
+        description="sent after the next alert card: the patient's notes the coach has not been sent yet")
     step_line: str
     step_feedback: dict[Literal["helped", "not_helped", "not_tried", "waiting"], str]
     relay_open_line: str
@@ -109,7 +114,9 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
     "queue_more": frozenset({"count"}),
     "age_minutes": frozenset({"n"}), "age_hours": frozenset({"n"}), "age_days": frozenset({"n"}),
     "patient_summary": frozenset({"label", "status", "days", "coach", "scores", "escalations", "notes",
-                                  "steps", "relay"}),
+                                  "steps", "relay", "patient_notes"}),
+    "patient_note_line": frozenset({"date", "text"}),
+    "patient_notes_card": frozenset({"label", "notes"}),
     "score_item": frozenset({"code", "value", "date"}),
     "note_line": frozenset({"date", "author", "text"}),
     "step_line": frozenset({"date", "step", "feedback"}),

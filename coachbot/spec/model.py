@@ -19,7 +19,7 @@ from coachbot.spec.strict import StrictModel
 QuestionType = Literal["scale", "choice", "yes_no", "number", "time_of_day", "free_text", "timezone"]
 Tier = Literal["urgent", "soon", "routine"]
 ProfileField = Literal["name", "timezone", "checkin_time", "consent", "weekly_review_day"]
-Fact = Literal["days_in_care", "open_step", "in_flare"]
+Fact = Literal["days_in_care", "open_step", "in_flare", "pain_jumped"]
 """Facts about the patient the service supplies with each event: whole days since onboarding ended,
 1 when a suggested step still waits for the patient's feedback (else 0), and, when a dialog starts,
 1 while a flare-up lasts (care/flare.py; else 0)."""
@@ -197,6 +197,12 @@ class Messages(StrictModel):
     unknown_command: str = Field(
         default="Sorry, I do not know that command.",
         description="said before the help text when a patient types a command that does not exist")
+    person_asked: str = Field(
+        default="Thank you. I have asked your coach to get in touch. Coaches reply in working hours.",
+        description="said when a message asks for a person; the asks_for_person escalation is raised with it")
+    person_asked_reason: str = Field(
+        default="The patient asked to speak to a person.",
+        description="the reason on the coach's card for asks_for_person (never the patient's words)")
     yes_label: str = "Yes"
     no_label: str = "No"
     name_fallback: str = Field(default="there", description="used for {name} before we know it")

@@ -28,7 +28,13 @@ class FlareWords(StrictModel):
     plan_avoid: str
     plan_tell: str
     plan_seek_help: str
+    reassurance: str
+    """Said with a new flare-up only when no leg symptom or red flag is open (it would contradict them)."""
     general_advice: str
+    advice_movement: str
+    """Gated like an exercise step: never with new leg weakness, numbness or tingling."""
+    advice_warmth: str
+    """Gated like a heat step: never with numb skin."""
     no_plan_offer: str
     safety: str
     short_checkins: str

@@ -58,7 +58,12 @@ async def checkin(alex: FakeUser, clock: Clock, day: int, pain: int) -> FakeMess
     mood = await alex.wait_for_message(lambda m: "how is your mood right now" in m.text)
     await alex.send_text("6")
     step_or_note = await alex.wait_for_message(
-        lambda m: "How did it go?" in m.text or "anything else you would like your coach to know" in m.text)
+        lambda m: "How did it go?" in m.text or "anything else you would like your coach to know" in m.text
+        or "weakness in your legs" in m.text)
+    if "weakness in your legs" in step_or_note.text:  # pain jumped by 2: the leg check comes first
+        await alex.click("No", message=step_or_note)
+        step_or_note = await alex.wait_for_message(
+            lambda m: "How did it go?" in m.text or "anything else you would like your coach to know" in m.text)
     if "How did it go?" in step_or_note.text:  # the step suggested at the last check-in
         await alex.click("It helped", message=step_or_note)
         await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)

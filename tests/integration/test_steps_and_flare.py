@@ -72,7 +72,7 @@ async def test_pain_jump_shows_general_advice_then_short_checkins_until_pain_set
     service = await onboarded(session_factory, clock)
     first = await checkin(service, clock, ["3", "5", "skip"])
     assert "flare" not in first.lower()
-    jump = await checkin(service, clock, ["6", "4", "not tried", "skip"])  # up 3 points: a flare-up
+    jump = await checkin(service, clock, ["6", "4", "no", "not tried", "skip"])  # up 3: a flare-up, legs
     assert "up from 3" in jump and "/flareplan" in jump, "no plan yet: general advice and an offer"
     assert "shorter" in jump and "999" in jump
     short = await checkin(service, clock, ["5", "4", "It is helping", "no"])
@@ -102,7 +102,7 @@ async def test_written_flare_plan_is_shown_in_the_patients_own_words_when_pain_j
         await service.handle(CHAT, TextMessage(answer))
     assert not await in_dialog(session_factory)
     await checkin(service, clock, ["2", "6", "skip"])
-    jump = await checkin(service, clock, ["5", "5", "not tried", "skip"])
+    jump = await checkin(service, clock, ["5", "5", "no", "not tried", "skip"])
     for words in ["Hot shower and slow walks", "Lifting the shopping", "My sister Jo", "ring the GP"]:
         assert words in jump
     assert "/flareplan and we will write" not in jump, "a patient with a plan is not offered one"
@@ -400,7 +400,7 @@ async def test_crisis_words_pre_empt_the_short_flare_checkin(
     clock = Clock()
     service = await onboarded(session_factory, clock)
     await checkin(service, clock, ["3", "5", "skip"])
-    await checkin(service, clock, ["6", "4", "not tried", "skip"])
+    await checkin(service, clock, ["6", "4", "no", "not tried", "skip"])
     clock.now += dt.timedelta(days=1)
     short = texts(await service.handle(CHAT, StartDialog("daily_checkin")))
     assert "short one" in short
@@ -412,7 +412,7 @@ async def test_crisis_words_pre_empt_the_short_flare_checkin(
     assert conversation.script == "crisis" and "crisis" in rules
 
 
-async def test_a_patient_who_left_the_jump_checkin_early_sees_the_advice_once_at_the_next(
+async def test_a_patient_who_left_the_jump_checkin_early_sees_the_advice_once_after_the_next_leg_check(
         session_factory: async_sessionmaker[AsyncSession]) -> None:
     clock = Clock()
     service = await onboarded(session_factory, clock)
@@ -420,9 +420,12 @@ async def test_a_patient_who_left_the_jump_checkin_early_sees_the_advice_once_at
     left = await checkin(service, clock, ["7"])  # pain up 4, then no more answers
     assert "flare-up" not in left
     clock.now += dt.timedelta(days=1)
-    start = await service.handle(CHAT, StartDialog("daily_checkin"))
-    said = texts(start)
-    assert said.index("At your last check-in your pain was 7 out of 10, up from 3") < said.index("short one")
-    assert "/flareplan" in said and start.replies[-1].options, "then the short check-in's first question"
+    start = texts(await service.handle(CHAT, StartDialog("daily_checkin")))
+    assert "short one" in start and "up from 3" not in start, "no reassurance before the leg check"
+    said = [start] + [texts(await service.handle(CHAT, TextMessage(a))) for a in ["6", "4", "helping", "no"]]
+    whole = "\n".join(said)
+    legs = whole.index("numbness, tingling or weakness in your legs")
+    assert whole.index("At your last check-in your pain was 7 out of 10, up from 3") > legs
+    assert "/flareplan" in whole and whole.rstrip().endswith("I will see you tomorrow.")
     again = await checkin(service, clock, ["6", "4", "helping", "no"])
     assert "up from 3" not in again, "shown once per flare-up"

@@ -6,6 +6,11 @@ takeover since the claim means it is no longer ours), the previous check-in clos
 answered, the engine's StartDialog, and the messages in the outbox (lane 1; a coach alert, lane 0).
 A batch that fails is retried one run a transaction, so one bad patient holds up nobody, and a run
 that still fails keeps its claim until it is stale and another tick takes it over.
+
+After a crisis or an emergency red flag the patient was told that coaching and the suggested steps
+are paused until a coach has spoken with them. That stays true: while such an escalation (an urgent
+one) is open or acknowledged, a due daily check-in or weekly review starts the short gentle check
+(dialogs/gentle_check.yaml) instead: how are you, and where to get help; no questionnaires, no steps.
 """
 
 from __future__ import annotations
@@ -18,22 +23,29 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
-from coachbot.adapters.db.models import CheckinRun, Conversation, OutboxMessage, Patient
-from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
+from coachbot.adapters.db.models import CheckinRun, Conversation, Escalation, OutboxMessage, Patient
 from coachbot.app.channel import Channel, QueuedMessage, question_token
-from coachbot.app.coaches.relay import HELD, held_patients
+from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
 from coachbot.app.coaches.coaching import coach_of
+from coachbot.app.coaches.relay import HELD, held_patients
+from coachbot.app.coaches.summary import notes_after_cards
+from coachbot.app.pipeline import PatientService, WriteGate
 from coachbot.engine import StartDialog
 from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
-from coachbot.app.pipeline import PatientService, WriteGate
 
 if TYPE_CHECKING:
     from coachbot.adapters.scheduler.tick import SchedulerConfig
 
 log = logging.getLogger("coachbot.scheduler")
+
+GENTLE_CHECK = "gentle_check"
+"""The dialog a due check-in starts while coaching is paused after a crisis or emergency."""
+PAUSING_TIER = "urgent"
+"""Escalations of this tier (crisis, abuse, emergency red flags) pause coaching until resolved."""
 
 Clock = Callable[[], dt.datetime]
 OnQueued = Callable[[list[QueuedMessage]], None]
@@ -155,18 +167,24 @@ class CheckinStarter:
     async def _queue_checkin(self, session: AsyncSession, run: CheckinRun, patient: Patient,
                              now: dt.datetime) -> list[OutboxMessage]:
         """Start the dialog and write its messages to the outbox: lane 1, coach alerts lane 0."""
-        delivery = await self.service.apply(session, patient, StartDialog(self.scripts[run.dialog]), now)
+        script = self.scripts[run.dialog]
+        if await coaching_paused(session, patient.id) and self.service.engine.library.script(GENTLE_CHECK):
+            script = GENTLE_CHECK
+        delivery = await self.service.apply(session, patient, StartDialog(script), now)
         if not delivery.replies:
             return []
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         replies = self.channel.replies(delivery.replies, token)
         outgoing = [replace(item, lane=runs.LANE_BULK) for item in replies]
+        cards = []
         for notice in delivery.escalations:
             coach = await coach_of(session, patient) if notice.is_new else None
             if coach is not None and coach.telegram_user_id is not None:
-                outgoing.append(self.channel.coach_alert(notice, coach.telegram_user_id))
-        return write_outbox(session, patient, outgoing, now)
+                cards.append(self.channel.coach_alert(notice, coach.telegram_user_id))
+        cards += await notes_after_cards(session, patient, cards, now=now, channel=self.channel,
+                                         words=self.service.engine.library.service.channel.coach_tools)
+        return write_outbox(session, patient, outgoing + cards, now)
 
     # -- logging -----------------------------------------------------------------------------------
     def log_not_sent(self, label: str, occurrence: Occurrence, decision: StartDecision) -> None:
@@ -180,3 +198,12 @@ class CheckinStarter:
             return "its first claim was abandoned (a process stopped between claim and send)"
         return (f"it fell due while no scheduler was running (within the "
                 f"{ago(self.config.timing.grace)} grace window)")
+
+
+async def coaching_paused(session: AsyncSession, patient_id: int) -> bool:
+    """Whether an urgent escalation (crisis, abuse, emergency red flag) waits for a coach: the patient
+    was told coaching is paused until a coach has spoken with them."""
+    found = await session.execute(select(Escalation.id).where(
+        Escalation.patient_id == patient_id, Escalation.tier == PAUSING_TIER,
+        Escalation.status.in_(("open", "acknowledged"))).limit(1))
+    return found.first() is not None

@@ -22,10 +22,13 @@ from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
-from coachbot.care.flare import FlareRules
+from coachbot.app.channel import Channel, Outgoing, Press
+from coachbot.app.checkins.flare import FLARE_SHOWN, flare_now, flare_plan, flare_shown
+from coachbot.app.self_management.population_prior import PriorCache
+from coachbot.app.self_management.suggestions import history_of, patient_state, suggest_step, todays_step
+from coachbot.care.flare import Advice, FlareRules, advice_allowed
 from coachbot.care.step_policy import needs_prior, steps_for_now
 from coachbot.care.weekly_summary import ChartData, build_summary, daily_records, helpful_titles
-from coachbot.app.channel import Channel, Outgoing, Press
 from coachbot.engine import (
     ButtonOption,
     DialogEnded,
@@ -37,15 +40,13 @@ from coachbot.engine import (
     StartDialog,
     TextMessage,
 )
+from coachbot.engine.position import Position
 from coachbot.engine.runner import Outcome
-from coachbot.app.checkins.flare import FLARE_SHOWN, flare_now, flare_plan, flare_shown
-from coachbot.app.self_management.population_prior import PriorCache
 from coachbot.scheduling import zone_of
 from coachbot.spec.model import ServiceFile
 from coachbot.spec.self_management_texts import FILE_NAME, SelfManagementTexts, fill, load_texts
 from coachbot.spec.steps import Step, StepLibrary, load_steps
 from coachbot.spec.summary_texts import SummaryTexts, load_summary_texts
-from coachbot.app.self_management.suggestions import history_of, patient_state, suggest_step, todays_step
 
 STEPS_TOKEN = "steps"
 """The callback token of the /steps buttons and of "A different one" (never a question's token)."""
@@ -56,6 +57,7 @@ PLAN_SCRIPT = "flare_plan"
 MAX_LISTED = 12
 """/steps lists at most this many, the best-suited first: a choice, not a catalogue."""
 SUMMARY_DAYS = 28
+PAIN_MEASURE = "pain_now"
 _COMMAND = re.compile(r"^/(steps|flareplan)(?:@\w+)?(?:\s+(\S+))?\s*$", re.IGNORECASE)
 
 
@@ -74,11 +76,21 @@ class Photo:
 
 @dataclass
 class Extras:
-    """What the service adds to an event's replies: `before` them, then `replies` and `photos` after."""
+    """What the service adds to an event's replies: `before` them, `replies` after them but ahead of
+    the `closing` line (a check-in's "That is today's check-in done" stays last), and `photos`."""
 
     before: list[Reply] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     photos: list[Photo] = field(default_factory=list)
+    closing: Reply | None = None
+    """The completed dialog's last sentence, when `replies` must come before it (and its step)."""
+
+    def merge_into(self, replies: list[Reply]) -> None:
+        """Place the extras among an event's replies, in place."""
+        replies[:0] = self.before
+        at = next((i for i, r in enumerate(replies) if r is self.closing or r.question == STEP_MARK),
+                  len(replies)) if self.closing is not None else len(replies)
+        replies[at:at] = self.replies
 
 
 class SelfManagement:
@@ -102,13 +114,23 @@ class SelfManagement:
 
     # -- the daily check-in ------------------------------------------------------------------------
     async def with_facts(self, session: AsyncSession, patient: Patient, event: object,
-                         context: PatientContext, now: dt.datetime) -> PatientContext:
-        """`in_flare` for a starting daily check-in: 1 picks its short flare-up version."""
-        if not (isinstance(event, StartDialog) and event.script == self.service.daily
-                and patient.onboarded_at is not None):
+                         context: PatientContext, now: dt.datetime, *,
+                         position: Position | None = None) -> PatientContext:
+        """`in_flare` for a starting daily check-in: 1 picks its short flare-up version; `pain_jumped`
+        for the answers after its pain question: 1 runs the leg check on the day a flare starts."""
+        if patient.onboarded_at is None:
             return context
-        step, _ = await flare_now(session, patient, now, self.flare_rules)
-        return replace(context, facts={**context.facts, "in_flare": 1.0 if step.short_checkins else 0.0})
+        if isinstance(event, StartDialog) and event.script == self.service.daily:
+            step, _ = await flare_now(session, patient, now, self.flare_rules)
+            return replace(context, facts={**context.facts, "in_flare": 1.0 if step.short_checkins else 0.0})
+        if (position is not None and position.script == self.service.daily
+                and PAIN_MEASURE in position.answers):
+            # `pain_jumped`: today's pain answer started a flare-up, so the leg check runs before any
+            # flare-up advice or reassurance is given.
+            step, _ = await flare_now(session, patient, now, self.flare_rules)
+            return replace(context, facts={**context.facts,
+                                           "pain_jumped": 1.0 if step.change == "started" else 0.0})
+        return context
 
     async def suggest(self, session: AsyncSession, patient: Patient, now: dt.datetime,
                       exclude: Sequence[str] = ()) -> list[Reply]:
@@ -132,21 +154,19 @@ class SelfManagement:
 
     async def after_event(self, session: AsyncSession, patient: Patient, event: object, outcome: Outcome,
                           now: dt.datetime) -> Extras:
-        """What follows a completed check-in (the flare-up plan, or that it has settled) or weekly
-        review (the summary and its chart), and what goes before a short flare-up check-in whose
-        patient has not seen their plan yet (they left the check-in where pain jumped before its
-        end). Nothing when the event ended in a safety dialog: then the resources must stand alone."""
+        """What follows a completed check-in (the flare-up plan, or that it has settled: ahead of its
+        step and closing line) or weekly review (the summary and its chart). A flare-up's plan is shown
+        only at the end of a check-in, after its leg check, never before it. Nothing when the event
+        ended in a safety dialog: then the resources must stand alone."""
         extras = Extras()
         if self._safety_turn(outcome):
             return extras
         ended = [e.script for e in outcome.effects if isinstance(e, DialogEnded) and e.completed]
         if self.service.daily in ended:
-            extras.replies += await self._flare_news(session, patient, now, starting=False)
+            extras.replies += await self._flare_news(session, patient, now)
+            extras.closing = next((e for e in reversed(outcome.effects) if isinstance(e, Reply)), None)
         if self.service.weekly in ended:
             await self._weekly_summary(session, patient, now, extras)
-        if (isinstance(event, StartDialog) and event.script == self.service.daily
-                and outcome.position is not None and outcome.position.script == self.service.daily):
-            extras.before += await self._flare_news(session, patient, now, starting=True)
         return extras
 
     def _safety_turn(self, outcome: Outcome) -> bool:
@@ -159,26 +179,30 @@ class SelfManagement:
             isinstance(e, SafetyTriggered) or (isinstance(e, Escalate) and e.tier == "urgent")
             for e in outcome.effects)
 
-    async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime, *,
-                          starting: bool) -> list[Reply]:
-        """At the end of a check-in: the plan when pain has just jumped, or that it has settled. When a
-        check-in starts: the plan, if this flare-up's has not been shown yet. Showing it is recorded
-        (measure FLARE_SHOWN), so it is shown once per flare-up."""
+    async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> list[Reply]:
+        """At the end of a check-in: the plan when pain has just jumped (or jumped at a check-in left
+        before its end, so not shown yet), or that it has settled. Showing it is recorded (measure
+        FLARE_SHOWN), so it is shown once per flare-up. Every piece of advice passes the step gates
+        (`advice_allowed`): after a yes at the leg check there is no walking, stretching or warmth."""
         words = self.texts.flare
         step, checkins = await flare_now(session, patient, now, self.flare_rules)
-        if not starting and step.change == "settled":
+        if step.change == "settled":
             return [Reply(words.settled.strip())]
-        if not starting and step.change == "timed_out":
+        if step.change == "timed_out":
             return [Reply(words.timed_out.strip())]
         flare = step.flare
-        if flare is None or (not starting and step.change != "started"):
+        if flare is None:
             return []
-        if starting and await flare_shown(session, patient.id, flare.started_at):
+        earlier = step.change != "started"
+        if earlier and await flare_shown(session, patient.id, flare.started_at):
             return []
+        flags = (await patient_state(session, patient, now, flare=True)).flags
         store.add_measurement(session, patient.id, FLARE_SHOWN, 1, "flare", "shown", now)
         jump = next((c.pain for c in checkins if c.at == flare.started_at), flare.peak)
-        started = words.started_earlier if starting else words.started
+        started = words.started_earlier if earlier else words.started
         parts = [fill(started, now=_num(jump), before=_num(flare.baseline))]
+        if advice_allowed("reassurance", flags):
+            parts.append(words.reassurance.strip())
         plan = await flare_plan(session, patient.id)
         if plan:
             lines = [words.plan_intro.strip()]
@@ -187,9 +211,19 @@ class SelfManagement:
             lines += [fill(template, text=plan[code]) for code, template in templates.items() if code in plan]
             parts.append("\n".join(lines))
         else:
-            parts += [words.general_advice.strip(), words.no_plan_offer.strip()]
+            advice = [text.strip() for kind, text in self._advice() if advice_allowed(kind, flags)]
+            if len(advice) > 1:  # the introduction alone is no advice
+                parts.append("\n".join(advice))
+            parts.append(words.no_plan_offer.strip())
         parts += [words.safety.strip(), words.short_checkins.strip()]
         return [Reply("\n\n".join(parts))]
+
+    def _advice(self) -> list[tuple[Advice, str]]:
+        """The general flare-up advice, piece by piece, with the gate each passes through."""
+        words = self.texts.flare
+        intro, *rest = words.general_advice.strip().splitlines()
+        return [("general", intro), ("movement", words.advice_movement), *(("general", r) for r in rest),
+                ("warmth", words.advice_warmth)]
 
     # -- the weekly summary ------------------------------------------------------------------------
     async def _weekly_summary(self, session: AsyncSession, patient: Patient, now: dt.datetime,
