@@ -230,7 +230,7 @@ async def test_acknowledge_sets_who_and_when_edits_the_card_and_a_second_press_s
     result = await world.send(press("ack", escalation, COACH), chat=COACH)
     [row] = await world.rows(Escalation)
     assert (row.status, row.acknowledged_by, row.acknowledged_at, row.next_alert_at) == (
-        "acknowledged", 1, world.clock.now, None)
+        "acknowledged", 1, world.clock.now, world.clock.now + dt.timedelta(hours=24))  # to be resolved by
     [edit] = [r for r in await world.rows(OutboxMessage) if r.id in {q.id for q in result.queued}]
     assert edit.kind == "edit" and edit.payload["message_id"] == 55
     assert edit.payload["caption"].startswith("URGENT card")
