@@ -5,6 +5,7 @@ quiet just under its threshold; days are the patient's local days; deadlines cou
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import cast
@@ -35,6 +36,7 @@ from coachbot.care.escalation_rules import (
 )
 from coachbot.care.working_hours import WorkingHours, add_working_time, is_working_time
 from coachbot.spec import DialogError
+from coachbot.spec.compile import check_path
 from coachbot.spec.escalation_rules import escalation_json_schema
 from coachbot.spec.library import DialogLibrary
 
@@ -178,6 +180,20 @@ def test_the_dialogs_rank_thoughts_below_a_plan_below_the_means_below_self_harm_
     assert crisis[0] < crisis[1] < crisis[2]
     others = [v for (name, _), v in severity.items() if name in ("overdose", "self_harm")]
     assert others and min(others) > max(crisis)
+
+
+@pytest.mark.parametrize(("written", "expected"), [("high", "expected a whole number"),
+                                                   ("-2", "greater than or equal to 0")])
+def test_an_escalate_action_severity_that_is_not_a_whole_number_from_0_is_refused_with_its_line(
+        tmp_path: Path, written: str, expected: str) -> None:
+    copy = tmp_path / "dialogs"
+    shutil.copytree(DIALOGS, copy)
+    crisis = copy / "crisis.yaml"
+    text = crisis.read_text(encoding="utf-8").replace("severity: 3 ", f"severity: {written} ")
+    crisis.write_text(text, encoding="utf-8")
+    said = [str(p) for p in check_path(copy)]
+    assert len(said) == 1 and expected in said[0], said
+    assert said[0].startswith(f"dialogs/crisis.yaml:{line_of(text, f'severity: {written} ')}: ")
 
 
 def test_an_acknowledged_urgent_escalation_must_be_resolved_within_24_hours_and_others_need_not() -> None:
