@@ -126,7 +126,7 @@ def evaluate(rules: EscalationRules, history: PatientHistory, now: datetime) -> 
     """Every evaluated rule that holds now, in file order. Rules a dialog raises are not evaluated."""
     _aware(now, "now")
     today = now.astimezone(history.zone).date()
-    hits = []
+    hits: list[RuleHit] = []
     for name, rule in rules.rules.items():
         if isinstance(rule, DialogRule) or _covered(rule, hits, history):
             continue
