@@ -57,6 +57,10 @@ class EscalationNotice:
     patient_name: str | None = None
     #: Set on a re-send to the backup coaches: how long it has waited unacknowledged.
     waited: dt.timedelta | None = None
+    #: Set on a card re-sent because the patient said something worse: that statement.
+    worse: str | None = None
+    #: Set (with `waited`) on a re-send of an acknowledged escalation past its resolution deadline.
+    unresolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,9 @@ from coachbot.app.data_rights.requests import DataRightsDesk
 from coachbot.app.escalations import coach_actions
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import (
+    answer_readings,
     evaluate_patient,
+    notice_of,
     open_or_update,
     tell_patient,
     watches,
@@ -171,6 +173,8 @@ class PatientService:
         await self._evaluate(session, delivery, patient_id=patient.id, label=patient.label,
                              timezone=patient.timezone, now=now,
                              codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
+        answer_readings(delivery.replies, self.engine.library.escalation,
+                        [(e.code, e.value) for e in outcome.effects if isinstance(e, RecordMeasure)])
         if self.care is not None:
             extras = await self.care.after_event(session, patient, event, outcome, now)
             extras.merge_into(delivery.replies)  # the check-in's closing line stays last
@@ -419,14 +423,11 @@ class PatientService:
             store.audit(session, actor=patient.label, action=f"status_{effect.status}",
                         subject=patient.label, detail={}, now=now)
         elif isinstance(effect, Escalate):
-            row, is_new = await open_or_update(
+            raised = await open_or_update(
                 session, patient.id, patient.label, patient.timezone, tier=effect.tier, rule=effect.rule,
                 reason=effect.reason, evidence=dict(effect.evidence), now=now,
-                rules=self.engine.library.escalation)
-            delivery.escalations.append(EscalationNotice(
-                escalation_id=row.id, patient_label=patient.label, tier=row.tier, rule=effect.rule,
-                reason=effect.reason, evidence=dict(row.evidence), is_new=is_new, opened_at=row.opened_at,
-                due_at=row.due_at))
+                rules=self.engine.library.escalation, severity=effect.severity, stated=True)
+            delivery.escalations.append(notice_of(raised.row, patient.label, raised.is_new, raised.worse))
         elif isinstance(effect, SafetyTriggered):
             store.audit(session, actor="system", action="safety_trigger", subject=patient.label,
                         detail={"kind": effect.kind, "rule": effect.rule}, now=now)

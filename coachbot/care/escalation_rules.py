@@ -35,6 +35,7 @@ from coachbot.spec.escalation_rules import (
     BaselineSource,
     DialogRule,
     EscalationRules,
+    FloorRule,
     MissedRule,
     PercentRiseRule,
     Rule,
@@ -49,8 +50,8 @@ T = TypeVar("T")
 
 __all__ = ["CheckinOutcome", "EscalationRules", "EscalationState", "Measurement", "PatientHistory",
            "RuleHit", "Triage", "check_escalation_file", "deadline_for", "evaluate", "expect_contact",
-           "load_escalation_rules", "next_realert", "realert_times", "recent_days", "should_raise", "triage",
-           "watched_measures"]
+           "load_escalation_rules", "next_realert", "next_realert_from", "realert_times", "recent_days",
+           "replies_for", "resolution_deadline", "should_raise", "stronger", "triage", "watched_measures"]
 
 CheckinOutcome = Literal["answered", "missed"]
 Triage = Literal["raise", "update", "unchanged"]
@@ -127,9 +128,9 @@ def evaluate(rules: EscalationRules, history: PatientHistory, now: datetime) -> 
     """Every evaluated rule that holds now, in file order. Rules a dialog raises are not evaluated."""
     _aware(now, "now")
     today = now.astimezone(history.zone).date()
-    hits = []
+    hits: list[RuleHit] = []
     for name, rule in rules.rules.items():
-        if isinstance(rule, DialogRule):
+        if isinstance(rule, DialogRule) or _covered(rule, hits, history):
             continue
         resolved = [e.resolved_at for e in history.escalations
                     if e.rule == name and e.status == "resolved" and e.resolved_at is not None]
@@ -145,6 +146,14 @@ def evaluate(rules: EscalationRules, history: PatientHistory, now: datetime) -> 
     return hits
 
 
+def _covered(rule: Rule, hits: list[RuleHit], history: PatientHistory) -> bool:
+    """A floor stays quiet while a rule that says the same holds now or is open: one card, not two."""
+    if not isinstance(rule, FloorRule) or not rule.covered_by:
+        return False
+    return (any(hit.rule in rule.covered_by for hit in hits)
+            or any(e.rule in rule.covered_by and e.status != "resolved" for e in history.escalations))
+
+
 def _check(rule: Rule, rules: EscalationRules, history: PatientHistory, *, now: datetime, today: date,
            since: datetime | None) -> tuple[dict[str, str], Json] | None:
     if isinstance(rule, MissedRule):
@@ -157,6 +166,8 @@ def _check(rule: Rule, rules: EscalationRules, history: PatientHistory, *, now: 
     if isinstance(rule, DialogRule):
         return None
     days = [d for d in _daily(history, rule.measure, now, since) if (today - d.day).days < rule.within_days]
+    if isinstance(rule, FloorRule):
+        return _floor(rule, days)
     if isinstance(rule, ThresholdRule):
         if not days or days[-1].value < rule.at_least - _EPS:
             return None
@@ -192,6 +203,20 @@ def _sustained(rule: SustainedChangeRule, base: float,
              "latest": _num(recent[-1].value), "date": recent[-1].day.isoformat()},
             {"measure": rule.measure, "baseline": base, "change": change, "threshold": threshold,
              "values": _values(recent)})
+
+
+def _floor(rule: FloorRule, days: list[_Day]) -> tuple[dict[str, str], Json] | None:
+    """At or past the floor on at least `days` of the last `of_last_days` local days (`days` is
+    already that window), whatever the baseline."""
+    higher = rule.worse_is == "higher"
+    past = [d for d in days if (d.value >= rule.at - _EPS if higher else d.value <= rule.at + _EPS)]
+    if len(past) < rule.days:
+        return None
+    return ({"measure": rule.measure, "at": _num(rule.at), "days": str(rule.days),
+             "of_last_days": str(rule.of_last_days), "values": _said(past), "latest": _num(past[-1].value),
+             "date": past[-1].day.isoformat()},
+            {"measure": rule.measure, "at": rule.at, "of_last_days": rule.of_last_days,
+             "values": _values(past)})
 
 
 def _percent_rise(rule: PercentRiseRule, base: float,
@@ -325,6 +350,11 @@ def _values(days: list[_Day]) -> list[Json]:
     return [{"date": d.day.isoformat(), "value": d.value} for d in days]
 
 
+BOOKKEEPING = frozenset({"history", "severity", "alerted_at"})
+"""Evidence keys the service keeps about the escalation itself (its reasons over time, the strongest
+severity, when a card last went out), not about the patient's readings: never compared or replaced."""
+
+
 def triage(hit: RuleHit, open_evidence: Mapping[str, Mapping[str, object]]) -> Triage:
     """What to do with a hit, given the evidence of the patient's open (or acknowledged, not yet
     resolved) escalations by rule: `raise` a new one when the rule has none open; `update` its
@@ -332,7 +362,39 @@ def triage(hit: RuleHit, open_evidence: Mapping[str, Mapping[str, object]]) -> T
     current = open_evidence.get(hit.rule)
     if current is None:
         return "raise"
-    return "unchanged" if dict(current) == hit.evidence else "update"
+    readings = {key: value for key, value in current.items() if key not in BOOKKEEPING}
+    return "unchanged" if readings == hit.evidence else "update"
+
+
+_TIER_RANK: Mapping[str, int] = {"routine": 0, "soon": 1, "urgent": 2}
+
+
+def stronger(tier: str, severity: int, than_tier: str, than_severity: int) -> int:
+    """Compare two statements of risk: 1 when the first is worse, -1 when it is milder, 0 when equal.
+    The tier comes first (urgent above soon above routine), then the severity a dialog's escalate
+    action gives (crisis thoughts < a plan < plan and means < self-harm < overdose)."""
+    first = (_TIER_RANK.get(tier, 0), severity)
+    second = (_TIER_RANK.get(than_tier, 0), than_severity)
+    return (first > second) - (first < second)
+
+
+def replies_for(rules: EscalationRules, recorded: Collection[tuple[str, object]]) -> list[str]:
+    """The file's same-day words for answers just recorded (such as a mood of 0), once each."""
+    said: list[str] = []
+    for reply in rules.replies.values():
+        if any(code == reply.measure and isinstance(value, int | float) and not isinstance(value, bool)
+               and math.isfinite(value) and reply.holds(float(value)) for code, value in recorded):
+            text = reply.say.strip()
+            if text not in said:
+                said.append(text)
+    return said
+
+
+def resolution_deadline(tier: Tier, acknowledged_at: datetime, rules: EscalationRules) -> datetime | None:
+    """When an acknowledged escalation of this tier must be resolved, or None when the tier has no
+    resolution deadline: past it, it is re-sent like an unacknowledged one."""
+    within = rules.tiers[tier].resolve_within if tier in rules.tiers else None
+    return add_duration(acknowledged_at, within, rules.hours) if within is not None else None
 
 
 def should_raise(hit: RuleHit, open_rules: Collection[str]) -> bool:
@@ -367,7 +429,13 @@ def realert_times(tier: Tier, opened_at: datetime, until: datetime, rules: Escal
 def next_realert(tier: Tier, opened_at: datetime, after: datetime, rules: EscalationRules) -> datetime | None:
     """The first re-send strictly after `after` (say, the last one sent), for a scheduler that keeps
     one "next re-alert at" per open escalation; None when the tier sends no more."""
-    at = deadline_for(tier, opened_at, rules)
+    return next_realert_from(tier, deadline_for(tier, opened_at, rules), after, rules)
+
+
+def next_realert_from(tier: Tier, at: datetime, after: datetime, rules: EscalationRules) -> datetime | None:
+    """The first re-send strictly after `after`, counting from a deadline `at` (the acknowledgement
+    deadline of a new or re-raised escalation, or a resolution deadline): at it, then every
+    `realert_every` of the tier; None when the tier sends no more."""
     every = rules.tiers[tier].realert_every
     if at > after or every is None:
         return at if at > after else None

@@ -52,6 +52,7 @@ class Escalate:
     rule: str
     reason: str
     evidence: Mapping[str, AnswerValue] = field(default_factory=dict)
+    severity: int = 0
 
 
 @dataclass(frozen=True, slots=True)

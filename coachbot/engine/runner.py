@@ -339,7 +339,8 @@ class Engine:
         elif action.escalate is not None:
             turn.effects.append(Escalate(tier=action.escalate.tier, rule=action.escalate.rule,
                                          reason=action.escalate.reason,
-                                         evidence=_evidence(position.answers)))
+                                         evidence=_evidence(position.answers),
+                                         severity=action.escalate.severity))
         elif action.suggest_step:
             turn.effects.append(SuggestStep(script=script))
         elif action.switch is not None:

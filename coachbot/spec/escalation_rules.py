@@ -50,6 +50,10 @@ class TierSettings(StrictModel):
         default=None, description="after the deadline, re-send to the backup this often until acknowledged; "
                                   "left out: re-sent once, at the deadline")
     patient_expects: str | None = Field(default=None, description="tells the patient when to expect contact")
+    resolve_within: Duration | None = Field(
+        default=None, description="after a coach acknowledges, it must be resolved by then, or it is re-sent "
+                                  "(to the coach and the backups) like an unacknowledged one; left out: no "
+                                  "resolution deadline")
 
 
 class BaselineSource(StrictModel):
@@ -95,6 +99,8 @@ class CoachCard(StrictModel):
     rebase_done: str = "The {measure} baseline of {label} is now {value}."
     rebase_usage: str = "To re-base send /rebase LABEL MEASURE VALUE. Measures: {measures}."
     realert: str = "Not acknowledged {waited} after it was raised: sent to the backup coaches."
+    worse: str = "WORSE: a new or stronger statement of risk since the last card. Please act on it again."
+    unresolved: str = "Acknowledged but not resolved {waited} later: sent again to the coach and the backups."
     chart_title: str = "{label}: the last {days} days"
     chart_pain: str = "pain"
     chart_mood: str = "mood"
@@ -111,7 +117,8 @@ CARD_PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "already": frozenset({"id", "status", "coach", "at"}), "resolve_prompt": frozenset({"id"}),
     "unknown_escalation": frozenset({"id"}), "message_patient": frozenset({"label"}),
     "rebase_done": frozenset({"measure", "label", "value"}), "rebase_usage": frozenset({"measures"}),
-    "realert": frozenset({"waited"}), "chart_title": frozenset({"label", "days"}),
+    "realert": frozenset({"waited"}), "unresolved": frozenset({"waited"}),
+    "worse": frozenset({"latest"}), "chart_title": frozenset({"label", "days"}),
     "chart_empty": frozenset({"days"})})
 
 
@@ -168,6 +175,27 @@ class ThresholdRule(_Rule):
     reason: str
 
 
+class FloorRule(_Rule):
+    """An absolute floor, whatever the baseline: on at least `days` of the last `of_last_days` local
+    days the day's value was at or past `at`. It catches what a change from a baseline cannot (a
+    baseline of 10, or of 0, or none at all). `covered_by` names rules that already say the same:
+    while one of them holds or is open, the floor stays quiet, so a coach gets one card, not two."""
+
+    kind: Literal["absolute_floor"]
+    measure: str
+    worse_is: Literal["higher", "lower"]
+    at: float
+    days: int
+    of_last_days: int
+    covered_by: tuple[str, ...] = ()
+    reason: str
+
+    @property
+    def within_days(self) -> int:
+        """The look-back the history must cover (read by the service's history query)."""
+        return self.of_last_days
+
+
 class MissedRule(_Rule):
     """The latest `count` check-ins were all missed."""
 
@@ -176,18 +204,34 @@ class MissedRule(_Rule):
     reason: str
 
 
-Rule = DialogRule | SustainedChangeRule | PercentRiseRule | ThresholdRule | MissedRule
+Rule = DialogRule | SustainedChangeRule | PercentRiseRule | ThresholdRule | FloorRule | MissedRule
 RULE_MODELS: Mapping[str, type[Rule]] = MappingProxyType({
     get_args(m.model_fields["kind"].annotation)[0]: m
-    for m in (DialogRule, SustainedChangeRule, PercentRiseRule, ThresholdRule, MissedRule)})
+    for m in (DialogRule, SustainedChangeRule, PercentRiseRule, ThresholdRule, FloorRule, MissedRule)})
 PLACEHOLDERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "sustained_change": frozenset({"measure", "baseline", "change", "threshold", "days", "values",
                                    "latest", "date"}),
     "percent_rise": frozenset({"measure", "baseline", "percent", "threshold", "rise", "rise_percent",
                                "values", "latest", "date"}),
     "threshold": frozenset({"measure", "at_least", "latest", "date"}),
+    "absolute_floor": frozenset({"measure", "at", "days", "of_last_days", "values", "latest", "date"}),
     "missed_in_a_row": frozenset({"count", "dates"})})
 """What each kind's `reason:` may use; the evaluator fills them from the evidence."""
+
+
+class AnswerReply(StrictModel):
+    """Words the patient gets at once, in the same check-in, when one answer is at or past a value
+    (a single mood of 0): kindness and the resources. Not an escalation; a rule raises those."""
+
+    measure: str
+    at_most: float | None = None
+    at_least: float | None = None
+    say: str = Field(min_length=1)
+    note: str = Field(default="", description="for admins: why the reply is set this way")
+
+    def holds(self, value: float) -> bool:
+        return ((self.at_most is None or value <= self.at_most)
+                and (self.at_least is None or value >= self.at_least))
 
 
 class EscalationFile(StrictModel):
@@ -197,6 +241,7 @@ class EscalationFile(StrictModel):
     baselines: dict[str, BaselineSource] = Field(default_factory=dict)
     evidence: EvidenceSettings = EvidenceSettings()
     coach_card: CoachCard = CoachCard()
+    replies: dict[Name, AnswerReply] = Field(default_factory=dict)
     rules: dict[Name, dict[str, Any]] = Field(min_length=1)
 
 
@@ -214,6 +259,7 @@ class EscalationRules:
     baselines: Mapping[str, BaselineSource]
     evidence: EvidenceSettings
     card: CoachCard = field(default_factory=CoachCard)
+    replies: Mapping[str, AnswerReply] = field(default_factory=dict)
 
     def tier_of(self, rule: str, fallback: Tier) -> Tier:
         """This file decides a rule's tier, even for rules a dialog raises with its own `tier:`."""
@@ -270,7 +316,8 @@ def _load(path: Path) -> tuple[EscalationRules | None, list[Problem]]:
         return None, sort_problems(problems)
     return EscalationRules(MappingProxyType(rules), MappingProxyType(dict(spec.tiers)),
                            compile_hours(spec.working_hours),
-                           MappingProxyType(dict(spec.baselines)), spec.evidence, spec.coach_card), []
+                           MappingProxyType(dict(spec.baselines)), spec.evidence, spec.coach_card,
+                           MappingProxyType(dict(spec.replies))), []
 
 
 def _rule(doc: YamlDocument, name: str, raw: dict[str, Any], problems: list[Problem]) -> Rule | None:
@@ -310,7 +357,7 @@ def _file_problems(doc: YamlDocument, spec: EscalationFile) -> Iterator[Problem]
         if settings.acknowledge_within is None:
             yield problem(where, f"the {tier} tier has no acknowledge_within: deadline.",
                           "add acknowledge_within: with minutes:, working_hours: or working_days:.")
-        for key in ("acknowledge_within", "realert_every"):
+        for key in ("acknowledge_within", "realert_every", "resolve_within"):
             duration = getattr(settings, key)
             if duration is not None:
                 yield from (problem((*where, key, *loc), m, f) for loc, m, f in duration_issues(duration))
@@ -339,6 +386,8 @@ def _file_problems(doc: YamlDocument, spec: EscalationFile) -> Iterator[Problem]
             if name is not None and name not in allowed:
                 usable = ", ".join("{" + n + "}" for n in sorted(allowed)) or "no placeholders"
                 yield problem(("coach_card", key), f"{{{name}}} is not filled in here.", f"use {usable}.")
+    for name, reply in spec.replies.items():
+        yield from (problem(("replies", name, *loc), m, f) for loc, m, f in _reply_problems(reply))
     if not 1 <= spec.evidence.days <= 31:
         yield problem(("evidence", "days"), "evidence days must be from 1 to 31.", "use 7 or 14.")
     for index, measure in enumerate(spec.evidence.measures):
@@ -359,6 +408,9 @@ def _rule_problems(rule: Rule, spec: EscalationFile) -> Iterator[tuple[Loc, str,
         yield ("measure",), f"there is no measure '{rule.measure}'.", _known(rule.measure)
         return
     low, high = MEASURE_RANGES[rule.measure]
+    if isinstance(rule, FloorRule):
+        yield from _floor_problems(rule, low, high, spec)
+        return
     if rule.within_days < 1:
         yield ("within_days",), f"a window of {rule.within_days} days can never hold a reading.", \
             "use a whole number of days, 1 or more."
@@ -378,6 +430,37 @@ def _rule_problems(rule: Rule, spec: EscalationFile) -> Iterator[tuple[Loc, str,
                 "use 1 or more readings, and within_days: at least that many."
         return
     yield from _sustained_problems(rule, high)
+
+
+def _floor_problems(rule: FloorRule, low: float, high: float,
+                    spec: EscalationFile) -> Iterator[tuple[Loc, str, str]]:
+    always = rule.at <= low if rule.worse_is == "higher" else rule.at >= high
+    if always or not low <= rule.at <= high:
+        yield ("at",), f"{rule.measure} runs from {low:g} to {high:g}, so at: {rule.at:g} never or always " \
+            "holds.", f"use a number from {low:g} to {high:g}, such as 9 for pain or 1 for mood."
+    if not 1 <= rule.days <= rule.of_last_days:
+        yield ("days",), f"{rule.days} days cannot fit in of_last_days: {rule.of_last_days}.", \
+            "use days: 1 or more, and of_last_days: at least as many (such as 3 of the last 5)."
+    for index, other in enumerate(rule.covered_by):
+        if other not in spec.rules:
+            yield ("covered_by", index), f"there is no rule '{other}'.", "name a rule under rules:."
+
+
+def _reply_problems(reply: AnswerReply) -> Iterator[tuple[Loc, str, str]]:
+    if reply.measure not in MEASURE_RANGES:
+        yield ("measure",), f"there is no measure '{reply.measure}'.", _known(reply.measure)
+        return
+    low, high = MEASURE_RANGES[reply.measure]
+    if reply.at_most is None and reply.at_least is None:
+        yield ("measure",), "the reply says neither at_most: nor at_least:, so it answers every value.", \
+            "add at_most: (such as 0) or at_least:."
+    for key in ("at_most", "at_least"):
+        value = getattr(reply, key)
+        if value is not None and not low <= value <= high:
+            yield (key,), f"{reply.measure} runs from {low:g} to {high:g}, so {key}: {value:g} never " \
+                "holds.", f"use a number from {low:g} to {high:g}."
+    if not reply.say.strip():
+        yield ("say",), "the reply is empty.", "write the kind words and the resources."
 
 
 def _sustained_problems(rule: SustainedChangeRule, high: float) -> Iterator[tuple[Loc, str, str]]:

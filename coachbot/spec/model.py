@@ -92,9 +92,15 @@ class Record(StrictModel):
 
 
 class EscalateAction(StrictModel):
+    """Raise (or strengthen) the patient's escalation for `rule`. `severity` ranks statements of risk
+    within a tier: a higher one than the open escalation holds re-sends the card marked as worse."""
+
     tier: Tier
     rule: Name
     reason: str = Field(min_length=1)
+    severity: int = Field(default=0, ge=0, le=100,
+                          description="how serious, 0 to 100: a higher one than the open escalation "
+                                      "holds reaches the coach again, marked as worse")
 
 
 class Action(StrictModel):

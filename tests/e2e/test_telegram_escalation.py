@@ -214,3 +214,43 @@ async def test_the_bot_warns_at_start_when_no_coach_will_receive_alerts(
         async with bot_at(fake_bot_api, database_url, Clock()):
             pass
     assert not any("nobody will receive alerts" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_plan_and_means_after_the_coach_acknowledged_sends_a_second_card_marked_worse(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    await add_coach(database_url, SAM, "Sam")
+    sam, alex = fake_bot_api.user(SAM, "Sam"), fake_bot_api.user(42, "Alex")
+    clock = Clock()
+    async with bot_at(fake_bot_api, database_url, clock) as bot:
+        await alex.send_command("/start")
+        await alex.wait_for_message(lambda m: bool(m.buttons))
+        await alex.send_text("I want to end my life")
+        await alex.wait_for_message(lambda m: "Are you thinking about ending your life?" in m.text)
+        first = await sam.wait_for_message(lambda m: "URGENT" in m.content)
+        assert not first.content.startswith("WORSE")
+        clock.now = START + dt.timedelta(minutes=5)
+        await sam.click("Acknowledge", message=first)
+        await fake_bot_api.wait_until(lambda: "Acknowledged by Sam" in first.content, what="acknowledged")
+
+        clock.now += dt.timedelta(hours=2)
+        await alex.send_text("yes")
+        await alex.wait_for_message(lambda m: "Have you made a plan" in m.text)
+        await alex.send_text("yes")
+        await alex.wait_for_message(lambda m: "the things you would need" in m.text)
+        await alex.send_text("yes")
+        await alex.wait_for_message(lambda m: "Please call 999 or go to A&E now" in m.text)
+        worse = await sam.wait_for_message(lambda m: m.content.startswith("WORSE: "))
+        assert "plan and the means" in worse.content.splitlines()[0]
+        assert "URGENT" in worse.content
+        assert worse.buttons == [["Acknowledge", "Resolve"], ["Message patient"]]
+        [row] = await escalations(bot)
+        assert (row.status, row.acknowledged_by) == ("open", None)
+        assert row.due_at == clock.now + dt.timedelta(minutes=60)
+
+        clock.now += dt.timedelta(minutes=3)
+        await sam.click("Acknowledge", message=worse)
+        await fake_bot_api.wait_until(lambda: "Acknowledged by Sam" in worse.content, what="re-acknowledged")
+        await settled(fake_bot_api, bot)
+        [row] = await escalations(bot)
+    assert (row.status, row.acknowledged_at) == ("acknowledged", clock.now)
+    assert len([m for m in sam.messages() if "URGENT" in m.content]) == 2

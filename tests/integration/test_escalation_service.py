@@ -230,7 +230,7 @@ async def test_acknowledge_sets_who_and_when_edits_the_card_and_a_second_press_s
     result = await world.send(press("ack", escalation, COACH), chat=COACH)
     [row] = await world.rows(Escalation)
     assert (row.status, row.acknowledged_by, row.acknowledged_at, row.next_alert_at) == (
-        "acknowledged", 1, world.clock.now, None)
+        "acknowledged", 1, world.clock.now, world.clock.now + dt.timedelta(hours=24))  # to be resolved by
     [edit] = [r for r in await world.rows(OutboxMessage) if r.id in {q.id for q in result.queued}]
     assert edit.kind == "edit" and edit.payload["message_id"] == 55
     assert edit.payload["caption"].startswith("URGENT card")
@@ -399,3 +399,143 @@ async def test_escalations_list_command_prints_labels_never_names(
     assert await asyncio.to_thread(
         main, ["escalations", "list", "--status", "resolved", "--database-url", migrated_url]) == 0
     assert capsys.readouterr().out.strip() == "no resolved escalations"
+
+
+# -- a worse crisis always reaches the coach ---------------------------------------------------------
+
+async def answer_plan_and_means(world: World) -> None:
+    """Yes to thoughts of ending their life, to a plan, and to having the means."""
+    for answer in ("yes", "yes", "yes"):
+        await world.send(TextMessage(answer))
+
+
+def text_of(card: OutboxMessage) -> str:
+    return str(card.payload.get("caption") or card.payload.get("text"))
+
+
+async def test_a_plan_and_means_after_acknowledgement_resends_the_card_marked_worse(world: World) -> None:
+    escalation = await crisis(world)
+    world.clock.now += dt.timedelta(minutes=5)
+    await world.send(press("ack", escalation, COACH), chat=COACH)
+    world.clock.now += dt.timedelta(minutes=5)
+    await answer_plan_and_means(world)
+    first, second = cards(await world.rows(OutboxMessage))
+    assert not text_of(first).startswith("WORSE") and text_of(second).startswith("WORSE: ")
+    assert "plan and the means" in text_of(second).splitlines()[0]
+    [row] = await world.rows(Escalation)
+    assert (row.status, row.acknowledged_by, row.acknowledged_at) == ("open", None, None)
+    assert row.due_at == row.next_alert_at == world.clock.now + dt.timedelta(minutes=60)
+    assert "plan and the means" in row.reason and row.evidence["severity"] == 3
+    assert [h["severity"] for h in row.evidence["history"]] == [1, 3]
+    assert await world.rows(AuditEntry, AuditEntry.action == "escalation_worse")
+
+
+async def test_a_stronger_statement_before_acknowledgement_resends_the_card_and_keeps_the_deadline(
+        world: World) -> None:
+    escalation = await crisis(world)
+    world.clock.now += dt.timedelta(minutes=20)
+    await answer_plan_and_means(world)
+    assert [text_of(c).startswith("WORSE") for c in cards(await world.rows(OutboxMessage))] == [False, True]
+    [row] = await world.rows(Escalation)
+    assert row.status == "open" and row.due_at == escalation.due_at  # the backups still hear at 60 minutes
+
+
+async def test_a_milder_reason_never_overwrites_a_stronger_one(world: World) -> None:
+    await crisis(world)
+    await answer_plan_and_means(world)
+    [strong] = await world.rows(Escalation)
+    world.clock.now += dt.timedelta(hours=2)
+    await world.send(TextMessage("I want to kill myself"))  # the crisis flow again: severity 1
+    [row] = await world.rows(Escalation)
+    assert row.reason == strong.reason and "plan and the means" in row.reason
+    assert row.tier == "urgent" and row.evidence["severity"] == 3
+    assert [h["severity"] for h in row.evidence["history"]] == [1, 3, 1]
+    assert len(cards(await world.rows(OutboxMessage))) == 2  # unacknowledged and milder: no third card
+
+
+async def test_an_overdose_ten_hours_after_acknowledgement_reaches_the_coach_marked_worse(
+        world: World) -> None:
+    escalation = await crisis(world)
+    await world.send(TextMessage("no"))  # not thinking about ending their life: the flow closes
+    await world.send(press("ack", escalation, COACH), chat=COACH)
+    world.clock.now += dt.timedelta(hours=10)
+    await world.send(TextMessage("I have overdosed on my tablets"))
+    latest = cards(await world.rows(OutboxMessage))[-1]
+    assert text_of(latest).startswith("WORSE: ") and "overdose" in text_of(latest).splitlines()[0]
+    [row] = await world.rows(Escalation)
+    assert row.status == "open" and row.evidence["severity"] == 5 and "overdose" in row.reason
+
+
+async def test_an_acknowledged_urgent_escalation_realerts_after_its_resolution_deadline(world: World) -> None:
+    escalation = await crisis(world)
+    world.clock.now += dt.timedelta(minutes=5)
+    acknowledged = world.clock.now
+    await world.send(press("ack", escalation, COACH), chat=COACH)
+    world.clock.now = acknowledged + dt.timedelta(hours=24) - dt.timedelta(minutes=1)
+    assert await world.ticker.send_due_realerts() == 0
+    world.clock.now = acknowledged + dt.timedelta(hours=24)
+    assert await world.ticker.send_due_realerts() == 1
+    resent = [r for r in await world.rows(OutboxMessage) if r.id in {q.id for q in world.queued}]
+    assert sorted(r.chat_id for r in resent) == sorted([COACH, BACKUP, GROUP])  # its own coach too
+    assert all(text_of(r).startswith("Acknowledged but not resolved 24 h 00 min later") for r in resent)
+    world.clock.now += dt.timedelta(minutes=30)
+    assert await world.ticker.send_due_realerts() == 1  # every 30 minutes until resolved
+    await world.send(TextMessage(f"/resolve {escalation.id} Called, safety plan agreed."), chat=COACH)
+    world.clock.now += dt.timedelta(hours=5)
+    assert await world.ticker.send_due_realerts() == 0
+    assert len(await world.rows(AuditEntry, AuditEntry.action == "escalation_realerted")) == 2
+
+
+async def test_a_soon_escalation_acknowledged_has_no_resolution_deadline(world: World) -> None:
+    for day in range(3):
+        await world.checkin(day, pain=8, mood=5)
+    [escalation] = await world.rows(Escalation)
+    await world.send(press("ack", escalation, COACH), chat=COACH)
+    [row] = await world.rows(Escalation)
+    assert row.status == "acknowledged" and row.next_alert_at is None
+    world.clock.now += dt.timedelta(days=10)
+    assert await world.ticker.send_due_realerts() == 0
+
+
+# -- absolute floors and a mood of 0 -------------------------------------------------------------------
+
+async def test_pain_10_on_three_check_ins_at_a_usual_pain_of_10_reaches_a_coach(world: World) -> None:
+    await world.add("baseline:pain_now", 10, MONDAY)  # a coach's re-base to 10
+    for day in range(2):
+        await world.checkin(day, pain=10, mood=5)
+    assert await world.rows(Escalation) == []  # two days are not three
+    await world.checkin(2, pain=10, mood=5)
+    [escalation] = await world.rows(Escalation)
+    assert (escalation.rule, escalation.tier) == ("pain_floor", "soon")
+    [card] = cards(await world.rows(OutboxMessage))
+    assert "whatever the usual level" in text_of(card)
+
+
+async def test_mood_0_on_three_check_ins_at_a_usual_mood_of_0_reaches_a_coach_and_2_does_not(
+        world: World) -> None:
+    await world.add("baseline:mood_now", 0, MONDAY)
+    for day in range(3):
+        await world.checkin(day, pain=3, mood=2)
+    assert await world.rows(Escalation) == []
+    for day in range(3, 6):
+        await world.checkin(day, pain=3, mood=1)
+    assert [e.rule for e in await world.rows(Escalation)] == ["mood_floor"]
+
+
+async def mood_answer_texts(world: World, mood: int) -> list[str]:
+    world.clock.now = MONDAY + dt.timedelta(hours=1)
+    await world.send(ChannelCommand("checkin"))
+    await world.send(TextMessage("3"))
+    result = await world.send(TextMessage(str(mood)))
+    return [str(o.payload.get("text")) for o in result.outgoing if o.kind == "text"]
+
+
+async def test_a_single_mood_of_0_is_answered_that_day_with_kindness_and_the_resources(world: World) -> None:
+    said = await mood_answer_texts(world, 0)
+    assert any("116 123" in text and "sorry" in text for text in said), said
+    assert await world.rows(Escalation) == []  # a reply, not an escalation
+
+
+async def test_a_mood_of_1_gets_no_crisis_resources(world: World) -> None:
+    said = await mood_answer_texts(world, 1)
+    assert said and not any("116 123" in text for text in said), said

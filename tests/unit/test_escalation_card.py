@@ -119,3 +119,24 @@ def test_a_card_sentence_with_a_placeholder_it_cannot_fill_is_refused_with_its_l
     assert "{deu} is not filled in here" in problem.message and "{due}" in (problem.fix or "")
     assert problem.line == 1 + shipped.splitlines().index(
         '  deadline: "Escalation {id}: raised {opened}, to be acknowledged by {due}."')
+
+
+def test_a_card_resent_for_a_worse_statement_says_worse_first_and_shows_no_bookkeeping() -> None:
+    notice = pain_hit()
+    kept = {**notice.evidence, "severity": 3, "alerted_at": NOW.isoformat(),
+            "history": [{"at": NOW.isoformat(), "reason": "earlier", "severity": 1}]}
+    worse = replace(notice, evidence=kept, is_new=False, worse="Said they have a plan\n and the means.")
+    caption = channel().coach_alert(worse, 900).payload["caption"]
+    first_line = caption.splitlines()[0]
+    assert first_line.startswith("WORSE: ") and "Said they have a plan and the means." in first_line
+    assert "history=" not in caption and "severity=" not in caption and "alerted_at" not in caption
+    plain = channel().coach_alert(notice, 900).payload["caption"]
+    assert not plain.startswith("WORSE")
+
+
+def test_a_card_resent_past_its_resolution_deadline_says_it_was_acknowledged_but_not_resolved() -> None:
+    notice = replace(pain_hit(), waited=dt.timedelta(hours=24), unresolved=True)
+    caption = channel().coach_alert(notice, 900).payload["caption"]
+    assert caption.startswith("Acknowledged but not resolved 24 h 00 min later")
+    waiting = replace(pain_hit(), waited=dt.timedelta(hours=1))
+    assert channel().coach_alert(waiting, 900).payload["caption"].startswith("Not acknowledged 1 h 00 min")

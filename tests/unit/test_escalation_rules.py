@@ -5,6 +5,7 @@ quiet just under its threshold; days are the patient's local days; deadlines cou
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import cast
@@ -27,11 +28,15 @@ from coachbot.care.escalation_rules import (
     load_escalation_rules,
     next_realert,
     realert_times,
+    replies_for,
+    resolution_deadline,
     should_raise,
+    stronger,
     triage,
 )
 from coachbot.care.working_hours import WorkingHours, add_working_time, is_working_time
 from coachbot.spec import DialogError
+from coachbot.spec.compile import check_path
 from coachbot.spec.escalation_rules import escalation_json_schema
 from coachbot.spec.library import DialogLibrary
 
@@ -96,8 +101,105 @@ def test_pain_worse_by_its_baseline_bands_meaningful_change_for_3_days_reaches_a
                                      NOW)
 
 
-def test_pain_at_the_top_of_the_scale_is_never_worse_than_a_baseline_of_10() -> None:
-    assert fired(history(baseline("pain_baseline", 10), series("pain_now", [10, 10, 10])), NOW) == {}
+def test_pain_10_on_three_days_at_a_baseline_of_10_reaches_a_coach() -> None:
+    """A change from a baseline of 10 can never happen; the absolute floor still fires."""
+    hits = fired(history(baseline("pain_baseline", 10), series("pain_now", [10, 10, 10])), NOW)
+    assert set(hits) == {"pain_floor"}
+    assert hits["pain_floor"].tier == "soon"
+    assert "whatever the usual level" in hits["pain_floor"].reason
+
+
+# ------------------------------------------------------------------ absolute floors
+
+def test_pain_9_on_three_of_the_last_five_days_reaches_a_coach_and_two_days_do_not() -> None:
+    usual = baseline("pain_baseline", 10)
+    assert "pain_floor" in fired(history(usual, series("pain_now", [9, 9, 9])), NOW)
+    assert "pain_floor" in fired(history(usual, series("pain_now", [9, 3, 9, 2, 9])), NOW + timedelta(days=2))
+    assert "pain_floor" not in fired(history(usual, series("pain_now", [8, 9, 9])), NOW)
+    assert "pain_floor" not in fired(history(usual, series("pain_now", [8.9, 8.9, 8.9])), NOW)
+
+
+def test_pain_floor_days_older_than_the_last_five_local_days_do_not_count() -> None:
+    usual = baseline("pain_baseline", 10)
+    days = series("pain_now", [9, 2, 2, 9, 9, 2])
+    assert "pain_floor" in fired(history(usual, days), NOW + timedelta(days=2))  # days 0-4: three 9s
+    assert "pain_floor" not in fired(history(usual, days), NOW + timedelta(days=3))  # days 1-5: two
+
+
+def test_mood_0_for_three_days_at_a_baseline_of_0_reaches_a_coach() -> None:
+    hits = fired(history(baseline("mood_baseline", 0), series("mood_now", [0, 0, 0])), NOW)
+    assert set(hits) == {"mood_floor"}
+    assert "mood_floor" in fired(history(baseline("mood_baseline", 0), series("mood_now", [1, 1, 1])), NOW)
+    usual = baseline("mood_baseline", 0)
+    assert "mood_floor" not in fired(history(usual, series("mood_now", [2, 1, 1])), NOW)
+
+
+def test_with_no_baseline_only_the_absolute_floors_fire() -> None:
+    hits = fired(history(series("pain_now", [10, 10, 10]), series("mood_now", [0, 0, 0])), NOW)
+    assert set(hits) == {"pain_floor", "mood_floor"}
+    assert fired(history(series("pain_now", [8, 8, 8]), series("mood_now", [2, 2, 2])), NOW) == {}
+
+
+def test_a_floor_stays_quiet_while_the_baseline_rule_that_says_the_same_holds_or_is_open() -> None:
+    """One card, not two: pain 9 at a usual 6 is pain_worse's; once that is open the floor waits."""
+    hits = fired(history(baseline("pain_baseline", 6), series("pain_now", [9, 9, 9])), NOW)
+    assert "pain_worse" in hits and "pain_floor" not in hits
+    still_open = (EscalationState("pain_worse", "acknowledged", at(MONDAY)),)
+    at_ten = history(baseline("pain_baseline", 10), series("pain_now", [9, 9, 9]), escalations=still_open)
+    assert "pain_floor" not in fired(at_ten, NOW)
+    resolved = (EscalationState("pain_worse", "resolved", at(MONDAY - timedelta(days=9)),
+                                at(MONDAY - timedelta(days=8))),)
+    assert "pain_floor" in fired(history(baseline("pain_baseline", 10), series("pain_now", [9, 9, 9]),
+                                         escalations=resolved), NOW)
+
+
+# ------------------------------------------------------------------ same-day replies, severity
+
+def test_a_single_mood_of_0_is_answered_with_kindness_and_the_resources_and_1_is_not() -> None:
+    said = replies_for(RULES, [("mood_now", 0)])
+    assert len(said) == 1 and "116 123" in said[0] and "999" in said[0] and "sorry" in said[0]
+    assert replies_for(RULES, [("mood_now", 1)]) == []
+    assert replies_for(RULES, [("pain_now", 0)]) == []
+    assert replies_for(RULES, [("mood_now", True), ("mood_now", float("nan"))]) == []
+
+
+def test_a_worse_statement_ranks_by_tier_then_severity() -> None:
+    assert stronger("urgent", 3, "urgent", 1) == 1
+    assert stronger("urgent", 1, "urgent", 3) == -1
+    assert stronger("urgent", 0, "soon", 9) == 1
+    assert stronger("soon", 2, "soon", 2) == 0
+
+
+def test_the_dialogs_rank_thoughts_below_a_plan_below_the_means_below_self_harm_and_overdose(
+        library: DialogLibrary) -> None:
+    severity = {(name, state_name): action.escalate.severity
+                for name, script in library.scripts.items() for state_name, state in script.states.items()
+                for action in state.actions
+                if action.escalate is not None and action.escalate.rule == "crisis"}
+    crisis = [severity[("crisis", state)] for state in ("resources", "means_no", "danger_now")]
+    assert crisis[0] < crisis[1] < crisis[2]
+    others = [v for (name, _), v in severity.items() if name in ("overdose", "self_harm")]
+    assert others and min(others) > max(crisis)
+
+
+@pytest.mark.parametrize(("written", "expected"), [("high", "expected a whole number"),
+                                                   ("-2", "greater than or equal to 0")])
+def test_an_escalate_action_severity_that_is_not_a_whole_number_from_0_is_refused_with_its_line(
+        tmp_path: Path, written: str, expected: str) -> None:
+    copy = tmp_path / "dialogs"
+    shutil.copytree(DIALOGS, copy)
+    crisis = copy / "crisis.yaml"
+    text = crisis.read_text(encoding="utf-8").replace("severity: 3 ", f"severity: {written} ")
+    crisis.write_text(text, encoding="utf-8")
+    said = [str(p) for p in check_path(copy)]
+    assert len(said) == 1 and expected in said[0], said
+    assert said[0].startswith(f"dialogs/crisis.yaml:{line_of(text, f'severity: {written} ')}: ")
+
+
+def test_an_acknowledged_urgent_escalation_must_be_resolved_within_24_hours_and_others_need_not() -> None:
+    acknowledged = datetime(2026, 3, 28, 22, 0, tzinfo=UTC)
+    assert resolution_deadline("urgent", acknowledged, RULES) == acknowledged + timedelta(hours=24)
+    assert resolution_deadline("soon", acknowledged, RULES) is None
 
 
 def test_pain_rule_hit_says_why_with_values_dates_and_baseline() -> None:
@@ -131,7 +233,8 @@ def test_a_coachs_rebased_baseline_wins_over_the_onboarding_answer() -> None:
 
 
 def test_no_baseline_keeps_the_baseline_rules_quiet() -> None:
-    assert fired(history(series("pain_now", [10, 10, 10]), series("mood_now", [0, 0, 0])), NOW) == {}
+    hits = fired(history(series("pain_now", [10, 10, 10]), series("mood_now", [0, 0, 0])), NOW)
+    assert "pain_worse" not in hits and "mood_low" not in hits
 
 
 # ------------------------------------------------------------------ PEG, PHQ-2, mood
@@ -372,6 +475,7 @@ def test_shipped_escalation_file_is_valid_and_has_every_default_rule() -> None:
                      "red_flag_urgent": "soon", "leg_symptoms": "soon", "pain_worse": "soon",
                      "peg_worse": "soon",
                      "phq2_positive": "soon", "gad2_positive": "soon", "mood_low": "soon",
+                     "pain_floor": "soon", "mood_floor": "soon",
                      "checkins_missed": "routine", "asks_for_person": "routine"}
     assert escalation_json_schema()["title"] == "coachbot dialogs/escalation.yaml"
 
@@ -403,6 +507,19 @@ def test_every_rule_the_dialogs_raise_is_declared_with_the_same_tier(library: Di
      "{working_hours: 1}", "clock minutes"),
     ("    at_least: 3", "    at_least: 7", "at_least: 7", "runs from 0 to 6"),
     ("    days: 3                   # the latest 3", "    days: three", "days: three", "whole number"),
+    ("    at: 9\n", "    at: 11\n", "at: 11", "never or always holds"),
+    ("    at: 1\n", "    at: 10\n", "at: 10", "never or always holds"),
+    ("    days: 3\n    of_last_days: 5\n    covered_by: [pain_worse]",
+     "    days: 6\n    of_last_days: 5\n    covered_by: [pain_worse]", "days: 6",
+     "cannot fit in of_last_days"),
+    ("covered_by: [mood_low]", "covered_by: [mood_lo]", "covered_by: [mood_lo]",
+     "there is no rule 'mood_lo'"),
+    ("    at_most: 0\n", "    at_most: -1\n", "at_most: -1", "never holds"),
+    ("    measure: mood_now\n    at_most: 0", "    measure: mod_now\n    at_most: 0", "measure: mod_now",
+     "there is no measure 'mod_now'"),
+    ("resolve_within: {minutes: 1440}", "resolve_within: {minutes: 0}", "resolve_within: {minutes: 0}",
+     "minutes"),
+    ("{latest} Please act", "{newest} Please act", "{newest} Please act", "{newest}"),
 ])
 def test_each_kind_of_broken_file_is_reported_with_its_line(tmp_path: Path, old: str, new: str, marker: str,
                                                             expected: str) -> None:

@@ -21,7 +21,8 @@ from coachbot.spec.model import ChannelMessages
 CALLBACK_PREFIX = "esc"
 ACTIONS = ("ack", "resolve", "message")
 SKIPPED_EVIDENCE = frozenset({"last_days", "baselines", "rule", "tier", "kind", "values", "measure",
-                              "baseline", "threshold", "change", "at_least", "percent"})
+                              "baseline", "threshold", "change", "at_least", "percent",
+                              "history", "severity", "alerted_at"})
 
 
 def callback(action: str, escalation_id: int) -> str:
@@ -54,7 +55,10 @@ def card_text(messages: ChannelMessages, card: CoachCard, notice: EscalationNoti
         text += "\n" + card.deadline.format(id=notice.escalation_id, opened=when(notice.opened_at, zone),
                                             due=when(notice.due_at, zone))
     if notice.waited is not None:
-        text = card.realert.format(waited=duration(notice.waited)) + "\n\n" + text
+        said = card.unresolved if notice.unresolved else card.realert
+        text = said.format(waited=duration(notice.waited)) + "\n\n" + text
+    if notice.worse is not None:  # first, so it is the line a coach's notification shows
+        text = card.worse.format(latest=" ".join(notice.worse.split())) + "\n\n" + text
     return text
 
 

@@ -32,8 +32,9 @@ class AlertSettings:
 
 async def alert_rows(session: AsyncSession, patient: Patient | int, notices: list[EscalationNotice],
                      channel: Channel, settings: AlertSettings) -> list[Outgoing]:
-    """The card of each new escalation, for the patient's coach (assigned now if they had none)."""
-    new = [notice for notice in notices if notice.is_new]
+    """The card of each new escalation, and of each made worse, for the patient's coach (assigned now
+    if they had none)."""
+    new = [notice for notice in notices if notice.is_new or notice.worse is not None]
     if not new:
         return []
     if isinstance(patient, int):

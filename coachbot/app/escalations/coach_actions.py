@@ -26,6 +26,7 @@ from coachbot.adapters.db.models import Coach, Escalation, Measurement, OutboxMe
 from coachbot.app.channel import EscalationPress, Outgoing, UpdateResult
 from coachbot.engine import TextMessage
 from coachbot.app.escalations.history import BASELINE_PREFIX
+from coachbot.care.escalation_rules import resolution_deadline
 from coachbot.spec.escalation_rules import MEASURE_RANGES, CoachCard, EscalationRules
 
 log = logging.getLogger("coachbot.escalations")
@@ -73,7 +74,9 @@ async def press(session: AsyncSession, event: EscalationPress, channel: AlertCha
     if event.action == "ack":
         escalation.status, escalation.acknowledged_at = "acknowledged", now
         escalation.acknowledged_by = coach.id
-        escalation.next_alert_at, escalation.updated_at = None, now
+        escalation.updated_at = now  # an urgent one must still be resolved by its resolution deadline
+        escalation.next_alert_at = (resolution_deadline(escalation.tier, now, rules)  # type: ignore[arg-type]
+                                    if rules is not None else None)
         store.audit(session, actor=actor, action="escalation_acknowledged", subject=patient.label,
                     detail={"escalation": escalation.id, "rule": escalation.rule}, now=now)
         log.info("escalation %s of %s acknowledged by %s", escalation.id, patient.label, actor)

@@ -6,6 +6,10 @@
   waited, and `next_alert_at` moves on by the tier's `realert_every` (urgent: every 30 minutes until
   acknowledged); a tier without one is re-sent once. With no backup and no group, the patient's own
   coach gets it again, and the log says nobody else could.
+- **Resolution deadlines.** An acknowledged escalation of a tier with `resolve_within` (urgent: 24
+  hours) has `next_alert_at` set at acknowledgement to that deadline; past it, unresolved, it is
+  re-sent the same way, to its own coach too, marked as acknowledged but not resolved, every
+  `realert_every` until resolved (an acknowledgement is not the end of a crisis).
 - **Missed check-ins.** The scheduler records a check-in as missed in two places (a new one starts
   with the last unanswered; one that fell due while the bot was down is past its grace). Rather than
   hook both, each tick evaluates the patients whose runs were closed as missed since the last tick
@@ -32,7 +36,12 @@ from coachbot.adapters.db.store import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import evaluate_patient, notice_of, tell_patient
-from coachbot.care.escalation_rules import EscalationRules, next_realert
+from coachbot.care.escalation_rules import (
+    EscalationRules,
+    deadline_for,
+    next_realert_from,
+    resolution_deadline,
+)
 from coachbot.engine import Reply
 
 log = logging.getLogger("coachbot.escalations")
@@ -72,14 +81,15 @@ class EscalationTicker:
 
     # -- deadlines ---------------------------------------------------------------------------------
     async def send_due_realerts(self) -> int:
-        """Re-send every open escalation whose deadline (or next re-send) has passed."""
+        """Re-send every open escalation whose deadline (or next re-send) has passed, and every
+        acknowledged one past its resolution deadline."""
         rules = self.rules
         assert rules is not None
         now, settings, sent = self.clock(), self.settings, 0
         queued: list[QueuedMessage] = []
         async with self.gate, self.sessions() as session, session.begin():
             query = (select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
-                     .where(Escalation.status == "open", Escalation.next_alert_at <= now)
+                     .where(Escalation.status.in_(("open", "acknowledged")), Escalation.next_alert_at <= now)
                      .order_by(Escalation.next_alert_at).limit(BATCH))
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=Escalation)
@@ -90,7 +100,10 @@ class EscalationTicker:
                 Coach.active.is_(True), Coach.is_backup.is_(True), Coach.telegram_user_id.is_not(None))
                 .order_by(Coach.id))).scalars().all()
             for escalation, patient in due:
-                targets = [c.telegram_user_id for c in backups if c.id != patient.coach_id]
+                unresolved = escalation.status == "acknowledged"
+                own = await session.get(Coach, patient.coach_id) if unresolved and patient.coach_id else None
+                targets = [own.telegram_user_id] if own is not None and own.active else []
+                targets += [c.telegram_user_id for c in backups if c.id != patient.coach_id]
                 if settings.group_chat_id is not None:
                     targets.append(settings.group_chat_id)
                 if not targets:
@@ -100,20 +113,22 @@ class EscalationTicker:
                                 "backup coach or coaches' group (COACHBOT_COACH_GROUP_CHAT_ID) to send it "
                                 "to%s",
                                 escalation.id, patient.label, "; reminding its coach" if targets else "")
-                notice = replace(notice_of(escalation, patient.label, True),
-                                 waited=now - escalation.opened_at,
+                since, anchor = _since_and_anchor(escalation, rules)
+                notice = replace(notice_of(escalation, patient.label, True), waited=now - since,
+                                 unresolved=unresolved,
                                  patient_name=patient.name if settings.show_name else None)
                 rows = [self._row(self.channel.coach_alert(notice, int(chat)), now)
                         for chat in targets if chat is not None]
                 session.add_all(rows)
                 escalation.realerts += 1
-                escalation.next_alert_at = next_realert(
-                    escalation.tier, escalation.opened_at, now, rules)  # type: ignore[arg-type]
+                escalation.next_alert_at = next_realert_from(
+                    escalation.tier, anchor, now, rules)  # type: ignore[arg-type]
                 store.audit(session, actor="system", action="escalation_realerted", subject=patient.label,
-                            detail={"escalation": escalation.id, "recipients": len(rows)}, now=now)
-                log.warning("escalation %s %s of %s not acknowledged after %s: re-sent to %d chat(s)",
+                            detail={"escalation": escalation.id, "recipients": len(rows),
+                                    "unresolved": unresolved}, now=now)
+                log.warning("escalation %s %s of %s not %s after %s: re-sent to %d chat(s)",
                             escalation.id, escalation.tier, patient.label,
-                            _ago(now - escalation.opened_at), len(rows))
+                            "resolved" if unresolved else "acknowledged", _ago(now - since), len(rows))
                 await session.flush()
                 queued += [QueuedMessage.of(row, None) for row in rows]
                 sent += 1
@@ -170,6 +185,25 @@ class EscalationTicker:
         if queued:
             self.on_queued(queued)
         return len(notices)
+
+
+def _since_and_anchor(escalation: Escalation, rules: EscalationRules) -> tuple[dt.datetime, dt.datetime]:
+    """Since when it has waited, and the deadline its re-sends count from: the acknowledgement and
+    the resolution deadline for an acknowledged one; else the last card (a worse statement sends a
+    new one) and the acknowledgement deadline."""
+    tier = escalation.tier
+    if escalation.status == "acknowledged" and escalation.acknowledged_at is not None:
+        deadline = resolution_deadline(tier, escalation.acknowledged_at, rules)  # type: ignore[arg-type]
+        return escalation.acknowledged_at, deadline or escalation.acknowledged_at
+    alerted = escalation.evidence.get("alerted_at")
+    try:
+        since = dt.datetime.fromisoformat(alerted) if isinstance(alerted, str) else escalation.opened_at
+    except ValueError:
+        since = escalation.opened_at
+    if since.tzinfo is None:
+        since = escalation.opened_at
+    anchor = escalation.due_at or deadline_for(tier, escalation.opened_at, rules)  # type: ignore[arg-type]
+    return since, anchor
 
 
 def _ago(delta: dt.timedelta) -> str:

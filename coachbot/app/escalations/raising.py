@@ -2,14 +2,19 @@
 
 Everything runs in the caller's transaction, so an escalation commits with the answer (or the miss)
 that caused it, or not at all. One open escalation per patient and rule: new evidence updates the
-open one (its evidence, reason and `updated_at`) and sends nothing new; a coach already has it.
+open one (its evidence and `updated_at`) and sends nothing new; a coach already has it. Except when
+it is worse: a dialog's statement of risk with a higher tier or severity than the escalation holds,
+or any statement of risk after a coach acknowledged it, re-sends the card marked as worse and makes
+it unacknowledged again, with a new deadline (a later crisis must never be absorbed by an earlier
+one). Every reason is kept in `evidence["history"]`, and a milder one never replaces the stronger
+reason, tier or severity the escalation holds. (No migration: the JSON evidence column holds this.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -17,19 +22,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Escalation
+from coachbot.app.channel import EscalationNotice
+from coachbot.app.escalations.history import OPEN, MeasurementRow, completed, history_of, load_history
 from coachbot.care.escalation_rules import (
+    BOOKKEEPING,
     EscalationRules,
     Measurement,
     deadline_for,
     evaluate,
     expect_contact,
     recent_days,
+    replies_for,
+    stronger,
     triage,
     watched_measures,
 )
-from coachbot.app.channel import EscalationNotice
 from coachbot.engine import AnswerValue, Reply
-from coachbot.app.escalations.history import OPEN, MeasurementRow, completed, history_of, load_history
 
 log = logging.getLogger("coachbot.escalations")
 
@@ -55,32 +63,94 @@ def would_escalate(rules: EscalationRules, rows: list[MeasurementRow], timezone:
     return bool(evaluate(rules, replace(history, measurements=history.measurements + added), now))
 
 
+HISTORY_KEPT = 50
+"""Reasons kept per escalation: the first and the latest ones (a pain rule updates once a day)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """What raising did: the row, whether it is new, and the statement that made it worse (then its
+    card goes to the coach again, marked as worse), else None."""
+
+    row: Escalation
+    is_new: bool
+    worse: str | None = None
+
+
 async def open_or_update(session: AsyncSession, patient_id: int, label: str, timezone: str, *, tier: str,
                          rule: str, reason: str, evidence: dict[str, Any], now: dt.datetime,
-                         rules: EscalationRules | None) -> tuple[Escalation, bool]:
-    """`store.open_escalation` plus what the file decides: the rule's tier, its acknowledgement
-    deadline (when re-sends start) and, for an escalation a dialog raised, the evidence days the
-    alert card's chart is drawn from. Returns (row, is_new)."""
+                         rules: EscalationRules | None, severity: int = 0, stated: bool = False) -> Raised:
+    """Open the patient's escalation for `rule`, or update the open one, with what the file decides:
+    the rule's tier, its acknowledgement deadline (when re-sends start) and, for an escalation a
+    dialog raised (`stated`: a statement of risk), the evidence days the alert card's chart is drawn
+    from. A stated escalation that is worse than the open one, or comes after it was acknowledged,
+    re-opens it (see the module's docstring)."""
     if rules is not None:
         tier = rules.tier_of(rule, tier)  # type: ignore[arg-type]
         if "last_days" not in evidence:
             history = await load_history(session, patient_id, timezone, rules, now, full=True)
             evidence = {**evidence, **recent_days(rules, history, now)}
-    row, is_new = await store.open_escalation(session, patient_id, tier=tier, rule=rule, reason=reason,
-                                              evidence=evidence, now=now)
-    if rules is not None and is_new:
-        row.due_at = deadline_for(row.tier, row.opened_at, rules)  # type: ignore[arg-type]
-        row.next_alert_at = row.due_at  # the first re-send to the backups, unless acknowledged by then
-    store.audit(session, actor="system", action="escalation_opened" if is_new else "escalation_updated",
-                subject=label, detail={"escalation": row.id, "rule": rule, "tier": row.tier}, now=now)
-    log.warning("escalation %s %s for %s (%s)", row.tier, rule, label, "new" if is_new else "updated")
-    return row, is_new
+    entry = {"at": now.isoformat(), "reason": reason, "severity": severity, "tier": tier}
+    existing = (await session.execute(select(Escalation).where(
+        Escalation.patient_id == patient_id, Escalation.rule == rule,
+        Escalation.status.in_(OPEN)).limit(1))).scalars().first()
+    if existing is None:
+        row = Escalation(patient_id=patient_id, tier=tier, rule=rule, reason=reason, status="open",
+                         evidence={**evidence, "severity": severity, "history": [entry],
+                                   "alerted_at": now.isoformat()}, opened_at=now, updated_at=now)
+        session.add(row)
+        await session.flush()
+        if rules is not None:
+            row.due_at = deadline_for(row.tier, row.opened_at, rules)  # type: ignore[arg-type]
+            row.next_alert_at = row.due_at  # the first re-send to the backups, unless acknowledged by then
+        _logged(session, row, label, "escalation_opened", now)
+        return Raised(row, True)
+    worse = _update(existing, tier=tier, reason=reason, severity=severity, evidence=evidence, entry=entry,
+                    stated=stated, now=now, rules=rules)
+    _logged(session, existing, label, "escalation_worse" if worse else "escalation_updated", now)
+    return Raised(existing, False, reason if worse else None)
 
 
-def notice_of(row: Escalation, label: str, is_new: bool) -> EscalationNotice:
+def _update(row: Escalation, *, tier: str, reason: str, severity: int, evidence: dict[str, Any],
+            entry: dict[str, Any], stated: bool, now: dt.datetime, rules: EscalationRules | None) -> bool:
+    """Fold a new statement into an open escalation; True when it is worse (the card goes again)."""
+    held = row.evidence.get("severity")
+    held_severity = held if isinstance(held, int) else 0
+    compared = stronger(tier, severity, row.tier, held_severity)
+    worse = stated and (compared > 0 or row.status == "acknowledged")
+    past = [h for h in row.evidence.get("history", []) if isinstance(h, dict)]
+    if not past or past[-1].get("reason") != reason or past[-1].get("severity") != severity:
+        past.append(entry)
+    kept = past if len(past) <= HISTORY_KEPT else [past[0], *past[-(HISTORY_KEPT - 1):]]
+    merged = {**row.evidence, **evidence, "history": kept, "severity": max(held_severity, severity)}
+    if compared >= 0:  # a milder reason never replaces a stronger one
+        row.reason, row.tier = reason, tier
+    if worse:
+        merged["alerted_at"] = now.isoformat()
+        due = deadline_for(row.tier, now, rules) if rules is not None else None  # type: ignore[arg-type]
+        if row.status == "acknowledged":
+            row.status, row.acknowledged_at, row.acknowledged_by = "open", None, None
+            row.due_at, row.next_alert_at = due, due
+        elif due is not None:  # still unacknowledged: keep whichever deadline comes first
+            row.due_at = min(row.due_at or due, due)
+            row.next_alert_at = min(row.next_alert_at or due, due)
+    row.evidence = merged
+    row.updated_at = now
+    return worse
+
+
+def _logged(session: AsyncSession, row: Escalation, label: str, action: str, now: dt.datetime) -> None:
+    store.audit(session, actor="system", action=action, subject=label,
+                detail={"escalation": row.id, "rule": row.rule, "tier": row.tier}, now=now)
+    log.warning("escalation %s %s for %s (%s)", row.tier, row.rule, label, action.removeprefix("escalation_"))
+
+
+def notice_of(row: Escalation, label: str, is_new: bool, worse: str | None = None) -> EscalationNotice:
+    """What the coach's card shows: the escalation's strongest reason; `worse`, the statement that
+    made it worse, on a card re-sent for that."""
     return EscalationNotice(escalation_id=row.id, patient_label=label, tier=row.tier, rule=row.rule,
                             reason=row.reason, evidence=dict(row.evidence), is_new=is_new,
-                            opened_at=row.opened_at, due_at=row.due_at)
+                            opened_at=row.opened_at, due_at=row.due_at, worse=worse)
 
 
 async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, timezone: str, *,
@@ -107,18 +177,30 @@ async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, t
         decision = triage(hit, {rule: dict(r.evidence) for rule, r in current.items()})
         if decision == "unchanged" or (row is not None and decision == "raise"):
             continue
-        row, is_new = await open_or_update(session, patient_id, label, timezone, tier=hit.tier,
-                                           rule=hit.rule, reason=hit.reason, evidence=dict(hit.evidence),
-                                           now=now, rules=rules)
-        if row.evidence != hit.evidence:  # replace, not merge: the evidence is the rule's as of now
-            row.evidence = dict(hit.evidence)
-        notices.append(notice_of(row, label, is_new))
+        raised = await open_or_update(session, patient_id, label, timezone, tier=hit.tier, rule=hit.rule,
+                                      reason=hit.reason, evidence=dict(hit.evidence), now=now, rules=rules)
+        row = raised.row
+        kept = {key: value for key, value in row.evidence.items() if key in BOOKKEEPING}
+        if row.evidence != {**hit.evidence, **kept}:  # replace, not merge: the readings are as of now
+            row.evidence = {**hit.evidence, **kept}
+        notices.append(notice_of(row, label, raised.is_new, raised.worse))
     return notices
 
 
 def _reads_checkins(rules: EscalationRules, answering: bool) -> bool:
     """A missed-check-ins rule needs the runs, which the first query does not read."""
     return not answering and any(rule.kind == "missed_in_a_row" for rule in rules.rules.values())
+
+
+def answer_readings(replies: list[Reply], rules: EscalationRules | None,
+                    recorded: list[tuple[str, object]]) -> None:
+    """The file's same-day words for an answer such as a mood of 0 (kindness and the resources),
+    before the next question, so the question stays the last message. Not an escalation."""
+    if rules is None or not rules.replies:
+        return
+    said = [Reply(text) for text in replies_for(rules, recorded) if all(r.text != text for r in replies)]
+    at = next((i for i, reply in enumerate(replies) if reply.options), len(replies))
+    replies[at:at] = said
 
 
 def tell_patient(replies: list[Reply], notices: list[EscalationNotice], rules: EscalationRules) -> None:
