@@ -64,8 +64,7 @@ ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({
     ("coachbot.adapters.telegram.app", "ops"),
     # The sender counts each send's result for /metrics.
     ("coachbot.adapters.telegram.outbox", "ops"),
-    # The metrics count committed measurements, and the gauges and readiness read the backlog tables.
-    ("coachbot.adapters.ops.metrics", "db"),
+    # The gauges and readiness read the outbox, escalations, check-ins and measurements.
     ("coachbot.adapters.ops.readings", "db"),
     # Outbox rows hold chart data; the sender draws the PNG at send time.
     ("coachbot.adapters.telegram.outbox_calls", "charts"),

@@ -1,10 +1,10 @@
 """Every metric coachbot exposes, in one registry of its own, so a scrape shows only these.
 
 Counters are fed where things happen: `updates_handled` by the Telegram app when an update is done,
-`count_send` by the outbox sender around each Telegram call, `answers_stored` by session events when
-a transaction that added measurements commits (`count_answers`). Gauges about the backlog (outbox,
-escalations, today's check-ins) are read from the database on each scrape (`DatabaseGauges`): the
-database is the truth, and a second process or a restart would leave an in-memory gauge wrong.
+`count_send` by the outbox sender around each Telegram call. The rest is read from the database on
+each scrape (`DatabaseGauges`): the backlog (outbox, escalations, today's check-ins) and the answers
+stored (the measurements table's highest id), since the database is the truth, a second process or a
+restart would leave an in-memory number wrong, and nothing is added to an answer's path.
 Labels are fixed words only (results, tiers, lanes, states): never a label, a chat id or any text.
 """
 
@@ -14,13 +14,10 @@ from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, PlatformCollector, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import event
-from sqlalchemy.orm import Session, UOWTransaction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from coachbot.adapters.db.models import Measurement
 from coachbot.adapters.ops.readings import CHECKIN_STATES, LANES, TIERS, Readings
 
 REGISTRY = CollectorRegistry()
@@ -29,9 +26,6 @@ PlatformCollector(registry=REGISTRY)
 
 updates_handled = Counter(
     "coachbot_updates_handled", "Telegram updates handled (applied, recognised as repeats, or failed)",
-    registry=REGISTRY)
-answers_stored = Counter(
-    "coachbot_answers_stored", "answers (measurements) committed to the database by this process",
     registry=REGISTRY)
 SEND_RESULTS = ("sent", "rate_limited", "network_error", "blocked", "refused", "failed", "error")
 """rate_limited is Telegram's 429; blocked its 403; refused its 400; failed another Telegram error;
@@ -67,33 +61,6 @@ async def count_send(call: Awaitable[T]) -> T:
     return result
 
 
-_ADDED = "coachbot.ops.answers_added"
-"""session.info key: measurements flushed in the current transaction, counted when it commits."""
-
-
-def _after_flush(session: Session, _flush: UOWTransaction) -> None:
-    added = sum(isinstance(obj, Measurement) for obj in session.new)  # still the pre-flush state here
-    if added:
-        session.info[_ADDED] = session.info.get(_ADDED, 0) + added
-
-
-def _after_commit(session: Session) -> None:
-    if added := session.info.pop(_ADDED, 0):
-        answers_stored.inc(added)
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_ADDED, None)  # a redelivered update or a lost connection: nothing was stored
-
-
-def count_answers() -> None:
-    """Count committed measurements from now on (once per process; SQLAlchemy's session events)."""
-    for name, listener in (("after_flush", _after_flush), ("after_commit", _after_commit),
-                           ("after_rollback", _after_rollback)):
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
-
-
 class DatabaseGauges(Collector):
     """The backlog gauges, from the `Readings` the server took just before rendering a scrape."""
 
@@ -110,6 +77,14 @@ class DatabaseGauges(Collector):
 
     @staticmethod
     def readings_metrics(readings: Readings) -> Iterator[Metric]:
+        answers = CounterMetricFamily("coachbot_answers_stored", "answers (measurements) ever stored: the "
+                                      "table's highest id, so it survives restarts")
+        answers.add_metric([], readings.answers_stored)
+        yield answers
+        yield from DatabaseGauges.backlog_metrics(readings)
+
+    @staticmethod
+    def backlog_metrics(readings: Readings) -> Iterator[Metric]:
         depth = GaugeMetricFamily("coachbot_outbox_depth", "unsent outbox messages (counted up to "
                                   "readings.DEPTH_CAP), by lane: reply (replies, alerts) or bulk",
                                   labels=["lane"])

@@ -3,7 +3,9 @@
 Every query is bounded: counts stop at `DEPTH_CAP` rows, and the rest are grouped minimums and counts
 that the outbox, escalation and check-in indexes answer (`ix_outbox_sent_at_lane_not_before`,
 `ix_escalations_status_tier_opened_at`, `ix_checkin_runs_local_date`), so a scrape stays cheap with a
-large backlog: exactly when it is needed.
+large backlog: exactly when it is needed. Answers stored is `max(id)` of the measurements, read from
+the primary key: ids only grow (a rolled-back insert on PostgreSQL skips one, so it may run a little
+ahead of the rows).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.adapters.db.models import Escalation, OutboxMessage
+from coachbot.adapters.db.models import Escalation, Measurement, OutboxMessage
 from coachbot.adapters.db.schedule_status import day_counts
 
 _LANE_NAMES = {0: "reply", 1: "bulk"}
@@ -41,6 +43,7 @@ class Readings:
     escalations_open: dict[str, int] = field(default_factory=dict)
     escalation_oldest_age: dict[str, float] = field(default_factory=dict)
     checkins: dict[str, int] = field(default_factory=dict)
+    answers_stored: int = 0
 
 
 def _age(now: dt.datetime, since: dt.datetime | None) -> float:
@@ -71,7 +74,8 @@ async def read(session: AsyncSession, now: dt.datetime) -> Readings:
                 "sent": status.get("sent", 0) + status.get("answered", 0),
                 "answered": status.get("answered", 0), "missed": status.get("missed", 0),
                 "skipped": status.get("skipped", 0)}
-    return Readings(outbox_depth=depth, outbox_oldest_age=oldest,
+    answers = (await session.execute(select(func.max(Measurement.id)))).scalar_one()  # the primary key
+    return Readings(answers_stored=int(answers or 0), outbox_depth=depth, outbox_oldest_age=oldest,
                     escalations_open={tier: int(n) for tier, n, _ in escalations},
                     escalation_oldest_age={tier: _age(now, at) for tier, _, at in escalations},
                     checkins=checkins)

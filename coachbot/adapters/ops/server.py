@@ -88,7 +88,6 @@ class OpsServer:
         self._server: HTTPServer | None = None
 
     def start(self) -> None:
-        metrics.count_answers()
         try:
             self._server = self.application.listen(self.port, self.listen)
         except OSError as exc:
