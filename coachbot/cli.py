@@ -321,6 +321,47 @@ def _print_report(args: argparse.Namespace, report: Callable[[Any], Awaitable[st
     return 0
 
 
+def _cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the database in one file, safe while the bot runs."""
+    from coachbot.adapters.db import backup
+
+    url = _settings(args).database_url
+    out = Path(args.output)
+    try:
+        backup.check_output(out)
+        if url.startswith("sqlite"):
+            done = backup.backup_sqlite(url, out)
+        else:
+            done = backup.backup_postgres(url, out)
+    except backup.BackupError as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(done.line("backed up to"))
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    """Put a backup back; a database that holds tables is replaced only with --force."""
+    from coachbot.adapters.db import backup
+
+    url = _settings(args).database_url
+    source = Path(args.file)
+    try:
+        kind = backup.backup_kind(source)
+        backup.check_match(kind, url)
+        if kind == "sqlite":
+            done = backup.restore_sqlite(url, source, force=args.force)
+        else:
+            tables = asyncio.run(backup.postgres_tables(url))
+            done = backup.restore_postgres(url, source, tables_now=tables, force=args.force)
+    except backup.BackupError as exc:
+        print(f"coachbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(done.line("restored from"))
+    print("run `coachbot db upgrade` if this backup came from an older coachbot, then start the bot")
+    return 0
+
+
 def _local_date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -357,6 +398,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
     run.add_argument("--dialogs", help="overrides COACHBOT_DIALOGS_DIR")
     run.set_defaults(func=_cmd_run, database=ANY)
+
+    backup = commands.add_parser("backup", help="copy the database to one file, consistently (safe while "
+                                 "the bot runs)")
+    backup.add_argument("-o", "--output", required=True, metavar="FILE", help="the new file to write")
+    backup.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    backup.set_defaults(func=_cmd_backup, database=ANY)
+    restore = commands.add_parser("restore", help="replace the database with a backup (stop the bot first)")
+    restore.add_argument("file", metavar="FILE", help="a file `coachbot backup -o` wrote")
+    restore.add_argument("--force", action="store_true", help="replace a database that already holds tables")
+    restore.add_argument("--database-url", help="overrides COACHBOT_DATABASE_URL")
+    restore.set_defaults(func=_cmd_restore, database=ANY)
 
     coaches = commands.add_parser("coaches", help="coaches who receive alerts").add_subparsers(
         dest="coaches_cmd", required=True)

@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         default=None,
         description="sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -")
 
+    # -- operations (coachbot/adapters/ops/: /healthz, /readyz, /metrics; docs/operations.md)
+    ops_port: int = Field(
+        default=0, ge=0, le=65535, description="port of the health and metrics endpoints; 0 means off")
+    ops_listen: str = Field(default="127.0.0.1", description="address the health and metrics server binds")
+    ops_outbox_max_age_seconds: float = Field(
+        default=600.0, gt=0, description="/readyz fails while an unsent outbox message is older than this")
+
     # -- escalations (coachbot/escalations/; the rules and deadlines are in dialogs/escalation.yaml)
     coach_group_chat_id: int | None = Field(
         default=None, description="the coaches' Telegram group: unacknowledged escalations are re-sent "

@@ -19,7 +19,7 @@ CORE = frozenset({"engine", "spec", "care", "scheduling"})
 CHART_MODULES = frozenset({"charts", "drawing", "chart_rows", "escalation_chart"})
 """Today's flat chart modules under coachbot/adapters/; they and `coachbot.adapters.charts.*` form the
 charts adapter, so the contracts hold before and after the move into adapters/charts/."""
-ADAPTERS = frozenset({"db", "telegram", "terminal", "scheduler", "charts"})
+ADAPTERS = frozenset({"db", "telegram", "terminal", "scheduler", "charts", "ops"})
 CORE_LIBRARIES: Mapping[str, frozenset[str]] = {
     "pydantic": CORE, "pydantic_core": CORE,  # pydantic_core ships with pydantic (its error types)
     "yaml": frozenset({"spec"}), "transitions": frozenset({"engine"}),
@@ -66,6 +66,12 @@ ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({
     ("coachbot.adapters.telegram.app", "scheduler"),
     ("coachbot.adapters.telegram.app", "charts"),
     ("coachbot.adapters.telegram.app", "db"),
+    # The process serves the health and metrics endpoints and counts the updates it handled.
+    ("coachbot.adapters.telegram.app", "ops"),
+    # The sender counts each send's result for /metrics.
+    ("coachbot.adapters.telegram.outbox", "ops"),
+    # The gauges and readiness read the outbox, escalations, check-ins and measurements.
+    ("coachbot.adapters.ops.readings", "db"),
     # Outbox rows hold chart data; the sender draws the PNG at send time.
     ("coachbot.adapters.telegram.outbox_calls", "charts"),
     # The outbox and processed-update tables are rows in the database.

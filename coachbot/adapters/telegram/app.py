@@ -26,6 +26,8 @@ from telegram.ext import Application, TypeHandler
 
 from coachbot.adapters.charts import stop_drawing
 from coachbot.adapters.db.models import Coach
+from coachbot.adapters.ops import metrics
+from coachbot.adapters.ops.server import OpsServer, OpsServerError
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
 from coachbot.adapters.telegram.bot_requests import (
@@ -107,16 +109,24 @@ class TelegramBot:
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
                                    gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
-        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self.bot.finished)
+        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done)
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
+        self.ops = None if not settings.ops_port else OpsServer(
+            core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
+            outbox_max_age=settings.ops_outbox_max_age_seconds)
 
     async def start(self, *, webhook: bool = False) -> None:
         """Check the token, set the menus, start sending, then start taking updates."""
         if webhook and (self.settings.webhook_url is None or self.settings.webhook_secret is None):
             raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
                                  "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
+        if self.ops is not None:  # first: /healthz answers while the rest starts
+            try:
+                self.ops.start()
+            except OpsServerError as exc:
+                raise BotConfigError(str(exc)) from None
         await self._initialize()
         await self._set_menus()
         await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
@@ -157,7 +167,15 @@ class TelegramBot:
             await self.scheduler.stop()
         await self.sender.stop()
         await stop_drawing()  # after the sender: it draws the charts it sends
-        await self.application.shutdown()
+        try:
+            await self.application.shutdown()
+        finally:
+            if self.ops is not None:  # last: /healthz answers until the process is done
+                await self.ops.stop()
+
+    def _update_done(self, update_id: int) -> None:
+        metrics.updates_handled.inc()
+        self.bot.finished(update_id)
 
     async def _initialize(self) -> None:
         host = urlsplit(self.base_url).netloc

@@ -37,6 +37,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
+from coachbot.adapters.ops.metrics import count_send
 from coachbot.adapters.telegram import outbox_store as store
 from coachbot.adapters.telegram.outbox_calls import call
 from coachbot.adapters.telegram.pacing import Pacer, Slot
@@ -197,7 +198,7 @@ class OutboxSender:
     async def _send(self, queue: list[QueuedMessage], row: QueuedMessage, slot: Slot) -> None:
         attempts = row.attempts + 1
         try:
-            message_id = await _call(self.bot, row, slot)
+            message_id = await count_send(_call(self.bot, row, slot))
         except Forbidden as exc:
             # A coach's chat refusing alerts is an operational problem; a patient blocking us is theirs
             # to decide.
