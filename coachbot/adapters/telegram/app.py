@@ -49,10 +49,10 @@ from coachbot.adapters.telegram.updates import (
     set_coach_commands,
     set_patient_commands,
 )
-from coachbot.bootstrap import App, build_app
-from coachbot.config import Settings
 from coachbot.app.escalations.alerts import AlertSettings, warn_if_no_coach
 from coachbot.app.pipeline import Clock, PatientService, system_clock
+from coachbot.bootstrap import App, build_app
+from coachbot.config import Settings
 
 log = logging.getLogger("coachbot.telegram")
 
@@ -110,7 +110,8 @@ class TelegramBot:
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
                                    gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
-        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self.bot.finished)
+        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self.bot.finished,
+                                unreadable=self.bot.unreadable.take)
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender

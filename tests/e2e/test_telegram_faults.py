@@ -1,0 +1,66 @@
+"""Faults of Telegram and of the library, through the real bot against the fake Bot API: nothing stops,
+nothing doubles, alerts first."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from coachbot.adapters.db.models import Escalation
+from tests.support.coachbot_telegram import add_coach, count, running_bot, settled
+from tests.support.fake_bot_api import FakeBotApi
+
+COACH_ID = 900
+STATEMENT = "I plan to end my life tonight"
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records)
+
+
+async def test_an_unreadable_update_is_skipped_screened_for_crisis_and_holds_up_nobody(
+        fake_bot_api: FakeBotApi, database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    await add_coach(database_url, COACH_ID, "Sam")
+    sam = fake_bot_api.user(COACH_ID, "Sam")
+    alex = fake_bot_api.user(42, "Alexandra")
+    bo = fake_bot_api.user(43, "Bo")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        unreadable = await alex.send_unreadable_text(STATEMENT)
+        await bo.send_command("/start")
+        welcome = await bo.wait_for_message(lambda m: bool(m.buttons))
+        resources = await alex.wait_for_message(lambda m: "Samaritans" in m.text)
+        card = await sam.wait_for_message(lambda m: "alert for patient" in m.content)
+        await alex.send_unreadable_text("a second one")
+        await bo.click("Yes", message=welcome)
+        await bo.wait_for_message(lambda m: "call you" in m.text)
+        await settled(fake_bot_api, bot)
+        escalations = await count(bot, Escalation)
+        polls = fake_bot_api.count("getUpdates")
+    assert "116 123" in resources.text and card.content.startswith("URGENT")
+    assert escalations == 1
+    assert unreadable.update_id not in fake_bot_api.unconfirmed_update_ids
+    assert fake_bot_api.pending_updates == []
+    assert polls < 30  # a batch refused over and over would poll hundreds of times a second
+    warnings = [r for r in caplog.records
+                if r.levelno >= logging.WARNING and "could not be read" in r.getMessage()]
+    assert len(warnings) == 1 and str(unreadable.update_id) in warnings[0].getMessage()
+    text = logged(caplog)
+    assert "end my life" not in text and "a second one" not in text and "Alexandra" not in text
+
+
+async def test_a_redelivered_update_is_dropped_with_a_warning_naming_only_its_id(
+        fake_bot_api: FakeBotApi, database_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    alex = fake_bot_api.user(42, "Alexandra")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        start = await alex.send_command("/start")
+        await alex.wait_for_message(lambda m: bool(m.buttons))
+        await settled(fake_bot_api, bot)
+        await fake_bot_api.redeliver(start.update_id)
+        await fake_bot_api.wait_until(lambda: "already applied" in logged(caplog), what="the warning")
+        await alex.assert_no_message(within=0.3)
+    dropped = [r for r in caplog.records if "already applied" in r.getMessage()]
+    assert len(dropped) == 1 and dropped[0].levelno == logging.WARNING
+    assert str(start.update_id) in dropped[0].getMessage() and "Alexandra" not in logged(caplog)
+    assert sum(bool(m.buttons) for m in alex.messages()) == 1
