@@ -3,11 +3,14 @@ nothing doubles, alerts first."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 
 import pytest
 
-from coachbot.adapters.db.models import Escalation
+from coachbot.adapters.db.models import Escalation, OutboxMessage
+from coachbot.adapters.telegram.app import TelegramBot
 from tests.support.coachbot_telegram import add_coach, count, running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi
 
@@ -64,3 +67,32 @@ async def test_a_redelivered_update_is_dropped_with_a_warning_naming_only_its_id
     assert len(dropped) == 1 and dropped[0].levelno == logging.WARNING
     assert str(start.update_id) in dropped[0].getMessage() and "Alexandra" not in logged(caplog)
     assert sum(bool(m.buttons) for m in alex.messages()) == 1
+
+
+async def queue_relays(bot: TelegramBot, chat_id: int, how_many: int) -> None:
+    """Rows as a patient's long relayed messages leave them: committed, then offered to the sender."""
+    now = dt.datetime.now(dt.UTC)
+    async with bot.core.sessions() as session, session.begin():
+        rows = [OutboxMessage(chat_id=chat_id, lane=0, kind="text", created_at=now, not_before=now,
+                              attempts=0, payload={"text": f"P-XXXX wrote:\nmessage {i} " + "words " * 500})
+                for i in range(how_many)]
+        session.add_all(rows)
+    bot.sender.wake()
+
+
+async def test_an_alert_card_goes_before_relayed_messages_queued_in_the_coachs_chat(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    await add_coach(database_url, COACH_ID, "Sam")
+    sam = fake_bot_api.user(COACH_ID, "Sam")
+    alex = fake_bot_api.user(42, "Alex")
+    # Telegram's own pace in a chat (one a second, as the production default): 30 relays take 30 s.
+    async with running_bot(fake_bot_api, database_url, telegram_chat_sends_per_second=1.0,
+                           telegram_chat_burst=1) as bot:
+        await queue_relays(bot, COACH_ID, 30)
+        await sam.wait_for_message(lambda m: "message 0 " in m.content)
+        await alex.send_text(STATEMENT)
+        started = time.monotonic()
+        card = await sam.wait_for_message(lambda m: "alert for patient" in m.content, timeout=5)
+        waited = time.monotonic() - started
+    relayed_first = [m for m in sam.messages() if "wrote:" in m.content and m.message_id < card.message_id]
+    assert len(relayed_first) <= 3 and waited < 3.0
