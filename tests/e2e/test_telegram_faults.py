@@ -8,10 +8,11 @@ import logging
 import time
 
 import pytest
+from sqlalchemy import select
 
 from coachbot.adapters.db.models import Escalation, OutboxMessage
 from coachbot.adapters.telegram.app import TelegramBot
-from tests.support.coachbot_telegram import add_coach, count, running_bot, settled
+from tests.support.coachbot_telegram import add_coach, count, patient, running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi
 
 COACH_ID = 900
@@ -96,3 +97,28 @@ async def test_an_alert_card_goes_before_relayed_messages_queued_in_the_coachs_c
         waited = time.monotonic() - started
     relayed_first = [m for m in sam.messages() if "wrote:" in m.content and m.message_id < card.message_id]
     assert len(relayed_first) <= 3 and waited < 3.0
+
+
+async def test_a_resolve_note_is_taken_while_a_relay_conversation_is_open(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    await add_coach(database_url, COACH_ID, "Sam")
+    sam = fake_bot_api.user(COACH_ID, "Sam")
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await alex.send_text(STATEMENT)
+        card = await sam.wait_for_message(lambda m: "alert for patient" in m.content)
+        row = await patient(bot, 42)
+        assert row is not None
+        await sam.send_command("/message", f"{row.label} I am here. Can we talk?")
+        await sam.wait_for_message(lambda m: m.content.startswith(f"Sent to {row.label}."))
+        await sam.click("Resolve", message=card)
+        await sam.wait_for_message(lambda m: "Send your note" in m.content)
+        await sam.send_text("Phoned Alex; safe with family tonight.")
+        resolved = await sam.wait_for_message(lambda m: m.content.startswith("Resolved by Sam"))
+        await settled(fake_bot_api, bot)
+        async with bot.core.sessions() as session:
+            escalation = (await session.execute(select(Escalation))).scalar_one()
+    assert "not sent to anyone" not in resolved.content
+    assert escalation.status == "resolved"
+    assert escalation.resolution_note == "Phoned Alex; safe with family tonight."
+    assert not any("Phoned Alex" in m.content for m in alex.messages())
