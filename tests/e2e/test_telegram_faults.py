@@ -122,3 +122,20 @@ async def test_a_resolve_note_is_taken_while_a_relay_conversation_is_open(
     assert escalation.status == "resolved"
     assert escalation.resolution_note == "Phoned Alex; safe with family tonight."
     assert not any("Phoned Alex" in m.content for m in alex.messages())
+
+
+async def test_slow_telegram_answers_neither_double_a_message_nor_reorder_a_chat(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    alex = fake_bot_api.user(42, "Alex")
+    # Telegram takes 6 s to answer the first send (PTB's default would give up at 5 s and resend).
+    fake_bot_api.inject_fault("sendMessage", status=200, delay=6.0, chat_id=42)
+    async with running_bot(fake_bot_api, database_url) as bot:
+        now = dt.datetime.now(dt.UTC)
+        async with bot.core.sessions() as session, session.begin():
+            session.add_all(OutboxMessage(chat_id=42, lane=0, kind="text", created_at=now, not_before=now,
+                                          attempts=0, payload={"text": f"part {i}"}) for i in range(4))
+        bot.sender.wake()
+        await fake_bot_api.wait_until(lambda: len(alex.texts()) == 4, timeout=15, what="four messages")
+        await settled(fake_bot_api, bot, timeout=5)
+    assert alex.texts() == ["part 0", "part 1", "part 2", "part 3"]
+    assert fake_bot_api.count("sendMessage") == 4

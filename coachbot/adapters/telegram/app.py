@@ -120,7 +120,7 @@ class TelegramBot:
         """Check the token, set the menus, start sending, then start taking updates."""
         if webhook and (self.settings.webhook_url is None or self.settings.webhook_secret is None):
             raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
-                                 "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
+                                 "COACHBOT_WEBHOOK_SECRET (16-256 of A-Z a-z 0-9 _ -).")
         await self._initialize()
         await self._set_menus()
         await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
