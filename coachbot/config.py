@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(default=None, description="the public https URL Telegram posts to")
     webhook_secret: SecretStr | None = Field(
         default=None,
-        description="sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -")
+        description="sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 16-256 of A-Z a-z 0-9 _ - "
+                    "(a shorter one could be guessed)")
 
     # -- operations (coachbot/adapters/ops/: /healthz, /readyz, /metrics; docs/operations.md)
     ops_port: int = Field(
@@ -126,8 +127,9 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
-            raise ValueError("expected 1 to 256 characters, each a letter, a digit, _ or -")
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("expected 16 to 256 characters (a shorter secret could be guessed), each a "
+                             "letter, a digit, _ or -")
         return value
 
     @field_validator("webhook_url", "telegram_base_url")

@@ -224,6 +224,8 @@ class PatientService:
                                       {"update_id": update_id, "processed_at": now})
         except IntegrityError:
             if await self._already_processed(update_id):
+                log.warning("update %s was already applied (a redelivery, or an id that clashes with a "
+                            "stored one): dropped", update_id)
                 return UpdateResult(duplicate=True)
             raise
         return result

@@ -91,8 +91,9 @@ async def test_alert_raised_before_any_coach_waits_for_the_first_one(
         assert await count(bot, Escalation) == 1
         await add_coach(database_url, COACH_ID, "Sam")
         await sam.send_command("/start")
-        await sam.wait_for_message(lambda m: "registered as a coach" in m.text)
+        # The waiting card is sent first: alert cards go ahead of anything else queued in a chat.
         alert = await sam.wait_for_message(lambda m: "alert for patient" in m.content)
+        await sam.wait_for_message(lambda m: "registered as a coach" in m.text)
         row = await patient(bot, 42)
     assert "Rule: crisis" in alert.content
     assert row is not None and row.coach_id is not None

@@ -6,7 +6,7 @@ from coachbot.adapters.db.models import ProcessedUpdate
 from tests.support.coachbot_telegram import count, measurements, running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi
 
-SECRET = "s3cret-Token_1"
+SECRET = "s3cret-Token_1-long-enough"
 
 
 def webhook(port: int) -> dict[str, object]:

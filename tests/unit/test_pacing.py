@@ -123,3 +123,25 @@ async def test_stopping_ends_every_wait_and_frees_nothing_twice() -> None:
     first.answered()
     first.unanswered()  # a second ending is ignored
     assert pacer.window.in_flight == 0
+
+
+async def test_an_alert_card_gets_the_next_slot_before_replies_that_asked_earlier() -> None:
+    pacer = Pacer(1.0, 100.0, 5)  # one slot a second: everyone else waits
+    first = await pacer.slot(0)
+    assert first is not None
+    order: list[str] = []
+
+    async def send(name: str, lane: int, alert: bool = False) -> None:
+        slot = await pacer.slot(lane, alert=alert)
+        assert slot is not None
+        order.append(name)
+        slot.answered()
+
+    waiting = [asyncio.create_task(send(f"reply{i}", 0)) for i in range(2)]
+    waiting.append(asyncio.create_task(send("bulk", 1)))
+    await asyncio.sleep(0.01)
+    waiting.append(asyncio.create_task(send("alert", 0, alert=True)))
+    await asyncio.sleep(0.01)
+    first.answered()
+    await asyncio.wait_for(asyncio.gather(*waiting), 6)
+    assert order == ["alert", "reply0", "reply1", "bulk"]

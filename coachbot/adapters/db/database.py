@@ -8,6 +8,9 @@ other inside SQLite.
 `make_engine` is what the service uses. `make_migration_engine` is only for Alembic: on SQLite it turns
 foreign keys off and wraps the whole run in one real transaction, because SQLite rebuilds a table to
 alter it and, with foreign keys on, dropping the old copy would cascade-delete the rows that point at it.
+
+Every engine hides statement parameters (`hide_parameters`): they are patients' words and names, and a
+database error's message, which ends up in logs and tracebacks, would otherwise quote them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
-
 
 #: How long a SQLite connection waits for another one's write lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -64,7 +66,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An engine for the service: WAL and enforced foreign keys on SQLite, a pool on PostgreSQL."""
     _check_supported(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, echo=echo,
+        engine = create_async_engine(url, echo=echo, hide_parameters=True,
                                      connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -78,6 +80,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=5,
         max_overflow=5,
         pool_timeout=30,
@@ -92,10 +95,11 @@ def make_migration_engine(url: str) -> AsyncEngine:
     _check_supported(url)
     if not is_sqlite(url):
         return create_async_engine(
-            url, poolclass=NullPool, connect_args={"server_settings": _POSTGRES_SERVER_SETTINGS}
+            url, poolclass=NullPool, hide_parameters=True,
+            connect_args={"server_settings": _POSTGRES_SERVER_SETTINGS},
         )
     engine = create_async_engine(
-        url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     )
 
     @event.listens_for(engine.sync_engine, "connect")

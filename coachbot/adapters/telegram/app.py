@@ -109,7 +109,8 @@ class TelegramBot:
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
                                    gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
-        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done)
+        handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done,
+                                unreadable=self.bot.unreadable.take)
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
@@ -121,7 +122,7 @@ class TelegramBot:
         """Check the token, set the menus, start sending, then start taking updates."""
         if webhook and (self.settings.webhook_url is None or self.settings.webhook_secret is None):
             raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
-                                 "COACHBOT_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -).")
+                                 "COACHBOT_WEBHOOK_SECRET (16-256 of A-Z a-z 0-9 _ -).")
         if self.ops is not None:  # first: /healthz answers while the rest starts
             try:
                 self.ops.start()

@@ -2,7 +2,9 @@
 
 Rows arrive two ways: handed over right after the commit that wrote them (`offer`, so a reply leaves
 at once), and from a periodic sweep of the table (rows left at a restart, rows other processes wrote).
-Each chat has at most one worker, which sends its rows in id order; chats run concurrently. Outcomes:
+Each chat has at most one worker, which sends its rows in id order, except that a coach's alert card
+jumps ahead of the rows queued in its chat (a crisis card must not wait behind 60 relayed messages);
+chats run concurrently. Outcomes:
 
 - sent: marked with Telegram's message id (marks are batched into one transaction under load);
 - 403 Forbidden: the person blocked the bot; the chat's unsent rows fail and its patient is marked
@@ -72,7 +74,8 @@ class OutboxSender:
         self.gate = gate or write_gate(sessions)  # the service's, so SQLite writers queue, not sleep
         self.retry_base, self.retry_max, self.sweep_every = retry_base, retry_max, sweep_every
         self._secret = secret
-        self._queues: dict[int, list[QueuedMessage]] = {}
+        self._queues: dict[int, list[QueuedMessage]] = {}  # per chat: alert cards first, then by id
+        self._nudges: dict[int, asyncio.Event] = {}  # wakes a chat's worker waiting out a retry
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._known: set[int] = set()  # queued, in flight, or sent and not yet marked
         self._finished: set[int] = set()  # left `_known` since the current sweep began
@@ -103,6 +106,8 @@ class OutboxSender:
         write lock), so only what is still stuck after `grace` is cancelled."""
         self._stopping.set()
         self._wake.set()
+        for nudge in self._nudges.values():
+            nudge.set()
         self.pacer.release_waiters()
         await self._finish(list(self._workers.values()), grace)
         self._marks_ready.set()
@@ -138,7 +143,9 @@ class OutboxSender:
             return
         self._known.add(row.id)
         queue = self._queues.setdefault(row.chat_id, [])
-        bisect.insort(queue, row, key=lambda r: r.id)
+        bisect.insort(queue, row, key=_send_order)
+        if is_alert(row) and (nudge := self._nudges.get(row.chat_id)) is not None:
+            nudge.set()  # the worker may be waiting out another row's retry delay
         if row.chat_id not in self._workers:
             self._workers[row.chat_id] = asyncio.create_task(self._work(row.chat_id),
                                                              name=f"outbox-chat-{row.chat_id}")
@@ -164,13 +171,18 @@ class OutboxSender:
                 row = queue[0]
                 wait = (row.not_before - self.clock()).total_seconds()
                 if wait > 0:
+                    nudge = self._nudges.setdefault(chat_id, asyncio.Event())
+                    nudge.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), wait)
+                        await asyncio.wait_for(nudge.wait(), wait)
                     continue
                 if row.kind != "edit":
                     await self.pacer.chat_turn(chat_id)
+                    ahead = queue[0]
+                    if ahead is not row and is_alert(ahead) and ahead.not_before <= self.clock():
+                        row = ahead  # an alert card came in while this row waited: it takes the turn
                 if row.lane and not await self._still_wanted(row):
-                    queue.pop(0)  # cancelled while it waited (scheduling: /pause, /stop)
+                    _drop(queue, row)  # cancelled while it waited (scheduling: /pause, /stop)
                     self._forget([row.id])
                     continue
                 joined = time.monotonic()  # just after its last direct look
@@ -180,7 +192,7 @@ class OutboxSender:
                 try:
                     if row.lane and not await self._still_wanted_now(row, joined):
                         slot.unused()
-                        queue.pop(0)
+                        _drop(queue, row)
                         self._forget([row.id])
                         continue
                     async with self._in_flight:
@@ -189,6 +201,7 @@ class OutboxSender:
                     slot.unanswered()  # only if cut short (stopping): `_send` says how it ended
         finally:
             del self._workers[chat_id]
+            self._nudges.pop(chat_id, None)
             if not queue:
                 del self._queues[chat_id]
             else:  # stopping: forget what was queued, the table still has it
@@ -247,7 +260,7 @@ class OutboxSender:
     # -- outcomes -------------------------------------------------------------------------------------
     def _sent(self, queue: list[QueuedMessage], row: QueuedMessage, attempts: int,
               message_id: int | None) -> None:
-        queue.pop(0)
+        _drop(queue, row)
         self._marks.append(store.SentMark(row.id, attempts, self.clock(), message_id))
         if row.escalation_id is not None:  # a coach's card: acting on it edits it by this message id
             self._mark_at_once = True
@@ -256,7 +269,7 @@ class OutboxSender:
     async def _retry(self, queue: list[QueuedMessage], row: QueuedMessage, attempts: int, delay: float,
                      error: str) -> None:
         not_before = self.clock() + dt.timedelta(seconds=delay)
-        queue[0] = replace(row, not_before=not_before, attempts=attempts)
+        queue[_index(queue, row)] = replace(row, not_before=not_before, attempts=attempts)
         try:
             async with self.gate:
                 await store.reschedule(self.sessions, row.id, not_before=not_before, attempts=attempts,
@@ -265,7 +278,7 @@ class OutboxSender:
             log.error("outbox %s: could not record the retry: %s", row.id, self._describe(exc))
 
     async def _fail(self, queue: list[QueuedMessage], row: QueuedMessage, attempts: int, error: str) -> None:
-        queue.pop(0)
+        _drop(queue, row)
         try:
             async with self.gate:
                 await store.fail(self.sessions, row.id, now=self.clock(), attempts=attempts, error=error)
@@ -303,7 +316,7 @@ class OutboxSender:
     async def _overall_slot(self, row: QueuedMessage) -> Slot | None:
         """Queue for an overall slot; a bulk row is watched for cancellation while it waits."""
         if not row.lane:
-            return await self.pacer.slot(0)
+            return await self.pacer.slot(0, alert=is_alert(row))
         self._bulk_waiting.add(row.id)
         try:
             return await self.pacer.slot(1)
@@ -365,6 +378,25 @@ class OutboxSender:
         if self._secret:
             text = text.replace(self._secret, "<token>")
         return text[:200]
+
+
+def is_alert(row: QueuedMessage) -> bool:
+    """A coach's alert card (only cards carry their escalation): first in its chat and overall."""
+    return row.escalation_id is not None and row.kind != "edit"
+
+
+def _send_order(row: QueuedMessage) -> tuple[bool, int]:
+    """A chat's queue order: alert cards first, then everything else; each in id (commit) order."""
+    return not is_alert(row), row.id
+
+
+def _index(queue: list[QueuedMessage], row: QueuedMessage) -> int:
+    """Where `row` is now: an alert card may have been put ahead of it while it was being sent."""
+    return next(i for i, queued in enumerate(queue) if queued is row)
+
+
+def _drop(queue: list[QueuedMessage], row: QueuedMessage) -> None:
+    del queue[_index(queue, row)]
 
 
 async def _call(bot: Bot, row: QueuedMessage, slot: Slot) -> int | None:

@@ -9,7 +9,8 @@ window of one second (plus a small margin for clock granularity). That is exact 
 it costs one round trip per slot, not a guessed safety factor.
 
 On top of the overall window, `Pacer` keeps one ordered queue per lane and grants slots centrally:
-replies and alerts (lane 0) always go first; bulk sends (lane 1, thousands of check-ins at once) are
+coaches' alert cards before anything else (a crisis card must not wait behind replies), then replies
+(lane 0); bulk sends (lane 1, thousands of check-ins at once) are
 granted one at a time, in the order they asked, spread evenly across the second so that the next
 slot is never far off when a reply or an alert arrives. Each chat also has its own token bucket
 (about one message a second, short bursts allowed), written as GCRA (a "theoretical arrival time").
@@ -131,7 +132,7 @@ class Slot:
 
 
 class Pacer:
-    """The overall window, fed from two ordered queues (lane 0 first), and one bucket per chat."""
+    """The overall window, fed from three ordered queues (alerts, lane 0, lane 1), and one bucket per chat."""
 
     MAX_IDLE_CHATS = 10_000
 
@@ -148,7 +149,8 @@ class Pacer:
         self.catch_up = BULK_CATCH_UP * self.spacing
         self._bulk_tat = 0.0
         self._chats: dict[int, Bucket] = {}
-        self._waiting: tuple[deque[asyncio.Future[Slot | None]], ...] = (deque(), deque())
+        # alert cards, replies (lane 0), bulk (lane 1)
+        self._waiting: tuple[deque[asyncio.Future[Slot | None]], ...] = (deque(), deque(), deque())
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._released = False
@@ -162,13 +164,13 @@ class Pacer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def slot(self, lane: int) -> Slot | None:
-        """Wait for an overall slot (lane 0 before lane 1, each in order of asking); None once
-        `release_waiters` was called (the sender is stopping)."""
+    async def slot(self, lane: int, *, alert: bool = False) -> Slot | None:
+        """Wait for an overall slot (alert cards first, then lane 0, then lane 1, each in order of
+        asking); None once `release_waiters` was called (the sender is stopping)."""
         if self._released:
             return None
         granted: asyncio.Future[Slot | None] = asyncio.get_running_loop().create_future()
-        self._waiting[1 if lane else 0].append(granted)
+        self._waiting[0 if alert else 2 if lane else 1].append(granted)
         self.dispatch()
         try:
             return await granted
@@ -189,12 +191,12 @@ class Pacer:
     def dispatch(self) -> None:
         """Grant every slot the rules allow now; set a timer for the next one a wait depends on."""
         now = self.clock()
-        urgent, bulk = self._waiting
+        alerts, replies, bulk = self._waiting
         while True:
-            while urgent and urgent[0].done():
-                urgent.popleft()
-            while bulk and bulk[0].done():
-                bulk.popleft()
+            for waiting in self._waiting:
+                while waiting and waiting[0].done():
+                    waiting.popleft()
+            urgent = alerts or replies
             if not (urgent or bulk) or not self.window.room(now):
                 break
             if urgent:
@@ -204,6 +206,7 @@ class Pacer:
                 break
             self._bulk_tat = max(self._bulk_tat, now) + self.spacing
             self._grant(bulk.popleft())
+        urgent = alerts or replies
         if urgent or bulk:
             at = self.window.free_at(now)
             if at is not None and not urgent:

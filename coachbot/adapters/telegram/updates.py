@@ -21,6 +21,8 @@ from telegram.ext import BaseUpdateProcessor, ContextTypes
 from coachbot.adapters.telegram.inbound import chat_key, classify
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
+from coachbot.adapters.telegram.unreadable import Readable
+from coachbot.app.channel import EditedText
 from coachbot.app.pipeline import PatientService
 from coachbot.spec.model import COACH_COMMANDS, PATIENT_COMMANDS, ChannelMessages
 
@@ -61,9 +63,11 @@ class UpdateHandler:
     """The one PTB callback: every update goes through the service, never through PTB persistence."""
 
     def __init__(self, service: PatientService, channel: TelegramChannel, sender: OutboxSender, *,
-                 on_done: Callable[[int], None] | None = None) -> None:
+                 on_done: Callable[[int], None] | None = None,
+                 unreadable: Callable[[int], Readable | None] | None = None) -> None:
         self.service, self.channel, self.sender = service, channel, sender
         self.on_done = on_done
+        self.unreadable = unreadable
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
@@ -74,6 +78,11 @@ class UpdateHandler:
 
     async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         classified = classify(update, self.channel)
+        readable = self.unreadable(update.update_id) if self.unreadable is not None else None
+        if classified is None and readable is not None:
+            # An update the library could not read: not an answer, but its words are screened for
+            # crisis like an edit's (no notice: the patient did nothing unusual).
+            classified = readable.chat_id, EditedText(text=readable.text)
         query = update.callback_query
         if classified is None:
             if query is not None:

@@ -26,6 +26,7 @@ from coachbot.app.channel import Outgoing, UpdateResult
 from coachbot.app.coaches.invites import redeem
 from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
 from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
+from coachbot.app.escalations import coach_actions
 from coachbot.app.coaches.coaching import pick_coach, queued_alerts
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
@@ -98,6 +99,8 @@ class CoachDesk:
         a coach may well expect a plain reply to go through (it does not: nothing is sent)."""
         if not isinstance(event, TextMessage) or event.text.startswith("/"):
             return None
+        if await coach_actions.note_pending(self.session, self.coach) is not None:
+            return None  # the note a Resolve press asked for: it wins over any open conversation
         labels = await self._open_conversations()
         if not labels:
             return None

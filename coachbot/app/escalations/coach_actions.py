@@ -111,12 +111,18 @@ async def command(session: AsyncSession, coach: Coach, event: object, channel: A
         return await _rebase(session, coach, rest.split(), channel, rules=rules, now=now)
     if text.startswith("/"):
         return None
-    pending = (await session.execute(
-        select(Escalation).where(Escalation.note_pending_by == coach.id, Escalation.status != "resolved")
-        .order_by(Escalation.updated_at.desc(), Escalation.id.desc()).limit(1))).scalar_one_or_none()
+    pending = await note_pending(session, coach)
     if pending is None:
         return None
     return await _resolve(session, coach, pending, text, channel, card=card, now=now, asked=str(pending.id))
+
+
+async def note_pending(session: AsyncSession, coach: Coach) -> Escalation | None:
+    """The escalation whose Resolve press is waiting for this coach's note (the latest pressed), if any:
+    the coach's next plain words are that note, whatever else is open (a relay conversation included)."""
+    return (await session.execute(
+        select(Escalation).where(Escalation.note_pending_by == coach.id, Escalation.status != "resolved")
+        .order_by(Escalation.updated_at.desc(), Escalation.id.desc()).limit(1))).scalar_one_or_none()
 
 
 async def _resolve(session: AsyncSession, coach: Coach, escalation: Escalation | None, note: str,

@@ -228,7 +228,18 @@ class FakeUser(_ChatView):
         if self.chat.blocked:
             raise RuntimeError(f"user {self.id} blocked the bot; call unblock_bot() first")
 
-    async def _send(self, chat: FakeChat, *, reply_to: int | None = None, **fields: Any) -> FakeMessage:
+    async def send_unreadable_text(self, text: str) -> FakeMessage:
+        """A text message in a shape python-telegram-bot cannot read (as a newer Bot API's update can
+        be): its sender has neither `first_name` nor `is_bot`. The chat and the text are as usual."""
+
+        def unreadable(message: dict[str, Any]) -> dict[str, Any]:
+            return {**message, "from": {"id": self.id}}
+
+        return await self._send(self.chat, reshape=unreadable, text=text)
+
+    async def _send(self, chat: FakeChat, *, reply_to: int | None = None,
+                    reshape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                    **fields: Any) -> FakeMessage:
         if chat.type == "private":
             self._require_not_blocked()
             chat.started = True
@@ -248,7 +259,8 @@ class FakeUser(_ChatView):
             **fields,
         )
         chat.messages.append(msg)
-        msg.update_id = self.server.push_update({"message": msg.to_json()})
+        payload = msg.to_json() if reshape is None else reshape(msg.to_json())
+        msg.update_id = self.server.push_update({"message": payload})
         self._view(chat)._mark()
         await asyncio.sleep(0)
         return msg
