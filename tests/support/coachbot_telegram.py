@@ -118,12 +118,12 @@ async def count(bot: TelegramBot, model: Any) -> int:
         return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
 
 
-async def settled(fake: FakeBotApi, bot: TelegramBot, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+async def settled(fake: FakeBotApi, bot: TelegramBot, timeout: float = 15.0) -> None:  # noqa: ASYNC109
     """Wait until the bot has nothing left to send or mark."""
     await fake.wait_until(lambda: bot.sender.idle, timeout, what="the outbox to drain")
 
 
-async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 5.0,  # noqa: ASYNC109
+async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 15.0,  # noqa: ASYNC109
                      what: str = "a condition") -> Any:
     """Poll an async check of the database (every 20 ms, for at most `timeout`) until it is truthy."""
     async with asyncio.timeout(timeout):

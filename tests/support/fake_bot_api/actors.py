@@ -47,7 +47,7 @@ class _ChatView:
     async def wait_for_message(
         self,
         predicate: Predicate | None = None,
-        timeout: float = 5.0,
+        timeout: float = 15.0,
         after: int | FakeMessage | None = None,
     ) -> FakeMessage:
         """The first bot message newer than ``after`` (a message_id or message; by default the

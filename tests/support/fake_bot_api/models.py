@@ -155,7 +155,7 @@ class CallbackQueryRecord:
     def answer_text(self) -> str | None:
         return (self.answer or {}).get("text")
 
-    async def wait_answered(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def wait_answered(self, timeout: float = 15.0) -> dict[str, Any]:
         await self._server.wait_until(lambda: self.answered, timeout, what=f"answer to callback {self.id}")
         return self.answer or {}
 

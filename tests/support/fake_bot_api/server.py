@@ -199,7 +199,7 @@ class FakeBotApi(BotApiMethods):
             await asyncio.wait_for(event.wait(), timeout)
 
     async def wait_until(
-        self, predicate: Callable[[], T], timeout: float = 5.0, *, what: str | None = None
+        self, predicate: Callable[[], T], timeout: float = 15.0, *, what: str | None = None
     ) -> T:
         """Wait until ``predicate()`` is truthy (re-checked on every server event); return its value."""
         loop = asyncio.get_running_loop()
@@ -219,7 +219,7 @@ class FakeBotApi(BotApiMethods):
         method: str,
         predicate: Callable[[CallRecord], bool] | None = None,
         *,
-        timeout: float = 5.0,
+        timeout: float = 15.0,
         after: int = 0,
         completed: bool = True,
     ) -> CallRecord:
@@ -238,7 +238,7 @@ class FakeBotApi(BotApiMethods):
 
         return await self.wait_until(find, timeout, what=f"a call to {method}")
 
-    async def wait_delivered(self, update_id: int, timeout: float = 5.0) -> None:
+    async def wait_delivered(self, update_id: int, timeout: float = 15.0) -> None:
         """Wait until the update was returned by getUpdates or accepted by the webhook."""
         await self.wait_until(
             lambda: update_id in self.delivered_update_ids, timeout, what=f"update {update_id}"
@@ -320,7 +320,7 @@ class FakeBotApi(BotApiMethods):
         self._notify()
         return update_id
 
-    async def redeliver(self, update_id: int, *, wait: bool = True, timeout: float = 5.0) -> None:
+    async def redeliver(self, update_id: int, *, wait: bool = True, timeout: float = 15.0) -> None:
         """Send an already delivered update again (same update_id), like Telegram does after a
         webhook timeout. With ``wait`` returns once it was handed to the bot (getUpdates/webhook)."""
         if update_id not in self.updates:
