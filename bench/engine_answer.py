@@ -2,8 +2,8 @@
 
 Prints p50/p99 per answer on SQLite and (when a server answers) PostgreSQL, next to peers measured
 in the same run: the same transaction without the engine (load, insert one measurement, save the
-position, commit), which is the floor the database and its driver set. Then resident memory per active conversation, next to the peer the design rejected: one
-`transitions.Machine` per patient.
+position, commit), which is the floor the database and its driver set. Then resident memory per
+active conversation, next to the peer the design rejected: one `transitions.Machine` per patient.
 
 Run: `python -m bench.engine_answer [--patients 100000] [--answers 2000]`.
 """
@@ -21,7 +21,6 @@ import time
 import tracemalloc
 import uuid
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -29,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Conversation, Measurement, Patient
+from coachbot.app.pipeline import PatientService
 from coachbot.engine import Engine, PatientContext, Position, StartDialog, TextMessage
 from coachbot.engine.machine import build_machine
-from coachbot.app.pipeline import PatientService
 from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 

@@ -25,11 +25,11 @@ from collections import defaultdict
 from bench.telegram_throughput import CYCLE, FIRST_CHAT, POSTGRES_ADMIN, databases, seed
 from coachbot.adapters.telegram.inbound import CHANNEL_COMMANDS
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.bootstrap import build_app
 from coachbot.app.channel import ChannelCommand, Inbound
+from coachbot.app.pipeline import PatientService
+from coachbot.bootstrap import build_app
 from coachbot.config import load_settings
 from coachbot.engine import TextMessage
-from coachbot.app.pipeline import PatientService
 
 
 def event(text: str) -> Inbound:

@@ -40,13 +40,15 @@ GAD7_BANDS: tuple[tuple[int, str], ...] = (
 # positive screen by itself; its total is prorated (the answered item counted for both).
 # docs/clinical-basis.md.
 SCREEN_SINGLE_ITEM_POSITIVE_FROM = 2
-# PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow. docs/clinical-basis.md.
+# PHQ-9 item 9 (better off dead / hurting yourself) above 0 always starts the crisis flow.
+# docs/clinical-basis.md.
 PHQ9_ITEM9_POSITIVE_ABOVE = 0
 # PEG: mean of three 0-10 items, one decimal; no published cut-offs, change is judged against the
 # patient's own baseline (a 30% rise is worsening; Krebs 2009). docs/clinical-basis.md.
 PEG_DECIMALS = 1
 # Keele STarT Back: total 0-3 = low risk; otherwise distress subscale (items 5-9) 4 or more = high,
-# else medium; item 9 (bothersomeness) scores 1 only for "very much" (3) or "extremely" (4). docs/clinical-basis.md.
+# else medium; item 9 (bothersomeness) scores 1 only for "very much" (3) or "extremely" (4).
+# docs/clinical-basis.md.
 STARTBACK_LOW_UP_TO = 3
 STARTBACK_HIGH_DISTRESS_FROM = 4
 STARTBACK_BOTHER_SCORES_FROM = 3

@@ -74,7 +74,8 @@ _PLAIN = "only text, numbers, true/false, lists and mappings"
 def _core_schema_loader(name: str, base: type[Any]) -> type[Any]:
     """`base` (a loader with PyYAML's bare resolver, which reads every plain value as text) taught
     YAML 1.2's core schema; the resolvers are added to the new class only, never to PyYAML's own."""
-    loader: Any = type(name, (base,), {"__doc__": f"{base.__name__} resolving plain values as YAML 1.2 does."})
+    doc = f"{base.__name__} resolving plain values as YAML 1.2 does."
+    loader: Any = type(name, (base,), {"__doc__": doc})
     for tag, pattern, first in _CORE_SCHEMA:
         loader.add_implicit_resolver(tag, re.compile(f"^(?:{pattern.pattern})$"),
                                      [*first, ""] if tag == _NULL else list(first))

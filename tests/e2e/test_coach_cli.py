@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import AuditEntry, Coach, CoachInvite, Patient
-from coachbot.cli import main
 from coachbot.app.coaches.invites import code_hash
+from coachbot.cli import main
 
 
 async def _rows(url: str, model: type) -> list[object]:

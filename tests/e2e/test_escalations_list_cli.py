@@ -9,8 +9,8 @@ import pytest
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import Escalation, Patient
-from coachbot.cli import main
 from coachbot.app.escalations.listing import ORDER
+from coachbot.cli import main
 
 START = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
 

@@ -20,9 +20,9 @@ from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.adapters.telegram.keyboards import markup
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import ChannelCommand
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.escalations.deadlines import EscalationTicker
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, TextMessage
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.basics import Clock
 from tests.support.coachbot_telegram import add_coach, bot_settings, library, make_core, patient, settled
@@ -63,7 +63,8 @@ async def checkin(alex: FakeUser, clock: Clock, day: int, pain: int) -> FakeMess
     if "weakness in your legs" in step_or_note.text:  # pain jumped by 2: the leg check comes first
         await alex.click("No", message=step_or_note)
         step_or_note = await alex.wait_for_message(
-            lambda m: "How did it go?" in m.text or "anything else you would like your coach to know" in m.text)
+            lambda m: "How did it go?" in m.text
+            or "anything else you would like your coach to know" in m.text)
     if "How did it go?" in step_or_note.text:  # the step suggested at the last check-in
         await alex.click("It helped", message=step_or_note)
         await alex.wait_for_message(lambda m: "anything else you would like your coach to know" in m.text)

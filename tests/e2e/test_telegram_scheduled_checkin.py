@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 
 from coachbot.adapters.db.models import CheckinRun, Patient, Schedule
-from coachbot.app.checkins.reminders import TickReport
 from coachbot.adapters.telegram.app import TelegramBot
+from coachbot.app.checkins.reminders import TickReport
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.basics import Clock
 from tests.support.coachbot_telegram import running_bot, settled

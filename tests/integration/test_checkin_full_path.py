@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Conversation, Patient, StepSuggestion
 from coachbot.app.channel import ChannelCommand, ReachabilityChange
-from coachbot.engine import Position, TextMessage
 from coachbot.app.checkins.flare import pain_checkins
-from coachbot.app.self_management.population_prior import PriorCache
 from coachbot.app.pipeline import PatientService
+from coachbot.app.self_management.population_prior import PriorCache
+from coachbot.engine import Position, TextMessage
 from tests.support.basics import Clock
 from tests.support.self_management import make_service
 

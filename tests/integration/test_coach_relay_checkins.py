@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from coachbot.adapters.db.models import Coach, Conversation, Patient
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.coaches.relay import HELD, RESUMED
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, TextMessage
 from tests.support.basics import Clock, library
 from tests.support.scheduler_world import UTC, World
 

@@ -25,8 +25,8 @@ from coachbot.adapters.db.models import (
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import ChannelCommand
 from coachbot.app.coaches.invites import create_invite
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, TextMessage
 from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -23,12 +23,12 @@ from coachbot.adapters.db.models import (
 )
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import ChannelCommand, EscalationPress, Press, QueuedMessage, question_token
-from coachbot.cli import main
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.escalations.alerts import AlertSettings
 from coachbot.app.escalations.deadlines import EscalationTicker
 from coachbot.app.escalations.listing import escalation_table
 from coachbot.app.pipeline import PatientService
+from coachbot.cli import main
+from coachbot.engine import Engine, TextMessage
 from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]

@@ -16,8 +16,8 @@ from sqlalchemy.pool import NullPool
 from coachbot.adapters.db.models import Measurement, ProcessedUpdate
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import ChannelCommand
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, TextMessage
 from tests.support.coachbot_telegram import library
 from tests.support.databases import BACKENDS, POSTGRES_ADMIN_URL
 

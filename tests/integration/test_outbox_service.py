@@ -12,8 +12,8 @@ from coachbot.adapters.db.models import Coach, Measurement, OutboxMessage, Proce
 from coachbot.adapters.telegram.keyboards import parse_callback
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import Press
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, TextMessage
 from coachbot.spec import load_library
 from tests.support.coachbot_telegram import DIALOGS, library
 

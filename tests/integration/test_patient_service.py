@@ -15,8 +15,8 @@ from coachbot.adapters.db.models import (
     Patient,
     StepSuggestion,
 )
-from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, StartDialog, TextMessage
 from coachbot.spec.steps import load_steps
 from tests.support.basics import DIALOGS, Clock, library
 

@@ -13,8 +13,8 @@ from telegram import Bot
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
-from coachbot.engine import Engine, TextMessage
 from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine, TextMessage
 from tests.support.basics import Clock, library
 from tests.support.fake_bot_api import FakeBotApi, make_bot
 from tests.support.scheduler_world import UTC, World

@@ -24,10 +24,10 @@ from coachbot.adapters.db.models import (
     StepSuggestion,
 )
 from coachbot.app.channel import Press
-from coachbot.engine import StartDialog, TextMessage
-from coachbot.app.self_management.population_prior import PriorCache, answer_counts
 from coachbot.app.pipeline import Delivery, PatientService
+from coachbot.app.self_management.population_prior import PriorCache, answer_counts
 from coachbot.app.self_management.suggestions import patient_state
+from coachbot.engine import StartDialog, TextMessage
 from tests.support.basics import Clock
 from tests.support.self_management import care, make_service
 

@@ -15,11 +15,11 @@ from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.adapters.db.models import Coach, Measurement, OutboxMessage, Patient
 from coachbot.adapters.telegram.app import TelegramBot
+from coachbot.app.pipeline import Clock, PatientService, system_clock
+from coachbot.app.self_management.service import SelfManagement
 from coachbot.bootstrap import App
 from coachbot.config import Settings, load_settings
 from coachbot.engine import Engine
-from coachbot.app.self_management.service import SelfManagement
-from coachbot.app.pipeline import Clock, PatientService, system_clock
 from tests.support.basics import DIALOGS, library
 from tests.support.fake_bot_api import FakeBotApi, FakeMessage, UploadedFile
 

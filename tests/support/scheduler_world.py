@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient, Schedule
-from coachbot.app.checkins.reminders import TickReport
 from coachbot.adapters.scheduler.tick import CheckinScheduler, SchedulerConfig
 from coachbot.app.channel import EscalationNotice, Outgoing
+from coachbot.app.checkins.reminders import TickReport
+from coachbot.app.pipeline import PatientService
 from coachbot.engine import Engine, Reply
 from coachbot.scheduling import QuietHours, Timing
-from coachbot.app.pipeline import PatientService
 from tests.support.basics import Clock, library
 
 UTC = dt.UTC

@@ -7,10 +7,10 @@ from functools import cache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.engine import Engine
+from coachbot.app.pipeline import PatientService
 from coachbot.app.self_management.population_prior import PriorCache
 from coachbot.app.self_management.service import SelfManagement
-from coachbot.app.pipeline import PatientService
+from coachbot.engine import Engine
 from tests.support.basics import DIALOGS, Clock, library
 
 

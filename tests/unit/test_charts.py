@@ -18,10 +18,10 @@ from coachbot.adapters.charts import chart_row_payload, render_escalation_chart
 from coachbot.adapters.charts.escalation import MOOD_COLOUR, PAIN_COLOUR, escalation_figure
 from coachbot.adapters.charts.patient import progress_figure
 from coachbot.adapters.telegram.messages_out import TelegramChannel
+from coachbot.app.channel import EscalationNotice
 from coachbot.care.escalation_rules import PatientHistory, recent_days
 from coachbot.care.weekly_summary import DayRecord, build_summary
 from coachbot.spec.summary_texts import ChartLabels, load_summary_texts
-from coachbot.app.channel import EscalationNotice
 from tests.support.coachbot_telegram import DIALOGS, library
 
 NOW = dt.datetime(2026, 3, 16, 20, 0, tzinfo=dt.UTC)

@@ -15,8 +15,8 @@ from PIL import Image
 from coachbot.adapters.charts import render_escalation_chart
 from coachbot.adapters.telegram import alert_card, outbox_calls
 from coachbot.adapters.telegram.messages_out import TelegramChannel
-from coachbot.care.escalation_rules import Measurement, PatientHistory, check_escalation_file, evaluate
 from coachbot.app.channel import EscalationNotice, QueuedMessage
+from coachbot.care.escalation_rules import Measurement, PatientHistory, check_escalation_file, evaluate
 from tests.support.coachbot_telegram import DIALOGS, library
 
 NOW = dt.datetime(2026, 3, 16, 20, 0, tzinfo=dt.UTC)

@@ -34,14 +34,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from coachbot.app.checkins.start import CheckinStarter, Claim
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import Patient, Schedule
-from coachbot.app.checkins.reminders import Reminders, TickReport, ago
 from coachbot.app.channel import Channel, QueuedMessage
-from coachbot.config import Settings
+from coachbot.app.checkins.reminders import Reminders, TickReport, ago
+from coachbot.app.checkins.start import CheckinStarter, Claim
 from coachbot.app.data_rights.outbox_bodies import BodyClearing
 from coachbot.app.escalations.deadlines import EscalationTicker
+from coachbot.app.pipeline import PatientService, WriteGate
+from coachbot.config import Settings
 from coachbot.scheduling import (
     Dialog,
     Occurrence,
@@ -53,7 +54,6 @@ from coachbot.scheduling import (
     next_occurrence,
     occurrence_on,
 )
-from coachbot.app.pipeline import PatientService, WriteGate
 
 log = logging.getLogger("coachbot.scheduler")
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import Coach, CoachInvite, Patient
-from coachbot.app.coaches.invites import NewInvite, code_hash, create_invite
 from coachbot.app.coaches.coaching import pick_coach
+from coachbot.app.coaches.invites import NewInvite, code_hash, create_invite
 
 
 class AdminError(Exception):

@@ -23,11 +23,11 @@ from coachbot.adapters.charts import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
 from coachbot.app.channel import Outgoing, UpdateResult
+from coachbot.app.coaches.coaching import pick_coach, queued_alerts
 from coachbot.app.coaches.invites import redeem
 from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
 from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
 from coachbot.app.escalations import coach_actions
-from coachbot.app.coaches.coaching import pick_coach, queued_alerts
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
 

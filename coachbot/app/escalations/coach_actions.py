@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, Escalation, Measurement, OutboxMessage, Patient
 from coachbot.app.channel import EscalationPress, Outgoing, UpdateResult
-from coachbot.engine import TextMessage
 from coachbot.app.escalations.history import BASELINE_PREFIX
 from coachbot.care.escalation_rules import resolution_deadline
+from coachbot.engine import TextMessage
 from coachbot.spec.escalation_rules import MEASURE_RANGES, CoachCard, EscalationRules
 
 log = logging.getLogger("coachbot.escalations")
