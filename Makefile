@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench validate clean
+.PHONY: demo test lint mutation bench validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,23 @@ lint: $(VENV)/.lint-installed
 	$(BIN)/ruff check coachbot tests bench migrations
 	$(BIN)/mypy coachbot
 
+# Mutation testing of the safety code against the unit tests (docs/safety.md, "Mutation testing"):
+# the crisis matcher, the escalation rules and the engine's safety pre-emption. Slow (about an hour
+# on 2 cores), so never part of `make test`; mutmut is installed on first use only.
+MUTANTS := 'coachbot.care.trigger_match.*' 'coachbot.care.escalation_rules.*' \
+	'coachbot.engine.runner.xǁEngineǁhandle__mutmut_*' 'coachbot.engine.runner.xǁEngineǁ_preempt__mutmut_*' \
+	'coachbot.engine.runner.xǁEngineǁ_safety_script__mutmut_*' \
+	'coachbot.engine.runner.xǁEngineǁ_start_requested__mutmut_*' \
+	'coachbot.engine.runner.xǁEngineǁ__init____mutmut_*'
+
+$(VENV)/.mutation-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,mutation]'
+	touch $@
+
+mutation: $(VENV)/.mutation-installed
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python -m tests.support.mutation_score $(MUTANTS)
+
 validate: $(STAMP)
 	$(BIN)/coachbot dialogs validate dialogs
 
@@ -33,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.engine_answer
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache coachbot.db demo.db .coachbot-demo
+	rm -rf $(VENV) *.egg-info .pytest_cache coachbot.db demo.db .coachbot-demo mutants

@@ -47,12 +47,12 @@ def classify(update: Update, channel: TelegramChannel) -> tuple[int, Inbound] | 
         return _membership(update, channel)
     if update.edited_message is not None:
         edited = update.edited_message
-        if edited.chat.type != Chat.PRIVATE:
+        if not _known(edited.chat) or edited.chat.type != Chat.PRIVATE:
             return None
         notice = tuple(channel.text(channel.messages.edited_message))
         return edited.chat.id, EditedText(text=edited.text or edited.caption or "", notice=notice)
     message = update.message
-    if message is None or message.from_user is None or message.from_user.is_bot:
+    if message is None or not _known(message.chat) or message.from_user is None or message.from_user.is_bot:
         return None
     if message.chat.type != Chat.PRIVATE:
         # Group privacy: only commands addressed to the bot get an answer, which says where to talk.
@@ -60,6 +60,12 @@ def classify(update: Update, channel: TelegramChannel) -> tuple[int, Inbound] | 
             return message.chat.id, Notice(tuple(channel.text(channel.messages.group_chat)))
         return None
     return message.chat.id, _private_message(message, channel)
+
+
+def _known(chat: Chat | None) -> bool:
+    """Whether the chat has an id: Telegram always sends one, but PTB also parses a hostile update
+    without a chat or its id, and such an update has nobody to answer."""
+    return chat is not None and isinstance(chat.id, int)
 
 
 def _private_message(message: Message, channel: TelegramChannel) -> Inbound:
@@ -70,8 +76,9 @@ def _private_message(message: Message, channel: TelegramChannel) -> Inbound:
             if name in CHANNEL_COMMANDS:
                 return ChannelCommand(name, text)  # type: ignore[arg-type]
         return TextMessage(text)
-    if message.caption:  # a caption is typed words: read it (words of crisis included)
-        return TextMessage(message.caption.strip())
+    caption = (message.caption or "").strip()
+    if caption:  # a caption is typed words: read it (words of crisis included); blank, it is media
+        return TextMessage(caption)
     if message.photo:
         kind = "photo"
     elif message.sticker is not None:
@@ -87,15 +94,17 @@ def _press(update: Update, channel: TelegramChannel) -> tuple[int, Inbound] | No
     query = update.callback_query
     assert query is not None
     message = query.message
+    if message is None or not _known(message.chat) or query.from_user is None:
+        return None  # the message pressed on is gone (or the update is not Telegram's): nothing to do
     alert = alert_card.parse(query.data)
-    if alert is not None and message is not None:  # an alert card's button: in a coach's chat or the group
+    if alert is not None:  # an alert card's button: in a coach's chat or the group
         return message.chat.id, EscalationPress(
             action=alert[0], escalation_id=alert[1], user_id=query.from_user.id,
             message_id=message.message_id,
             shown=(message.caption or message.text or "") if isinstance(message, Message) else "",
             photo=bool(message.photo) if isinstance(message, Message) else False)
-    if message is None or message.chat.type != Chat.PRIVATE:
-        return (message.chat.id, Notice()) if message is not None else None
+    if message.chat.type != Chat.PRIVATE:
+        return message.chat.id, Notice()
     pressed = parse_callback(query.data)
     if pressed is None:
         return message.chat.id, Notice()
@@ -119,6 +128,8 @@ def _membership(update: Update, channel: TelegramChannel) -> tuple[int, Inbound]
     change = update.my_chat_member
     assert change is not None
     chat = change.chat
+    if not _known(chat) or change.new_chat_member is None or change.old_chat_member is None:
+        return None
     new, old = change.new_chat_member.status, change.old_chat_member.status
     if chat.type == Chat.PRIVATE:
         if new == ChatMember.BANNED:
