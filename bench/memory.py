@@ -102,8 +102,8 @@ async def one_run(folder: Path, patients: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     async with FakeBotApi() as fake:
         coach = fake.user(COACH_CHAT, "Coach")
-        # The first start after the dialog files change parses them (then cached): reported on its own.
-        process, result["first poll, empty database, parse cache empty"] = await start(
+        # The first start of all (cold file caches): reported on its own.
+        process, result["first poll, first start, empty database"] = await start(
             fake, environment(fake, f"sqlite+aiosqlite:///{folder / 'first.db'}", str(folder)))
         await stop(process)
         # A new, empty database: the bot creates the schema, then polls.
