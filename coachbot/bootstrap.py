@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
+from coachbot.adapters.db.dialog_sets import load_or_last_good
 from coachbot.adapters.db.migrate import upgrade_async
 from coachbot.app.application import App
 from coachbot.app.data_rights.texts import load_texts as load_rights_texts
 from coachbot.app.pipeline import Clock, PatientService, system_clock
 from coachbot.app.self_management.service import SelfManagement
 from coachbot.engine import Engine
-from coachbot.spec import load_library
 from coachbot.spec.library import DialogLibrary
 from coachbot.spec.steps import load_steps
 
@@ -32,22 +33,25 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
                     migrate: bool = True, channel: Callable[[DialogLibrary], Channel] | None = None) -> App:
     """Load and validate the dialogs, bring the schema up to date, and build the service; `channel`
     makes the formatter the service writes outbox rows with (`handle_update` needs one)."""
-    library = load_library(dialogs_dir)
     db = make_engine(database_url)
-    if migrate:  # through the app's engine: one connection, which the pool then keeps
-        try:
+    try:
+        if migrate:  # through the app's engine: one connection, which the pool then keeps
             await upgrade_async(database_url, engine=db)
-        except BaseException:
-            await db.dispose()
-            raise
-    sessions = make_sessionmaker(db)
-    engine = Engine(library)
-    steps_file = dialogs_dir / "steps.yaml"
-    care = SelfManagement.load(dialogs_dir, library.service)
-    steps = care.steps if care is not None else load_steps(steps_file) if steps_file.exists() else None
-    patients = PatientService(sessions, engine, clock, steps=steps, care=care,
-                              channel=channel(library) if channel is not None else None)
-    patients.rights.texts = load_rights_texts(dialogs_dir)  # dialogs/forget.yaml
+        sessions = make_sessionmaker(db)
+        # A broken folder is served from its last good set, written here only while it is read.
+        with tempfile.TemporaryDirectory(prefix="coachbot-dialogs-") as spare:
+            library, dialogs_dir = await load_or_last_good(sessions, dialogs_dir, Path(spare), clock())
+            engine = Engine(library)
+            steps_file = dialogs_dir / "steps.yaml"
+            care = SelfManagement.load(dialogs_dir, library.service)
+            steps = (care.steps if care is not None
+                     else load_steps(steps_file) if steps_file.exists() else None)
+            patients = PatientService(sessions, engine, clock, steps=steps, care=care,
+                                      channel=channel(library) if channel is not None else None)
+            patients.rights.texts = load_rights_texts(dialogs_dir)  # dialogs/forget.yaml
+    except BaseException:
+        await db.dispose()
+        raise
     return App(db=db, sessions=sessions, library=library, engine=engine, patients=patients, steps=steps,
                care=care)
 

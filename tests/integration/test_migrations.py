@@ -47,7 +47,7 @@ def _schema_differences(connection: Connection) -> list[Any]:
 
 
 def test_there_is_one_head_and_it_is_the_newest_revision() -> None:
-    assert HEAD == "0007"
+    assert HEAD == "0008"
 
 
 def test_the_head_read_from_the_migration_files_is_alembics_head() -> None:

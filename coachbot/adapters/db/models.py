@@ -18,6 +18,8 @@ Why each table exists:
 - ``checkin_runs``: one row per check-in claimed, unique per patient, dialog and local date: the
   idempotency key that keeps two processes, a restart or a clock change from serving a day twice.
 - ``step_overrides``: a coach's pin or block of a self-management step for one patient.
+- ``dialog_sets``: each dialog folder that loaded and validated at a start, so a later start with a
+  broken file can serve the last good one instead of refusing to run.
 
 Conventions: every timestamp is a timezone-aware ``datetime`` passed in by the caller (time is injected,
 so there are no clock defaults); it is stored in UTC and read back as UTC on both databases. Naive
@@ -423,3 +425,18 @@ class StepOverride(Base):
     # No ON DELETE action: a coach is deactivated, not deleted.
     coach_id: Mapped[int | None] = mapped_column(ForeignKey("coaches.id"))
     created_at: Mapped[dt.datetime]
+
+
+# -- the last good dialog set (issue 12) -------------------------------------------------------------
+
+class DialogSet(Base):
+    """The files of a dialog folder that loaded and validated at a start, one row per distinct set."""
+
+    __tablename__ = "dialog_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: SHA-256 (hex) of the folder's files, paths and bytes (`adapters/db/dialog_sets.fingerprint`).
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: {relative path: text} of every file in the folder.
+    files: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    loaded_at: Mapped[dt.datetime]
