@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from coachbot.adapters.db.models import ProcessedUpdate, Schedule
+from coachbot.adapters.telegram.app import TelegramBot
+from tests.support.basics import Clock
 from tests.support.coachbot_telegram import (
     count,
     document_of,
@@ -49,6 +51,8 @@ async def onboard(alex: FakeUser, fake: FakeBotApi) -> None:
     await alex.click("Working", message=work)
     await alex.wait_for_message(lambda m: "What time of day" in m.text)
     await alex.send_text("9am")
+    day = await alex.wait_for_message(lambda m: "Which day suits you" in m.text)
+    await alex.click("Sunday", message=day)
     await alex.wait_for_message(lambda m: "Where are you" in m.text)
     await alex.send_text("UK")
     await alex.wait_for_message(lambda m: "You are all set" in m.text)
@@ -151,6 +155,8 @@ async def test_settings_change_the_checkin_time_and_zone_and_move_the_next_check
         await alex.send_text("7:30pm")
         await alex.wait_for_message(lambda m: "Where are you" in m.text)
         await alex.send_text("skip")  # keeps the place
+        await alex.wait_for_message(lambda m: "weekly review" in m.text)
+        await alex.send_text("skip")  # keeps the day
         time_saved = await alex.wait_for_message(lambda m: "Thank you" in m.text)
         first = await patient(bot, 42)
         await alex.send_command("/settings")
@@ -158,12 +164,16 @@ async def test_settings_change_the_checkin_time_and_zone_and_move_the_next_check
         await alex.send_text("skip")  # keeps the time
         await alex.wait_for_message(lambda m: "Where are you" in m.text)
         await alex.send_text("Dublin")
+        await alex.wait_for_message(lambda m: "weekly review" in m.text)
+        await alex.send_text("skip")
         zone_saved = await alex.wait_for_message(lambda m: "Thank you" in m.text)
         second = await patient(bot, 42)
         await alex.send_command("/settings")
         await alex.wait_for_message(lambda m: "What time of day would you like" in m.text)
         await alex.send_text("skip")
         await alex.wait_for_message(lambda m: "Where are you" in m.text)
+        await alex.send_text("skip")
+        await alex.wait_for_message(lambda m: "weekly review" in m.text)
         await alex.send_text("skip")
         unchanged = await alex.wait_for_message(lambda m: "Nothing has changed" in m.text)
         third = await patient(bot, 42)
@@ -181,3 +191,42 @@ async def test_settings_change_the_checkin_time_and_zone_and_move_the_next_check
     assert "use the time in Europe/Dublin" in zone_saved.text and "Alex" in unchanged.text
     assert due is not None and due.astimezone(ZoneInfo("Europe/Dublin")).time() == dt.time(19, 30)
     assert not any(code in ("checkin_time", "timezone") for code, _ in stored)  # settings, not health data
+
+
+async def weekly_due(bot: TelegramBot, patient_id: int) -> dt.datetime | None:
+    async with bot.core.sessions() as session:
+        return (await session.execute(select(Schedule.next_due_at).where(
+            Schedule.patient_id == patient_id, Schedule.dialog == "weekly"))).scalar_one()
+
+
+async def test_settings_change_the_review_day_and_move_the_next_weekly_review(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    # Wednesday 10 June 2026, 07:00 in London (BST); onboarding picks Sunday and 9am.
+    clock = Clock(dt.datetime(2026, 6, 10, 6, 0, tzinfo=dt.UTC))
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url, clock=clock) as bot:
+        await onboard(alex, fake_bot_api)
+        await settled(fake_bot_api, bot)
+        before = await patient(bot, 42)
+        assert before is not None
+        sunday = await weekly_due(bot, before.id)
+        await alex.send_command("/settings")
+        await alex.wait_for_message(lambda m: "What time of day would you like" in m.text)
+        await alex.send_text("skip")
+        await alex.wait_for_message(lambda m: "Where are you" in m.text)
+        await alex.send_text("skip")
+        question = await alex.wait_for_message(lambda m: "weekly review" in m.text)
+        await alex.send_text("someday")
+        reask = await alex.wait_for_message(lambda m: "Please tap one of the buttons" in m.text)
+        await alex.click("Friday", message=question)
+        saved = await alex.wait_for_message(lambda m: "Thank you" in m.text)
+        await settled(fake_bot_api, bot)
+        after = await patient(bot, 42)
+        friday = await weekly_due(bot, before.id)
+    assert before.weekly_review_day == 6 and sunday == dt.datetime(2026, 6, 14, 8, 0, tzinfo=dt.UTC)
+    assert "Monday" in reask.text  # not understood: asked again, nothing stored
+    assert after is not None and after.weekly_review_day == 4
+    assert (after.checkin_time, after.timezone) == (dt.time(9), "Europe/London")  # skipped: kept
+    assert "Your weekly review will now come on Friday." in saved.text
+    assert "check-in will now come" not in saved.text and "time in" not in saved.text
+    assert friday == dt.datetime(2026, 6, 12, 8, 0, tzinfo=dt.UTC)  # 09:00 BST this Friday

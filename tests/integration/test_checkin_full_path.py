@@ -21,7 +21,7 @@ from tests.support.basics import Clock
 from tests.support.self_management import make_service
 
 CHAT = 4545
-ONBOARDING = ["hello", "yes", "Kim", "no", "no", "4", "5", "no", "working", "9am", "UK"]
+ONBOARDING = ["hello", "yes", "Kim", "no", "no", "4", "5", "no", "working", "9am", "sunday", "UK"]
 PAIN_READ = "SELECT measurements.recorded_at, measurements.value_num"
 """The start of the flare-up rules' read of the pain history (flare_checkins._PAIN_CHECKINS)."""
 

@@ -30,7 +30,7 @@ from coachbot.engine import Engine, TextMessage
 from tests.support.basics import Clock, library
 
 Sessions = async_sessionmaker[AsyncSession]
-ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
+ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]
 SAM, KIM, ADA = 900, 901, 902  # coaches' Telegram ids; Ada is an admin
 NOT_VALID = "That code is not valid. Please ask an admin for a new one."
 NO_COACH = "There is no other active coach with that number to hand over to."

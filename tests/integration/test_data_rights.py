@@ -38,7 +38,7 @@ from tests.support.basics import Clock, library
 Sessions = async_sessionmaker[AsyncSession]
 CHAT, COACH, OTHER_CHAT = 4242, 900, 5151
 NAME = "Zephyrine"
-ONBOARDING = ["/start", "yes", NAME, "no", "no", "6", "4", "no", "working", "8am", "UK"]
+ONBOARDING = ["/start", "yes", NAME, "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 NOTE, RELAYED, COACH_WORDS = "hip sore after gardening", "my knee gave way on the stairs", "How is the hip"
 

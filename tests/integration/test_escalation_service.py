@@ -34,7 +34,7 @@ from tests.support.basics import Clock, library
 Sessions = async_sessionmaker[AsyncSession]
 CHAT, COACH, OTHER_COACH, BACKUP, STRANGER, GROUP = 4242, 900, 901, 902, 777, -100500
 # usual pain 6 (meaningful change 2: alert at 8), usual mood 4 (alert at 2 or less)
-ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
+ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 

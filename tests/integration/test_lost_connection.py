@@ -24,7 +24,7 @@ from tests.support.databases import BACKENDS, POSTGRES_ADMIN_URL
 Sessions = async_sessionmaker[AsyncSession]
 pytestmark = pytest.mark.parametrize("database_url", [b for b in BACKENDS if b != "sqlite"], indirect=True)
 CHAT = 42
-ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
+ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]
 
 
 async def drop_idle_connections(engine: AsyncEngine) -> int:

@@ -37,7 +37,7 @@ async def test_after_an_emergency_red_flag_onboarding_finishes_with_a_checkin_ti
     clock = Clock()
     said = await onboard(session_factory, clock, ["hello", "yes", "Alex", "yes"])
     assert "call 999 or go to A&E now" in said and "finish setting up" in said
-    said = await onboard(session_factory, clock, ["7", "4", "no", "working", "8am", "UK"])
+    said = await onboard(session_factory, clock, ["7", "4", "no", "working", "8am", "sunday", "UK"])
     assert "You are all set" in said
     patient = await the_patient(session_factory)
     async with session_factory() as session:
@@ -54,7 +54,7 @@ async def test_after_an_emergency_red_flag_onboarding_finishes_with_a_checkin_ti
 
 async def flags_after(sessions: async_sessionmaker[AsyncSession], clock: Clock, neuropathy: str,
                       work: str) -> frozenset[str]:
-    answers = ["hello", "yes", "Sam", "no", "no", "4", "5", neuropathy, work, "9am", "UK"]
+    answers = ["hello", "yes", "Sam", "no", "no", "4", "5", neuropathy, work, "9am", "sunday", "UK"]
     await onboard(sessions, clock, answers)
     clock.now += dt.timedelta(days=40)  # standing answers count however old they are
     patient = await the_patient(sessions)
@@ -79,7 +79,7 @@ async def test_off_sick_at_the_fourth_weekly_review_replaces_not_working_from_on
         session_factory: async_sessionmaker[AsyncSession]) -> None:
     clock = Clock()
     await onboard(session_factory, clock, ["hello", "yes", "Sam", "no", "no", "4", "5", "no", "not working",
-                                           "9am", "UK"])
+                                           "9am", "sunday", "UK"])
     async with session_factory() as session:
         before = (await patient_state(session, await the_patient(session_factory), clock.now)).flags
     assert "not_working" in before

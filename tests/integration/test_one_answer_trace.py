@@ -31,7 +31,7 @@ from tests.support.self_management import care
 Sessions = async_sessionmaker[AsyncSession]
 CHAT, COACH = 4242, 900
 # usual pain 6: an alert at 8
-ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
+ONBOARDING = ["/start", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 READS_MEASUREMENTS = re.compile(r"^\s*SELECT\b.*\bvalue_num\b.*\b(FROM|JOIN)\s+\"?measurements\"?\b",
                                 re.IGNORECASE | re.DOTALL)

@@ -21,7 +21,7 @@ from coachbot.spec.steps import load_steps
 from tests.support.basics import DIALOGS, Clock, library
 
 CHAT = 4242
-ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]
+ONBOARDING = ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]
 
 
 def make_service(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> PatientService:

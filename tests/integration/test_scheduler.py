@@ -322,7 +322,7 @@ async def test_a_time_changed_behind_the_services_back_is_picked_up_at_the_old_d
 async def test_finishing_onboarding_creates_the_schedule_in_the_same_transaction(
         session_factory: async_sessionmaker[AsyncSession]) -> None:
     w = world(session_factory, utc(2026, 6, 1, 12))
-    for text in ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "UK"]:
+    for text in ["hello", "yes", "Alex", "no", "no", "6", "4", "no", "working", "8am", "sunday", "UK"]:
         await w.service.handle(4242, TextMessage(text))
     async with session_factory() as session:
         patient = (await session.execute(select(Patient).where(Patient.chat_id == 4242))).scalar_one()

@@ -32,7 +32,7 @@ from tests.support.basics import Clock
 from tests.support.self_management import care, make_service
 
 CHAT = 4343
-ONBOARDING = ["hello", "yes", "Sam", "no", "no", "4", "5", "no", "working", "9am", "UK"]
+ONBOARDING = ["hello", "yes", "Sam", "no", "no", "4", "5", "no", "working", "9am", "sunday", "UK"]
 
 
 

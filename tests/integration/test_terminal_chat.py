@@ -21,7 +21,7 @@ from coachbot.spec import load_library
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
 ROOT = Path(__file__).resolve().parents[2]
-ONBOARDING = ["hi", "yes", "Sam", "no", "no", "5", "6", "no", "working", "9am", "UK"]
+ONBOARDING = ["hi", "yes", "Sam", "no", "no", "5", "6", "no", "working", "9am", "sunday", "UK"]
 CRISIS = "I want to end my life"
 RESOURCES = "Samaritans on 116 123"
 CHECKIN_OPENING = "Time for your check-in."
@@ -105,7 +105,8 @@ async def test_a_day_already_served_is_not_served_again_after_settings_move_the_
     async with chatting(database_url, tmp_path) as (chat, out):
         await typed(chat, *ONBOARDING, ":next", "4", "7")
         first = chat.clock()
-        await typed(chat, "/settings", "11pm", "skip")  # later the same day: that day has had its check-in
+        # later the same day: that day has had its check-in; the place and the review day are kept
+        await typed(chat, "/settings", "11pm", "skip", "skip")
         assert "Your daily check-in will now come at 23:00." in out.getvalue()
         await typed(chat, ":next")
         second = chat.clock()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from coachbot.engine import (
     ChangeStatus,
     DialogEnded,
@@ -16,7 +18,7 @@ from coachbot.engine import (
 )
 from tests.support.engine_driver import EngineChat
 
-ONBOARDING_ANSWERS = ["hello", "yes", "Alex", "no", "no", "6", "four", "no", "working", "8am", "UK"]
+ONBOARDING_ANSWERS = ["hello", "yes", "Alex", "no", "no", "6", "four", "no", "working", "8am", "weds", "UK"]
 
 
 def onboard(chat: EngineChat) -> None:
@@ -27,7 +29,8 @@ def onboard(chat: EngineChat) -> None:
 def test_onboarding_by_typing_stores_profile_and_baselines(chat: EngineChat) -> None:
     onboard(chat)
     profile = {e.field: e.value for e in chat.effects if isinstance(e, UpdateProfile)}
-    assert profile == {"consent": 1, "name": "Alex", "checkin_time": "08:00", "timezone": "Europe/London"}
+    assert profile == {"consent": 1, "name": "Alex", "checkin_time": "08:00", "weekly_review_day": 2,
+                       "timezone": "Europe/London"}
     assert chat.measures() == {"rf_emergency": 0, "rf_urgent": 0, "pain_usual": 6, "mood_usual": 4,
                                "neuropathy": 0, "work_status": "working"}
     assert chat.position is None
@@ -178,3 +181,64 @@ def test_engine_imports_no_telegram_database_or_scheduler() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_onboarding_asks_the_review_day_after_the_checkin_time_with_a_button_per_day(
+        chat: EngineChat) -> None:
+    for text in ONBOARDING_ANSWERS[:10]:
+        chat.send(text)
+    assert chat.state == "review_day"
+    question = next(e for e in chat.last if isinstance(e, Reply) and e.question)
+    assert "Which day suits you" in question.text
+    assert [b.label for b in question.options] == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                                   "Saturday", "Sunday"]
+    chat.press("0")
+    assert chat.state == "timezone"
+    assert [e.value for e in chat.last if isinstance(e, UpdateProfile)] == [0]
+
+
+def settings_replies(chat: EngineChat, *answers: str) -> str:
+    chat.start("settings")
+    said: list[str] = []
+    for text in answers:
+        said += chat.send(text)
+    assert chat.position is None, "settings finished"
+    return "\n".join(said)
+
+
+@pytest.mark.parametrize("typed,day,value", [
+    ("Thursday", "Thursday", 3), ("thurs", "Thursday", 3), ("sat", "Saturday", 5), ("0", "Monday", 0),
+    ("TUES", "Tuesday", 1)])
+def test_settings_store_the_review_day_typed_as_a_name_synonym_or_number_and_say_it(
+        onboarded_chat: EngineChat, typed: str, day: str, value: int) -> None:
+    said = settings_replies(onboarded_chat, "skip", "skip", typed)
+    profile = {e.field: e.value for e in onboarded_chat.effects if isinstance(e, UpdateProfile)}
+    assert profile == {"weekly_review_day": value}
+    assert f"Thank you, Sam. Your weekly review will now come on {day}." in said
+    assert "check-in will now come" not in said and "Nothing has changed" not in said
+
+
+def test_settings_closing_names_every_change_and_only_the_changes(onboarded_chat: EngineChat) -> None:
+    said = settings_replies(onboarded_chat, "7pm", "Dublin", "friday")
+    assert "Your daily check-in will now come at 19:00, time in Europe/Dublin." in said
+    assert "Your weekly review will now come on Friday." in said
+    said = settings_replies(onboarded_chat, "7pm", "skip", "skip")
+    assert "check-in will now come at 19:00." in said and "weekly review will now" not in said
+    said = settings_replies(onboarded_chat, "skip", "Madrid", "monday")
+    assert "use the time in Europe/Madrid" in said and "weekly review will now come on Monday." in said
+    assert "check-in will now come" not in said
+
+
+def test_settings_with_everything_skipped_change_nothing_and_say_so(onboarded_chat: EngineChat) -> None:
+    said = settings_replies(onboarded_chat, "skip", "skip", "skip")
+    assert not [e for e in onboarded_chat.effects if isinstance(e, UpdateProfile)]
+    assert "Nothing has changed" in said and "will now come" not in said
+
+
+def test_settings_ask_again_for_a_review_day_that_is_not_a_day(onboarded_chat: EngineChat) -> None:
+    onboarded_chat.start("settings")
+    onboarded_chat.send("skip")
+    onboarded_chat.send("skip")
+    said = "\n".join(onboarded_chat.send("the weekend"))
+    assert onboarded_chat.state == "weekly_review_day" and "Monday" in said
+    assert not [e for e in onboarded_chat.effects if isinstance(e, UpdateProfile)]

@@ -149,7 +149,7 @@ def test_an_emergency_red_flag_at_onboarding_gives_999_alerts_and_still_finishes
     assert chat.position is not None and chat.position.script == "onboarding"
     assert chat.state == "pain_usual"
     assert DialogEnded("onboarding", completed=True) not in chat.effects
-    for text in ["6", "4", "no", "working", "8am", "UK"]:
+    for text in ["6", "4", "no", "working", "8am", "sunday", "UK"]:
         chat.send(text)
     profile = {e.field: e.value for e in chat.effects if isinstance(e, UpdateProfile)}
     assert profile["checkin_time"] == "08:00" and profile["timezone"] == "Europe/London"
