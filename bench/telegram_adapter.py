@@ -1,6 +1,6 @@
 """Benchmark: CPU the Telegram adapter alone spends per answer (receiving the update, sending the reply).
 
-The same PTB wiring as `coachbot run` (ConfirmAfterCommitBot long polling on the app's HTTPXRequest
+The same PTB wiring as `coachbot run` (ConfirmAfterCommitBot long polling on the app's AiohttpRequest
 objects from `bot_requests.py`, the PTB Application with PerChatProcessor and our UpdateHandler, the
 OutboxSender with its Pacer and batched marks in a real SQLite outbox), but the service is a stand-in
 that answers each update with one queued reply at once, without the database: so the bot's CPU per

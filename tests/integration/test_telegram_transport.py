@@ -1,7 +1,8 @@
-"""The bot's HTTP transport (PTB's HTTPXRequest as `bot_requests.py` configures it) and the polling bot
-on top of it: the pool holds every send the outbox makes at once, a slow answer is waited for rather
-than re-sent, failures never carry the token, certificates are verified, and a stopped poll stays
-stopped. Scripted raw TCP servers answer exactly as told; the fake Bot API stands in for Telegram."""
+"""The bot's HTTP transport (`AiohttpRequest`, PTB's BaseRequest on aiohttp, as `bot_requests.py`
+configures it) and the polling bot on top of it: the pool holds every send the outbox makes at once,
+a slow answer is waited for rather than re-sent, failures never carry the token, certificates are
+verified, and a stopped poll stays stopped. Scripted raw TCP servers answer exactly as told; the fake
+Bot API stands in for Telegram."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 import ssl
 import subprocess
 import sys
+import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -268,12 +270,15 @@ async def test_a_reply_telegram_answers_slowly_is_sent_once(fake: FakeBotApi,
     assert stored.sent_at is not None and stored.attempts == 1
 
 
-def test_the_bot_runs_without_aiohttp_which_only_the_tests_install() -> None:
+def test_aiohttp_which_carries_the_bots_calls_is_a_main_dependency_and_is_what_the_bot_loads() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(pin.startswith("aiohttp==") for pin in project["dependencies"])
     code = ("import sys, coachbot.cli, coachbot.adapters.telegram.app; "
-            "print([m for m in sys.modules if m.split('.')[0] == 'aiohttp'])")
+            "from coachbot.adapters.telegram.bot_requests import sending_request; "
+            "print(type(sending_request()).__name__, 'aiohttp' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=ROOT)
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.strip() == "AiohttpRequest True"
 
 
 def test_the_telegram_adapter_uses_no_private_library_names() -> None:

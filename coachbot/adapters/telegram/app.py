@@ -67,8 +67,9 @@ class BotConfigError(Exception):
 
 
 def quiet_library_loggers() -> None:
-    """httpx and PTB log request URLs (which contain the token) and whole updates at INFO/DEBUG."""
-    for name in ("httpx", "httpcore", "telegram", "tornado"):
+    """httpx, aiohttp's client and PTB may log request URLs (which contain the token) and whole updates
+    at INFO/DEBUG."""
+    for name in ("httpx", "httpcore", "aiohttp.client", "telegram", "tornado"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
