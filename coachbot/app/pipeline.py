@@ -357,6 +357,10 @@ class PatientService:
     async def _resolve_press(self, session: AsyncSession, patient: Patient,
                              press: Press) -> tuple[ButtonPress, list[Outgoing], bool]:
         """A press counts only for the question the patient is on now; any other is stale."""
+        if press.forged:
+            log.warning("%s pressed a button whose callback data the bot never sent to this chat",
+                        patient.label)
+            return ButtonPress(state=STALE_STATE, value=""), [], False
         position = await store.load_position(session, patient.id)
         if position is None or question_token(position.script, position.state) != press.token:
             return ButtonPress(state=STALE_STATE, value=press.value), list(press.on_stale), False
