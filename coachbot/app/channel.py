@@ -83,6 +83,7 @@ class Press:
 
     `on_current` is sent when the press counts (e.g. the question edited to show the answer),
     `on_stale` when it does not. `index` replaces `value` for an option too long for callback_data.
+    `forged` marks callback data the bot never sent to this chat: answered as stale and logged.
     """
 
     token: str
@@ -90,6 +91,7 @@ class Press:
     index: int | None = None
     on_current: tuple[Outgoing, ...] = ()
     on_stale: tuple[Outgoing, ...] = ()
+    forged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from coachbot.app.coaches.coaching import (
     queued_alerts,
     removed_coach,
 )
+from coachbot.app.coaches.code_attempts import CodeAttempts
 from coachbot.app.coaches.desk import CoachDesk, is_join
 from coachbot.app.coaches.relay import relay_from_patient
 from coachbot.app.coaches.summary import notes_after_cards
@@ -137,6 +138,7 @@ class PatientService:
         self.gate = gate or write_gate(sessions)
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
         self.rights = DataRightsDesk(self)  # /forget, withdrawing consent (words: dialogs/forget.yaml)
+        self.code_attempts = CodeAttempts()  # wrong /coach codes per account (in memory, per process)
 
     async def handle(self, chat_id: int, event: Event) -> Delivery:
         """`_dispatch`, the very road of `handle_update`, for tests and benches that read the engine's
@@ -357,6 +359,10 @@ class PatientService:
     async def _resolve_press(self, session: AsyncSession, patient: Patient,
                              press: Press) -> tuple[ButtonPress, list[Outgoing], bool]:
         """A press counts only for the question the patient is on now; any other is stale."""
+        if press.forged:
+            log.warning("%s pressed a button whose callback data the bot never sent to this chat",
+                        patient.label)
+            return ButtonPress(state=STALE_STATE, value=""), [], False
         position = await store.load_position(session, patient.id)
         if position is None or question_token(position.script, position.state) != press.token:
             return ButtonPress(state=STALE_STATE, value=press.value), list(press.on_stale), False

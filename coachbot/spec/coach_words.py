@@ -44,6 +44,7 @@ class CoachWords(StrictModel):
     # joining
     joined: str
     code_not_valid: str
+    code_attempts_paused: str = Field(description="after too many wrong /coach codes: when to try again")
     already_coach: str
     access_removed: str = Field(description="to a removed (inactive) coach who writes to the bot")
     # access

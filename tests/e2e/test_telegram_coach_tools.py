@@ -4,7 +4,7 @@ patient with /message, the patient's reply reaches the coach's chat, and the coa
 
 from __future__ import annotations
 
-from coachbot.adapters.db.models import CoachRelay
+from coachbot.adapters.db.models import Coach, CoachRelay
 from coachbot.app.coaches.admin import invite
 from tests.e2e.test_telegram_conversation import onboard
 from tests.support.coachbot_telegram import count, measurements, patient, running_bot, settled
@@ -88,3 +88,21 @@ async def test_coach_joins_by_invite_and_talks_with_their_patient(fake_bot_api: 
     assert forwarded.text == f"{label} wrote:\nYes, I am at home with my sister"
     assert closed.text.startswith(f"The conversation with {label} is closed.")
     assert relays == 0 and after == answers  # the reply went to the coach, not into the answers
+
+
+async def test_guessing_coach_codes_through_telegram_is_paused_after_five_and_a_right_code_waits(
+        fake_bot_api: FakeBotApi, migrated_url: str) -> None:
+    made = await invite(migrated_url, name="Sam", is_admin=False, is_backup=False, expires_hours=24)
+    mallory = fake_bot_api.user(COACH_ID + 1, "Mallory")
+    async with running_bot(fake_bot_api, migrated_url) as bot:
+        for n in range(2, 7):
+            await mallory.send_command(f"/coach ABCD-EFGH-JK{n}{n}")
+        paused = await mallory.wait_for_message(lambda m: "Too many wrong codes" in said(m))
+        await mallory.send_command(f"/coach {made.code}")  # the right code, during the pause
+        await settled(fake_bot_api, bot)
+        answers = [said(m) for m in mallory.messages()]
+        coaches = await count(bot, Coach)
+    assert paused.text.endswith("for the next 30 minutes.")
+    assert answers.count("That code is not valid. Please ask an admin for a new one.") == 4
+    assert len([a for a in answers if a.startswith("Too many wrong codes")]) == 2
+    assert coaches == 0

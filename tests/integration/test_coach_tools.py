@@ -140,6 +140,38 @@ async def test_wrong_and_expired_codes_get_one_sentence_and_nothing_else(session
     assert [e.detail["reason"] for e in refused] == ["unknown", "expired"]
 
 
+PAUSED = ("Too many wrong codes were sent from this account, so codes are not accepted from it for the next "
+          "30 minutes.")
+
+
+async def test_five_wrong_codes_pause_the_account_for_30_minutes_even_for_a_right_code_and_are_audited(
+        session_factory: Sessions) -> None:
+    desk = Desk(session_factory)
+    code = await desk.invite(hours=2)
+    answers = [await desk.said(KIM, f"/coach ABCD-EFGH-JK{n}{n}") for n in range(2, 7)]
+    assert answers == [NOT_VALID] * 4 + [PAUSED]
+    desk.clock.now += dt.timedelta(minutes=29)
+    assert await desk.said(KIM, f"/coach {code}") == PAUSED  # not even looked at
+    assert await desk.said(BEA, "/coach ABCD-EFGH-JK22") == NOT_VALID  # another account is not paused
+    assert await desk.count(Coach) == 0
+    async with session_factory() as session:
+        assert (await session.execute(select(CoachInvite))).scalar_one().used_at is None
+    desk.clock.now += dt.timedelta(minutes=1, seconds=1)
+    assert (await desk.said(KIM, f"/coach {code}")).startswith("Welcome Kim.")
+    paused = await desk.audit("coach_code_paused")
+    assert [(e.actor, e.detail) for e in paused] == [(f"chat:{KIM}", {"wrong_codes": 5, "minutes": 30})]
+    refused = [e.detail["reason"] for e in await desk.audit("coach_code_refused")]
+    assert refused.count("paused") == 1 and refused.count("unknown") == 6
+
+
+async def test_wrong_codes_spread_over_more_than_15_minutes_are_not_paused(session_factory: Sessions) -> None:
+    desk = Desk(session_factory)
+    for n in range(2, 9):
+        assert await desk.said(KIM, f"/coach ABCD-EFGH-JK{n}{n}") == NOT_VALID
+        desk.clock.now += dt.timedelta(minutes=4)  # four in any 15 minutes, never five
+    assert await desk.audit("coach_code_paused") == []
+
+
 async def test_a_patient_sending_a_valid_code_gets_the_patients_help_and_the_code_stays_unused(
         session_factory: Sessions) -> None:
     desk = Desk(session_factory)

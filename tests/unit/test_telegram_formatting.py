@@ -5,7 +5,16 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coachbot.adapters.telegram.keyboards import callback_data, layout, parse_callback
+from coachbot.adapters.telegram.keyboards import (
+    MAX_CALLBACK_BYTES,
+    button_key,
+    callback_data,
+    layout,
+    parse_callback,
+    sign,
+    signed,
+    verify,
+)
 from coachbot.adapters.telegram.messages_out import MAX_TEXT, merge, split, utf16_len
 from coachbot.adapters.telegram.pacing import Bucket
 from coachbot.app.channel import question_token
@@ -60,6 +69,36 @@ def test_callback_data_fits_64_bytes_and_round_trips() -> None:
     pressed = parse_callback(huge)
     assert pressed is not None and (pressed.token, pressed.index) == (token, 3)
     assert parse_callback("nonsense") is None and parse_callback(None) is None
+
+
+@given(value=st.text(min_size=1, max_size=80), chat_id=st.integers(-(10**13), 10**13))
+def test_signed_callback_data_fits_64_bytes_and_verifies_only_in_its_own_chat(
+        value: str, chat_id: int) -> None:
+    key = button_key("123:ABC")
+    token = question_token("checkin", "pain")
+    data = sign(key, chat_id, callback_data(token, ButtonOption(value, "x"), 0))
+    assert len(data.encode()) <= MAX_CALLBACK_BYTES
+    unsigned = verify(key, chat_id, data)
+    assert unsigned is not None and parse_callback(unsigned) is not None
+    assert verify(key, chat_id + 1, data) is None  # copied to another chat
+    assert verify(button_key("456:DEF"), chat_id, data) is None  # another bot's key
+    assert verify(None, chat_id, data) is None
+
+
+def test_tampered_or_unsigned_callback_data_does_not_verify() -> None:
+    key = button_key("123:ABC")
+    data = sign(key, 7, "AbCdEfGh:1")
+    assert verify(key, 7, data[:-1] + "0") is None  # the value changed under the signature
+    assert verify(key, 7, "AbCdEfGh:1") is None and verify(key, 7, "") is None
+    assert verify(key, 7, None) is None
+
+
+def test_signing_a_keyboard_leaves_the_alert_card_buttons_alone() -> None:
+    key = button_key("123:ABC")
+    rows = [[["Yes", "AbCdEfGh:1"], ["Ack", "esc:ack:5"]]]
+    out = signed(rows, key, 7, leave=lambda data: data.startswith("esc:"))
+    assert out[0][1] == ["Ack", "esc:ack:5"]
+    assert verify(key, 7, out[0][0][1]) == "AbCdEfGh:1"
 
 
 def test_question_tokens_differ_per_question() -> None:

@@ -38,6 +38,7 @@ from coachbot.adapters.telegram.bot_requests import (
 )
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
+from coachbot.adapters.telegram.keyboards import button_key
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.pacing import Pacer
@@ -92,7 +93,8 @@ class TelegramBot:
         quiet_library_loggers()
         self.core, self.settings, self.clock = core, settings, clock
         token = settings.telegram_token.get_secret_value().strip()
-        self.channel = TelegramChannel(core.library.service.channel, core.library.escalation)
+        self.channel = TelegramChannel(core.library.service.channel, core.library.escalation,
+                                       button_key=button_key(token))
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
                                       steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from telegram import Chat, ChatMember, InlineKeyboardMarkup, Message, Update
 
 from coachbot.adapters.telegram import alert_card
-from coachbot.adapters.telegram.keyboards import label_of, parse_callback
+from coachbot.adapters.telegram.keyboards import label_of, parse_callback, verify
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import (
     ChannelCommand,
@@ -105,7 +105,10 @@ def _press(update: Update, channel: TelegramChannel) -> tuple[int, Inbound] | No
             photo=bool(message.photo) if isinstance(message, Message) else False)
     if message.chat.type != Chat.PRIVATE:
         return message.chat.id, Notice()
-    pressed = parse_callback(query.data)
+    unsigned = verify(channel.button_key, message.chat.id, query.data)
+    if unsigned is None:  # made up, or copied from another chat: the stale answer, nothing changes
+        return message.chat.id, Press(token="", value="", forged=True)
+    pressed = parse_callback(unsigned)
     if pressed is None:
         return message.chat.id, Notice()
     keyboard = message.reply_markup if isinstance(message, Message) else None

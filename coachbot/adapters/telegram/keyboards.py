@@ -4,11 +4,21 @@ A button carries `TOKEN:VALUE`, where TOKEN names the question (see `coachbot.ap
 and VALUE is the answer as the engine parses it. An option whose value would not fit carries
 `TOKEN#INDEX` instead, which the service maps back to the option. Nothing personal ever goes into
 callback_data: Telegram stores it with the message.
+
+Callback data comes back from the client, so anyone can send any bytes. When a keyboard is sent (see
+`signed`), every answer button is prefixed with an HMAC over the chat id and its data, keyed by a key
+derived from the bot token: a press whose signature does not match (made up, or copied from another
+chat's message) is refused by `verify` before the service sees it. A replayed press of a real button
+passes the signature and is refused by the service, because its token no longer names the current
+question.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +27,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from coachbot.engine import ButtonOption
 
 MAX_CALLBACK_BYTES = 64
+SIGNATURE_CHARS = 11
+"""8 bytes of HMAC-SHA256 in unpadded base64url: 64 bits, so a guessed signature is hopeless."""
+UNSIGNED_BYTES = MAX_CALLBACK_BYTES - SIGNATURE_CHARS
 SCALE = tuple(str(n) for n in range(11))
 SHORT_LABEL = 14
 """Choice labels up to this many characters share a row; longer ones get a row each, so they are
@@ -36,8 +49,9 @@ class Pressed:
 
 
 def callback_data(token: str, option: ButtonOption, index: int) -> str:
+    """`TOKEN:VALUE`, or `TOKEN#INDEX` when that would not fit beside the signature."""
     data = f"{token}:{option.value}"
-    if len(data.encode()) <= MAX_CALLBACK_BYTES:
+    if len(data.encode()) <= UNSIGNED_BYTES:
         return data
     return f"{token}#{index}"
 
@@ -53,6 +67,39 @@ def parse_callback(data: str | None) -> Pressed | None:
     if sep and token and index.isdigit():
         return Pressed(token=token, value="", index=int(index))
     return None
+
+
+def button_key(bot_token: str) -> bytes:
+    """The signing key: derived from the bot token, so it needs no storage and changes with the token
+    (buttons sent before a token change then read as stale, which is safe)."""
+    return hashlib.sha256(b"coachbot callback signing\n" + bot_token.encode()).digest()
+
+
+def signature(key: bytes, chat_id: int, data: str) -> str:
+    mac = hmac.new(key, f"{chat_id}\n{data}".encode(), hashlib.sha256).digest()[:8]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def sign(key: bytes, chat_id: int, data: str) -> str:
+    """`data` bound to `chat_id`: what goes into the button."""
+    return signature(key, chat_id, data) + data
+
+
+def verify(key: bytes | None, chat_id: int, data: str | None) -> str | None:
+    """The unsigned data of a press in `chat_id`, or None when it was not signed by us for this chat."""
+    if key is None or not data or len(data) <= SIGNATURE_CHARS:
+        return None
+    mac, rest = data[:SIGNATURE_CHARS], data[SIGNATURE_CHARS:]
+    return rest if hmac.compare_digest(mac, signature(key, chat_id, rest)) else None
+
+
+def signed(rows: Any, key: bytes, chat_id: int, *, leave: Callable[[str], bool]) -> Any:
+    """The stored layout with every answer button signed for `chat_id`; buttons `leave` names (the
+    alert card's, checked against the coach's role instead) keep their data."""
+    if not rows:
+        return rows
+    return [[[label, data if leave(str(data)) else sign(key, chat_id, str(data))] for label, data in row]
+            for row in rows]
 
 
 def layout(options: Sequence[ButtonOption], token: str) -> Layout:

@@ -97,8 +97,11 @@ def shorten(text: str, limit: int) -> str:
 class TelegramChannel:
     """The service's `Channel` for Telegram: message payloads the outbox sender sends as they are."""
 
-    def __init__(self, messages: ChannelMessages, escalation: EscalationRules | None = None) -> None:
+    def __init__(self, messages: ChannelMessages, escalation: EscalationRules | None = None, *,
+                 button_key: bytes | None = None) -> None:
         self.messages = messages
+        # Verifies presses (`keyboards.verify`); without it (no bot token) every press reads as forged.
+        self.button_key = button_key
         # The alert card's own words and the zone its times are shown in (escalation.yaml).
         self.card = escalation.card if escalation is not None else CoachCard()
         self.zone: dt.tzinfo = escalation.hours.zone if escalation is not None else dt.UTC

@@ -8,11 +8,12 @@ from __future__ import annotations
 import base64
 import logging
 
-from telegram import Bot, Message
+from telegram import Bot, InlineKeyboardMarkup, Message
 
 from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import draw, render_chart_row, render_escalation_chart
-from coachbot.adapters.telegram.keyboards import markup
+from coachbot.adapters.telegram import alert_card
+from coachbot.adapters.telegram.keyboards import button_key, markup, signed
 from coachbot.app.channel import QueuedMessage
 
 log = logging.getLogger("coachbot.telegram.outbox")
@@ -23,11 +24,11 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
     payload = row.payload
     if row.kind == "text":
         sent = await bot.send_message(row.chat_id, payload["text"],
-                                      reply_markup=markup(payload.get("keyboard")))
+                                      reply_markup=_markup(bot, row))
         return sent.message_id
     if row.kind == "edit":
         message_id = int(payload["message_id"])
-        keyboard = markup(payload.get("keyboard"))  # None: Telegram drops the keyboard with the edit
+        keyboard = _markup(bot, row)  # None: Telegram drops the keyboard with the edit
         if "caption" in payload:  # an alert card: the photo stays, its caption and buttons change
             edited = await bot.edit_message_caption(chat_id=row.chat_id, message_id=message_id,
                                                     caption=payload["caption"], reply_markup=keyboard)
@@ -47,7 +48,7 @@ async def call(bot: Bot, row: QueuedMessage) -> int | None:
     if row.kind == "photo":
         sent = await bot.send_photo(row.chat_id, photo=base64.b64decode(payload["data"]),
                                     caption=payload.get("caption"),
-                                    reply_markup=markup(payload.get("keyboard")))
+                                    reply_markup=_markup(bot, row))
         return sent.message_id
     if row.kind == CHART:  # drawn now, in the drawing process, never inside a transaction
         png = await draw(render_chart_row, payload)
@@ -66,8 +67,17 @@ async def _chart(bot: Bot, row: QueuedMessage) -> int:
         log.error("could not draw the chart of outbox row %s (%s); sending the card as text", row.id,
                   type(exc).__name__)
         sent = await bot.send_message(row.chat_id, payload["caption"],
-                                      reply_markup=markup(payload.get("keyboard")))
+                                      reply_markup=_markup(bot, row))
         return sent.message_id
     sent = await bot.send_photo(row.chat_id, photo=png, caption=payload.get("caption"),
-                                reply_markup=markup(payload.get("keyboard")))
+                                reply_markup=_markup(bot, row))
     return sent.message_id
+
+
+def _markup(bot: Bot, row: QueuedMessage) -> InlineKeyboardMarkup | None:
+    """The row's keyboard with answer buttons signed for its chat (see `keyboards.verify`)."""
+    rows = row.payload.get("keyboard")
+    if not rows or all(alert_card.parse(str(data)) is not None for line in rows for _, data in line):
+        return markup(rows)  # an alert card's buttons only: checked against the coach's role instead
+    return markup(signed(rows, button_key(bot.token), row.chat_id,
+                         leave=lambda data: alert_card.parse(data) is not None))

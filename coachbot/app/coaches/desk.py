@@ -24,6 +24,7 @@ from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
 from coachbot.app.channel import Outgoing, UpdateResult
 from coachbot.app.coaches.coaching import pick_coach, queued_alerts
+from coachbot.app.coaches.code_attempts import LIMIT, PAUSE
 from coachbot.app.coaches.invites import redeem
 from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
 from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
@@ -73,9 +74,20 @@ class CoachDesk:
         code = found[1][:64] if found else ""  # "K7QM 4XPA RT2H" too: spaces and dashes do not count
         if not code:
             return UpdateResult(outgoing=self._say(self.words.usage.coach))
+        attempts = self.service.code_attempts
+        if attempts.paused(chat_id, self.now):  # too many wrong codes: this one is not even looked at
+            store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
+                        detail={"reason": "paused"}, now=self.now)
+            return UpdateResult(outgoing=self._say(self.words.code_attempts_paused))
         coach = await redeem(self.session, chat_id, code, self.now)
         if coach is None:
+            if attempts.wrong(chat_id, self.now):
+                store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_paused", subject=None,
+                            detail={"wrong_codes": LIMIT, "minutes": PAUSE // dt.timedelta(minutes=1)},
+                            now=self.now)
+                return UpdateResult(outgoing=self._say(self.words.code_attempts_paused))
             return UpdateResult(outgoing=self._say(self.words.code_not_valid))
+        attempts.joined(chat_id)
         outgoing = self._say(fill(self.words.joined, name=coach.name))
         outgoing += await queued_alerts(self.session, self.channel)
         return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=True)
