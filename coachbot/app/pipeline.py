@@ -303,14 +303,14 @@ class PatientService:
             if not in_safety_dialog and self.engine.library.triggers.detect(relayed.text) is None:
                 return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
                                     patient_id=patient.id)
-            result = await self._patient_turn(session, patient, TextMessage(relayed.text), now)
+            result = await self.patient_turn(session, patient, TextMessage(relayed.text), now)
             result.outgoing += relayed.to_coach
             return result
         typed = typed_text(event)
         if typed and self.engine.library.triggers.detect(typed) is not None:
             # Words of risk come first wherever they were typed: after a command word (/help, /checkin,
             # /steps ...), in a caption or an edit. The engine pre-empts any dialog with the safety flow.
-            return await self._patient_turn(session, patient, TextMessage(typed), now)
+            return await self.patient_turn(session, patient, TextMessage(typed), now)
         if (rights := await self.rights.handle(session, patient, event, now)) is not None:
             return rights  # /forget, withdrawing consent, the offer after /stop (app/data_rights)
         if self.care is not None and isinstance(event, TextMessage | Press):
@@ -327,15 +327,17 @@ class PatientService:
             event = StartDialog(service.settings if event.name == "settings" else service.daily)
         elif _unknown_command(event):  # never taken as an answer: said kindly, then what they can type;
             # /steps and /flareplan while onboarding are known, but wait: its question again instead
-            result = await self._patient_turn(session, patient, TextMessage(
+            result = await self.patient_turn(session, patient, TextMessage(
                 "/start" if _waits_for_onboarding(patient, event) else "/help"), now)
             result.outgoing[:0] = self.channel.replies([] if _waits_for_onboarding(patient, event) else [
                 Reply(self.engine.library.service.messages.unknown_command)], None)
             return result
-        return await self._patient_turn(session, patient, event, now)
+        return await self.patient_turn(session, patient, event, now)
 
-    async def _patient_turn(self, session: AsyncSession, patient: Patient, event: Event | Press,
-                            now: dt.datetime) -> UpdateResult:
+    async def patient_turn(self, session: AsyncSession, patient: Patient, event: Event | Press,
+                           now: dt.datetime) -> UpdateResult:
+        """One patient event through the engine inside the caller's transaction, with its replies and
+        coach cards formatted for the channel (the data-rights desk uses it for words of risk too)."""
         assert self.channel is not None
         first: list[Outgoing] = []
         accepted: bool | None = None

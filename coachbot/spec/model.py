@@ -222,7 +222,7 @@ class Messages(StrictModel):
 
 
 PATIENT_COMMANDS = ("start", "checkin", "steps", "flareplan", "settings", "pause", "resume", "stop", "help",
-                    "mydata")
+                    "mydata", "forget")
 """The commands patients see in Telegram's menu, in this order."""
 COACH_COMMANDS = ("start", "help", "queue", "patient", "note", "message", "close", "handover", "resolve",
                   "rebase", "pin", "block")

@@ -91,7 +91,7 @@ async def test_command_menus_are_set_for_patients(fake_bot_api: FakeBotApi, data
         pass
     commands = [c["command"] for c in fake_bot_api.commands_for()]
     assert commands == ["start", "checkin", "steps", "flareplan", "settings", "pause", "resume", "stop",
-                        "help", "mydata"]
+                        "help", "mydata", "forget"]
 
 
 async def test_what_start_up_built_is_frozen_out_of_full_collections_once_taking_updates(

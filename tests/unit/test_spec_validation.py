@@ -53,7 +53,8 @@ messages:
 channel:
   patient_commands: {start: Start, checkin: Check in now, steps: Browse steps,
                      flareplan: Flare plan, settings: Change settings, pause: Pause,
-                     resume: Resume, stop: Stop, help: Get help, mydata: My data}
+                     resume: Resume, stop: Stop, help: Get help, mydata: My data,
+                     forget: Forget me}
   coach_commands: {start: Coach start, help: Coach help, queue: Coach queue, patient: Coach patient,
                    note: Coach note, message: Coach message, close: Coach close, handover: Coach handover,
                    resolve: Coach resolve, rebase: Coach rebase, pin: Coach pin, block: Coach block}

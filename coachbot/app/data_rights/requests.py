@@ -81,7 +81,7 @@ class DataRightsDesk:
             return self._said(patient, self._question())
         if words in _WITHDRAW:
             return await self.withdraw(session, patient, now, [])
-        result = await self.service._patient_turn(session, patient, event, now)  # the stop, as always
+        result = await self.service.patient_turn(session, patient, event, now)  # the stop, as always
         if patient.status == "stopped" and patient.consent_withdrawn_at is None:
             result.outgoing = self._with_offer(result.outgoing)
         return result
