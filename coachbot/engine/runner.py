@@ -86,7 +86,7 @@ class Engine:
         if text is not None:
             detection = self.library.triggers.detect(text)
             if detection is not None:
-                return self._preempt(turn, position, detection, text)
+                return self._setting_up_after(turn, position, self._preempt(turn, position, detection, text))
             command = parse_command(text)
             if command is not None:
                 return self._command(turn, position, command, now)
@@ -170,6 +170,17 @@ class Engine:
         answered by its general kind's ("crisis"), never by silence."""
         preempt: Mapping[str, str] = {str(k): v for k, v in self.library.service.preempt.items()}
         return preempt.get(kind) or preempt.get(FALLBACK.get(kind, ""))
+
+    def _setting_up_after(self, turn: _Turn, position: Position | None, outcome: Outcome) -> Outcome:
+        """A safety flow that pre-empted onboarding and ended in the same turn (the red-flag
+        messages ask nothing) hands back to onboarding at the question it was on, with the answers
+        kept: otherwise the patient would have no check-in time and no baseline, and their next
+        message would start setting up from the welcome again."""
+        if (outcome.position is not None or position is None
+                or position.script != self.library.service.entry):
+            return outcome
+        turn.say(self.messages.setting_up_resumes)
+        return self._reask(turn, position.at(position.state), with_hint=False)
 
     # -- commands --------------------------------------------------------------------------------
     def _command(self, turn: _Turn, position: Position | None, command: Command,

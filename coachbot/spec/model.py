@@ -209,6 +209,10 @@ class Messages(StrictModel):
     person_asked_reason: str = Field(
         default="The patient asked to speak to a person.",
         description="the reason on the coach's card for asks_for_person (never the patient's words)")
+    setting_up_resumes: str = Field(
+        default=("Getting help comes first. When you are ready, please answer the question below to "
+                 "finish setting up, so I can check how you are each day."),
+        description="said after a red-flag message typed during onboarding, before its question again")
     yes_label: str = "Yes"
     no_label: str = "No"
     name_fallback: str = Field(default="there", description="used for {name} before we know it")
