@@ -20,10 +20,11 @@ RED_FLAGS = [
 ]
 
 
-@pytest.mark.parametrize("typed,tier,rule,advice", RED_FLAGS)
+@pytest.mark.parametrize("red_flag", RED_FLAGS, ids=[flag[0] for flag in RED_FLAGS])
 @pytest.mark.parametrize("at", range(1, len(QUESTIONS) + 1), ids=QUESTIONS)
 def test_a_red_flag_typed_at_any_onboarding_question_is_answered_and_setting_up_still_finishes(
-        engine: Engine, at: int, typed: str, tier: str, rule: str, advice: str) -> None:
+        engine: Engine, at: int, red_flag: tuple[str, str, str, str]) -> None:
+    typed, tier, rule, advice = red_flag
     chat = EngineChat(engine)
     for text in ANSWERS[:at]:
         chat.send(text)
