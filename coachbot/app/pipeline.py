@@ -91,6 +91,7 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
+from coachbot.spec.model import weekday_index
 from coachbot.spec.steps import StepLibrary
 
 log = logging.getLogger("coachbot.app.pipeline")
@@ -599,5 +600,5 @@ def _update_profile(patient: Patient, effect: UpdateProfile, now: dt.datetime) -
         patient.checkin_time = dt.time.fromisoformat(str(value))
     elif effect.field == "consent":
         patient.consent_at = now if value == 1 else None
-    elif effect.field == "weekly_review_day" and isinstance(value, int | float):
-        patient.weekly_review_day = int(value) % 7
+    elif effect.field == "weekly_review_day" and (day := weekday_index(value)) is not None:
+        patient.weekly_review_day = day

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from coachbot.spec.model import EXIT, Condition, ScriptFile, ServiceFile, State
+from coachbot.spec.model import EXIT, WEEKDAYS, Condition, ScriptFile, ServiceFile, State
 from coachbot.spec.problems import Problem
 from coachbot.spec.yaml_source import Loc, YamlDocument
 
@@ -241,8 +241,24 @@ def check_collisions(src: DialogSource, cat: Catalog) -> Iterator[Problem]:
                                   f"rename state '{name}'.")
 
 
+def check_review_day(src: DialogSource, cat: Catalog) -> Iterator[Problem]:
+    """The review-day question offers day names as values: a numbered option would be taken for a
+    typed number ("1" would mean Tuesday), and a value that is not a day would be stored as nothing."""
+    for name, state in src.spec.states.items():
+        if state.profile != "weekly_review_day" or state.ask is None:
+            continue
+        values = [str(option.value) for option in state.ask.options]
+        if state.ask.type != "choice" or sorted(values) != sorted(WEEKDAYS):
+            yield src.problem(("states", name, "ask"), name,
+                              "the weekly review day must be a choice with one option per day, whose "
+                              "values are the day names.",
+                              f"use type: choice with the values {', '.join(WEEKDAYS)}; put typed "
+                              "numbers (\"1\" for Monday) among the synonyms.")
+
+
 RULES: tuple[Rule, ...] = (check_start, check_targets, check_uses, check_switches, check_reachable,
-                           check_way_out, check_measures, check_scores, check_placeholders, check_collisions)
+                           check_way_out, check_measures, check_scores, check_placeholders, check_collisions,
+                           check_review_day)
 
 
 def check_file(src: DialogSource, cat: Catalog) -> list[Problem]:

@@ -19,6 +19,22 @@ from coachbot.spec.strict import StrictModel
 QuestionType = Literal["scale", "choice", "yes_no", "number", "time_of_day", "free_text", "timezone"]
 Tier = Literal["urgent", "soon", "routine"]
 ProfileField = Literal["name", "timezone", "checkin_time", "consent", "weekly_review_day"]
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+"""The values a `profile: weekly_review_day` question's options take, Monday first (Python's weekday
+numbering, which the patients table keeps). Names, not numbers, so that a typed "1" can mean what a
+person means (Monday) without ever being read as an option's value."""
+
+
+def weekday_index(value: object) -> int | None:
+    """The weekday (Monday = 0) a review-day answer names: a day name, or a number 0-6 as older
+    dialog sets stored it; None for anything else, so nothing is stored that was not understood."""
+    if isinstance(value, str) and value.lower() in WEEKDAYS:
+        return WEEKDAYS.index(value.lower())
+    if isinstance(value, int | float) and not isinstance(value, bool) and value in range(7):
+        return int(value)
+    return None
+
+
 Fact = Literal["days_in_care", "open_step", "in_flare", "pain_jumped"]
 """Facts about the patient the service supplies with each event: whole days since onboarding ended,
 1 when a suggested step still waits for the patient's feedback (else 0), and, when a dialog starts,

@@ -29,8 +29,8 @@ def onboard(chat: EngineChat) -> None:
 def test_onboarding_by_typing_stores_profile_and_baselines(chat: EngineChat) -> None:
     onboard(chat)
     profile = {e.field: e.value for e in chat.effects if isinstance(e, UpdateProfile)}
-    assert profile == {"consent": 1, "name": "Alex", "checkin_time": "08:00", "weekly_review_day": 2,
-                       "timezone": "Europe/London"}
+    assert profile == {"consent": 1, "name": "Alex", "checkin_time": "08:00",
+                       "weekly_review_day": "wednesday", "timezone": "Europe/London"}
     assert chat.measures() == {"rf_emergency": 0, "rf_urgent": 0, "pain_usual": 6, "mood_usual": 4,
                                "neuropathy": 0, "work_status": "working"}
     assert chat.position is None
@@ -192,9 +192,9 @@ def test_onboarding_asks_the_review_day_after_the_checkin_time_with_a_button_per
     assert "Which day suits you" in question.text
     assert [b.label for b in question.options] == ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
                                                    "Saturday", "Sunday"]
-    chat.press("0")
+    chat.press("monday")
     assert chat.state == "timezone"
-    assert [e.value for e in chat.last if isinstance(e, UpdateProfile)] == [0]
+    assert [e.value for e in chat.last if isinstance(e, UpdateProfile)] == ["monday"]
 
 
 def settings_replies(chat: EngineChat, *answers: str) -> str:
@@ -207,10 +207,11 @@ def settings_replies(chat: EngineChat, *answers: str) -> str:
 
 
 @pytest.mark.parametrize("typed,day,value", [
-    ("Thursday", "Thursday", 3), ("thurs", "Thursday", 3), ("sat", "Saturday", 5), ("0", "Monday", 0),
-    ("TUES", "Tuesday", 1)])
+    ("Thursday", "Thursday", "thursday"), ("thurs", "Thursday", "thursday"), ("sat", "Saturday", "saturday"),
+    ("1", "Monday", "monday"), ("7", "Sunday", "sunday"), ("TUES", "Tuesday", "tuesday"),
+    ("Th", "Thursday", "thursday"), ("WED", "Wednesday", "wednesday"), ("2", "Tuesday", "tuesday")])
 def test_settings_store_the_review_day_typed_as_a_name_synonym_or_number_and_say_it(
-        onboarded_chat: EngineChat, typed: str, day: str, value: int) -> None:
+        onboarded_chat: EngineChat, typed: str, day: str, value: str) -> None:
     said = settings_replies(onboarded_chat, "skip", "skip", typed)
     profile = {e.field: e.value for e in onboarded_chat.effects if isinstance(e, UpdateProfile)}
     assert profile == {"weekly_review_day": value}
