@@ -245,7 +245,7 @@ def _cmd_patients_erase(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     try:
         print(asyncio.run(erase(settings.database_url, args.label, load_texts(settings.dialogs_dir),
-                                dt.datetime.now(dt.UTC))))
+                                dt.datetime.now(dt.UTC), group_chat_id=settings.coach_group_chat_id)))
     except NoSuchPatient as exc:
         print(f"coachbot: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -9,11 +9,20 @@ import json
 
 from sqlalchemy import select
 
-from coachbot.adapters.db.models import AuditEntry
+from coachbot.adapters.db.models import AuditEntry, Escalation
 from coachbot.app.data_rights.erase import ERASED
 from tests.e2e.test_telegram_conversation import onboard
-from tests.support.coachbot_telegram import document_of, enable_send_document, patient, running_bot, settled
+from tests.support.coachbot_telegram import (
+    add_coach,
+    document_of,
+    enable_send_document,
+    patient,
+    running_bot,
+    settled,
+)
 from tests.support.fake_bot_api import FakeBotApi
+
+COACH_ID = 900
 
 
 async def test_mydata_sends_json_and_a_csv_of_measurements_then_forget_erases_after_yes(
@@ -43,3 +52,30 @@ async def test_mydata_sends_json_and_a_csv_of_measurements_then_forget_erases_af
             kept = list((await session.execute(select(AuditEntry).where(AuditEntry.subject == label)))
                         .scalars())
         assert [a.action for a in kept] == [ERASED]
+
+
+async def test_forget_during_an_open_crisis_alert_warns_erases_and_tells_the_coach_plainly(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    await add_coach(database_url, COACH_ID, "Sam")
+    sam = fake_bot_api.user(COACH_ID, "Sam")
+    alex = fake_bot_api.user(42, "Alex")
+    async with running_bot(fake_bot_api, database_url) as bot:
+        await onboard(alex, fake_bot_api)
+        await alex.send_text("I want to kill myself")
+        await alex.wait_for_message(lambda m: "Samaritans" in m.text)
+        card = await sam.wait_for_message(lambda m: "alert for patient" in m.content)
+        label = (await patient(bot, 42)).label  # type: ignore[union-attr]
+
+        await alex.send_command("/forget")
+        question = await alex.wait_for_message(lambda m: "Yes, erase everything" in str(m.buttons))
+        await alex.click("Yes, erase everything", message=question)
+        erased = await alex.wait_for_message(lambda m: "has been erased" in m.text)
+        told = await sam.wait_for_message(lambda m: "erased their information" in m.text, after=card)
+        await settled(fake_bot_api, bot)
+        assert await patient(bot, 42) is None
+        async with bot.core.sessions() as session:
+            left = (await session.execute(select(Escalation))).scalars().all()
+    assert "has not finished following it up" in question.text
+    assert "can no longer reach you through this chat" in erased.text and "999" in erased.text
+    assert told.text.startswith(f"URGENT: patient {label} erased their information while an urgent alert")
+    assert "kill" not in told.text and left == []

@@ -7,6 +7,11 @@ escalation), and so on. Coaches' chats also held messages naming the patient's l
 messages, /patient summaries, alert cards): outbox rows whose body mentions the label go too, and so
 do the audit entries about the patient, whose details can say what happened to them.
 
+An erasure is never refused or held back, not even while an urgent escalation about the patient is
+open: the patient was promised erasure on request, and keeping the escalation would keep their health
+data and chat against their word. What must not happen is the coach losing the alert in silence, so
+`Erasure.urgent_open` says one was open and the callers tell the coach plainly (docs/safety.md H38).
+
 Runs inside the caller's transaction; nothing here commits.
 """
 
@@ -20,7 +25,15 @@ from sqlalchemy import ColumnElement, Table, Text, cast, delete, false, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import AuditEntry, Base, Coach, OutboxMessage, Patient, table_of
+from coachbot.adapters.db.models import (
+    AuditEntry,
+    Base,
+    Coach,
+    Escalation,
+    OutboxMessage,
+    Patient,
+    table_of,
+)
 
 log = logging.getLogger("coachbot.data_rights")
 
@@ -35,6 +48,8 @@ class Erasure:
     label: str
     coach_chat_id: int | None
     removed: dict[str, int] = field(default_factory=dict)
+    urgent_open: bool = False
+    """An urgent escalation about the patient was open or acknowledged, not resolved, when erased."""
 
     @property
     def total(self) -> int:
@@ -65,6 +80,14 @@ def _mentions(table: Table, label: str) -> ColumnElement[bool]:
     return cast(table.c.payload, Text).contains(label, autoescape=True)
 
 
+async def urgent_open(session: AsyncSession, patient_id: int) -> bool:
+    """Whether an urgent escalation about the patient is still open or acknowledged (not resolved)."""
+    found = await session.execute(select(Escalation.id).where(
+        Escalation.patient_id == patient_id, Escalation.tier == "urgent",
+        Escalation.status != "resolved").limit(1))
+    return found.first() is not None
+
+
 async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,
                         now: dt.datetime) -> Erasure:
     """Delete everything held about `patient` and leave one audit entry; `actor` is a label such as
@@ -72,7 +95,8 @@ async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,
     object loaded from it may be gone."""
     coach = await session.get(Coach, patient.coach_id) if patient.coach_id is not None else None
     erasure = Erasure(label=patient.label,
-                      coach_chat_id=coach.telegram_user_id if coach is not None and coach.active else None)
+                      coach_chat_id=coach.telegram_user_id if coach is not None and coach.active else None,
+                      urgent_open=await urgent_open(session, patient.id))
     label, patient_id, chat_id = patient.label, patient.id, patient.chat_id
     await session.flush()  # the pending changes of this transaction first, then the deletes
     conditions = _doomed_conditions(patient_id)
@@ -93,3 +117,12 @@ async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,
                 detail={"rows": dict(sorted(erasure.removed.items()))}, now=now)
     log.info("erased %s (%d rows) at the request of %s", label, erasure.total, actor)
     return erasure
+
+
+def chats_to_tell(erasure: Erasure, group_chat_id: int | None) -> list[int]:
+    """Who hears of the erasure: the patient's coach; with an urgent escalation still open, the
+    coaches' group too, which the unacknowledged card's re-sends would have reached."""
+    chats = [erasure.coach_chat_id] if erasure.coach_chat_id is not None else []
+    if erasure.urgent_open and group_chat_id is not None and group_chat_id not in chats:
+        chats.append(group_chat_id)
+    return chats

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient
 from coachbot.app.channel import Outgoing, Press, UpdateResult
-from coachbot.app.data_rights.erase import erase_patient
+from coachbot.app.data_rights.erase import chats_to_tell, erase_patient, urgent_open
 from coachbot.app.data_rights.texts import DataRightsTexts
 from coachbot.engine import ButtonOption, Reply, TextMessage
 from coachbot.engine.commands import parse_command
@@ -78,7 +78,7 @@ class DataRightsDesk:
         if words.split()[0].split("@")[0] == _FORGET:
             if words.split()[1:] == ["yes"]:
                 return await self.erase(session, patient, now, [])
-            return self._said(patient, self._question())
+            return self._said(patient, await self._question(session, patient))
         if words in _WITHDRAW:
             return await self.withdraw(session, patient, now, [])
         result = await self.service.patient_turn(session, patient, event, now)  # the stop, as always
@@ -100,12 +100,18 @@ class DataRightsDesk:
     async def erase(self, session: AsyncSession, patient: Patient, now: dt.datetime,
                     first: list[Outgoing]) -> UpdateResult:
         """Erase, tell the coach (label only), confirm to the patient. The outbox rows carry no
-        patient id: the patient row is gone."""
+        patient id: the patient row is gone. With an urgent escalation open, the coach (and the
+        coaches' group) is told plainly that its card is gone, and the patient that the coach can no
+        longer reach them here."""
         erasure = await erase_patient(session, patient, actor=patient.label, now=now)
-        outgoing = first + self._text(self.texts.forget.erased)
-        if erasure.coach_chat_id is not None:
-            told = self.texts.forget.coach_told.format(label=erasure.label).strip()
-            outgoing += self._channel.text(told, chat_id=erasure.coach_chat_id)
+        words = self.texts.forget
+        erased = words.erased.strip()
+        if erasure.urgent_open:
+            erased += "\n" + words.erased_open_alert.strip()
+        outgoing = first + self._text(erased)
+        told = (words.coach_told_open_alert if erasure.urgent_open else words.coach_told)
+        for chat_id in chats_to_tell(erasure, self.service.alerts.group_chat_id):
+            outgoing += self._channel.text(told.format(label=erasure.label).strip(), chat_id=chat_id)
         return UpdateResult(outgoing=outgoing, label=erasure.label)
 
     async def withdraw(self, session: AsyncSession, patient: Patient, now: dt.datetime,
@@ -120,7 +126,7 @@ class DataRightsDesk:
             names = self.service.engine.library.service
             await schedule_store.patient_changed(session, patient, now,
                                                  {"daily": names.daily, "weekly": names.weekly})
-        outgoing = first + self._text(self.texts.consent.withdrawn) + self._question()
+        outgoing = first + self._text(self.texts.consent.withdrawn) + await self._question(session, patient)
         return self._said(patient, outgoing)
 
     # -- wording ----------------------------------------------------------------------------------
@@ -132,10 +138,14 @@ class DataRightsDesk:
     def _text(self, text: str) -> list[Outgoing]:
         return self._channel.replies([Reply(text)], None)
 
-    def _question(self) -> list[Outgoing]:
+    async def _question(self, session: AsyncSession, patient: Patient) -> list[Outgoing]:
+        """The /forget question; with an urgent escalation open, what erasing now would cost first."""
         words = self.texts.forget
+        question = words.question.strip()
+        if await urgent_open(session, patient.id):
+            question += "\n\n" + words.question_open_alert.strip()
         options = (ButtonOption("yes", words.yes_button), ButtonOption("no", words.no_button))
-        return self._channel.replies([Reply(words.question, options=options)], ERASE)
+        return self._channel.replies([Reply(question, options=options)], ERASE)
 
     @staticmethod
     def _said(patient: Patient, outgoing: list[Outgoing]) -> UpdateResult:

@@ -22,7 +22,7 @@ from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import Patient
 from coachbot.app.coaches.coaching import export_patient
-from coachbot.app.data_rights.erase import erase_patient
+from coachbot.app.data_rights.erase import chats_to_tell, erase_patient
 from coachbot.app.data_rights.export import measurements_csv
 from coachbot.app.data_rights.purge import inactive_patients, purge
 from coachbot.app.data_rights.texts import DataRightsTexts
@@ -59,18 +59,25 @@ async def _patient(session: AsyncSession, label: str) -> Patient:
     return found
 
 
-async def erase(url: str, label: str, texts: DataRightsTexts, now: dt.datetime) -> str:
-    """Erase one patient, audited; their coach is told through the outbox (a running bot sends it)."""
+async def erase(url: str, label: str, texts: DataRightsTexts, now: dt.datetime, *,
+                group_chat_id: int | None = None) -> str:
+    """Erase one patient, audited; their coach is told through the outbox (a running bot sends it),
+    plainly and with the coaches' group when an urgent escalation about them was still open."""
     async def work(session: AsyncSession) -> str:
         erasure = await erase_patient(session, await _patient(session, label), actor=STAFF, now=now)
-        told = ""
-        if erasure.coach_chat_id is not None:
+        words = texts.forget.coach_told_open_alert if erasure.urgent_open else texts.forget.coach_told
+        chats = chats_to_tell(erasure, group_chat_id)
+        if chats:
             await session.execute(store.INSERT_OUTBOX, [{
-                "chat_id": erasure.coach_chat_id, "lane": 0, "kind": "text",
-                "payload": {"text": texts.forget.coach_told.format(label=erasure.label).strip()},
+                "chat_id": chat_id, "lane": 0, "kind": "text",
+                "payload": {"text": words.format(label=erasure.label).strip()},
                 "created_at": now, "not_before": now, "attempts": 0, "patient_id": None,
-                "escalation_id": None}])
-            told = "; their coach will be told"
+                "escalation_id": None} for chat_id in chats])
+        told = "; their coach will be told" if erasure.coach_chat_id is not None else ""
+        if erasure.urgent_open:
+            told += ("; an urgent escalation about them was still open: "
+                     + ("the coach is told it is gone" if chats else
+                        "NO coach could be told, so tell the service's clinical lead yourself"))
         return f"erased {erasure.label}: {erasure.total} row(s) removed, an audit entry kept{told}"
 
     return await _in_transaction(url, work)

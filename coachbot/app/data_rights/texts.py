@@ -29,6 +29,18 @@ class ForgetWords(StrictModel):
     erased: str = "Your information has been erased. Only a record that it happened remains."
     kept: str = "Nothing has been erased. Send /forget if you change your mind."
     coach_told: str = "Patient {label} asked for their information to be erased. It has been erased."
+    question_open_alert: str = (
+        "Before you decide: your coach was alerted about something you told me, and has not finished "
+        "following it up. If you erase your information now, they will not be able to reach you through "
+        "this chat.")
+    erased_open_alert: str = (
+        "Your coach has been told that they can no longer reach you through this chat. If you need help "
+        "now, call NHS 111, or 999 if your life is at risk.")
+    coach_told_open_alert: str = (
+        "URGENT: patient {label} erased their information while an urgent alert about them was still "
+        "open. The alert card and its buttons no longer work, and the bot can no longer message them "
+        "or tell you how to reach them. If your service holds their contact details elsewhere, follow "
+        "its process for an urgent concern now.")
 
 
 class ConsentWords(StrictModel):
@@ -44,7 +56,8 @@ class DataRightsTexts(StrictModel):
     consent: ConsentWords = ConsentWords()
 
 
-PLACEHOLDERS = {"forget.coach_told": frozenset({"label"})}
+PLACEHOLDERS = {"forget.coach_told": frozenset({"label"}),
+                "forget.coach_told_open_alert": frozenset({"label"})}
 """What each sentence may use; every other sentence uses none."""
 
 
