@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -66,6 +66,7 @@ from coachbot.app.escalations.raising import (
     notice_of,
     open_or_update,
     tell_patient,
+    urgent_open,
     watches,
 )
 from coachbot.app.self_management.overrides import coach_step_command
@@ -91,6 +92,7 @@ from coachbot.engine import (
 )
 from coachbot.engine.commands import parse_command
 from coachbot.engine.events import Status
+from coachbot.engine.runner import URGENT_OPEN
 from coachbot.spec.model import weekday_index
 from coachbot.spec.steps import StepLibrary
 
@@ -165,6 +167,9 @@ class PatientService:
         position = await store.load_position(session, patient.id)
         row_before = _row_values(patient)
         context = await self._context(session, patient, now)
+        if (position is None and isinstance(event, TextMessage) and patient.onboarded_at is not None
+                and await urgent_open(session, patient.id)):  # words outside a dialog only: no cost elsewhere
+            context = replace(context, facts={**context.facts, URGENT_OPEN: 1.0})
         if self.care is not None:
             context = await self.care.with_facts(session, patient, event, context, now, position=position)
         outcome = self.engine.handle(context, position, event, now)

@@ -37,6 +37,9 @@ from coachbot.engine.templating import render
 from coachbot.spec.library import DialogLibrary, Script
 from coachbot.spec.model import Action, Messages, Question
 
+URGENT_OPEN = "urgent_open"
+"""The fact (1) the service supplies to words outside a dialog while an urgent escalation waits for a
+coach: the idle answer then offers no steps or check-ins, which that patient was told are paused."""
 PERSON_RULE = "asks_for_person"
 """The escalation rule raised when a message asks for a human being (care/person_request.py)."""
 MISSES_BEFORE_SKIP_OFFER = 3
@@ -112,7 +115,7 @@ class Engine:
         if position is None:
             if patient.status == "new":
                 return self._start(turn, self.library.service.entry)
-            turn.say(self.messages.idle)
+            turn.say(self._idle(turn))
             return turn.done(None)
         return self._answer(turn, position, text)
 
@@ -223,8 +226,15 @@ class Engine:
         if not self._onboarded(turn):
             return self._start(turn, self.library.service.entry)
         if turn.patient.status != "stopped":
-            turn.say(self.messages.idle)
+            turn.say(self._idle(turn))
         return turn.done(None)
+
+    def _idle(self, turn: _Turn) -> str:
+        """Words outside a dialog: what to do next, or, while an urgent escalation waits for a coach,
+        only that the coach knows and where help is (no steps: the patient was told they are paused)."""
+        if turn.patient.facts.get(URGENT_OPEN):
+            return self.messages.idle_while_alert_open
+        return self.messages.idle
 
     @staticmethod
     def _onboarded(turn: _Turn) -> bool:

@@ -215,6 +215,12 @@ class Messages(StrictModel):
     stopped: str
     stopped_reply: str = Field(description="answer to a stopped patient who writes anything but /start")
     idle: str = Field(description="answer when the patient writes and no dialog is running")
+    idle_while_alert_open: str = Field(
+        default=("Thank you for telling me. Your coach knows what you told me earlier and will be in touch "
+                 "in working hours. This chat is not watched day and night. If you need help now, call "
+                 "NHS 111, or 999 if your life is at risk. To talk to someone at any time, call Samaritans "
+                 "free on 116 123."),
+        description="the idle answer while an urgent escalation waits for a coach: no steps offered")
     stale_button: str = Field(description="answer to a press on a question already answered")
     unknown_command: str = Field(
         default="Sorry, I do not know that command.",

@@ -207,3 +207,15 @@ async def test_week_runs_the_scheduled_weekly_review_and_saves_its_chart(
     charts = sorted((tmp_path / "charts").glob("coachbot-chart-P-*.png"))
     assert len(charts) == 1 and charts[0].read_bytes().startswith(b"\x89PNG")
     assert f"saved to {charts[0]}" in text and "in Telegram it comes as a picture" in text
+
+
+async def test_after_an_overdose_flow_words_outside_a_dialog_offer_no_steps_while_the_alert_is_open(
+        database_url: str, tmp_path: Path) -> None:
+    async with chatting(database_url, tmp_path) as (chat, out):
+        await typed(chat, *ONBOARDING, "I swallowed a whole box of paracetamol an hour ago", "no")
+        shown = len(out.getvalue())
+        await typed(chat, "I feel fine now", "/start")
+    said = out.getvalue()[shown:]
+    assert said.count("Your coach knows what you told me earlier") == 2
+    assert "/steps" not in said and "/checkin" not in said
+    assert "999" in said and "116 123" in said

@@ -5,6 +5,7 @@ and an answer that repeats the crisis words still answers the crisis question.""
 from __future__ import annotations
 
 from coachbot.engine import DialogEnded, Engine, PatientContext, Position, RecordMeasure, StartDialog
+from coachbot.engine.runner import URGENT_OPEN
 from tests.support.engine_driver import NOW, EngineChat
 
 CRISIS_PHRASE = "honestly i just want to die"
@@ -44,3 +45,15 @@ def test_a_yes_that_repeats_the_crisis_words_answers_the_crisis_question(chat: E
     assert chat.state == "crisis_plan", "the answer moved the flow on instead of restarting it"
     recorded = RecordMeasure(code="crisis_thoughts", value=1, script="crisis", state="crisis_thoughts")
     assert recorded in chat.last
+
+
+def test_words_outside_a_dialog_while_an_urgent_alert_is_open_offer_no_steps(engine: Engine) -> None:
+    facts = {"onboarded": 1, "days_in_care": 4, "open_step": 0}
+    usual = EngineChat(engine, context=PatientContext(status="active", name="Sam", facts=facts))
+    waiting = EngineChat(engine, context=PatientContext(status="active", name="Sam",
+                                                        facts={**facts, URGENT_OPEN: 1}))
+    for text in ("I feel fine now", "/start"):
+        [said] = usual.send(text)
+        assert said == engine.messages.idle and "/steps" in said
+        [said] = waiting.send(text)
+        assert said == engine.messages.idle_while_alert_open and "/steps" not in said

@@ -25,15 +25,8 @@ from sqlalchemy import ColumnElement, Table, Text, cast, delete, false, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import (
-    AuditEntry,
-    Base,
-    Coach,
-    Escalation,
-    OutboxMessage,
-    Patient,
-    table_of,
-)
+from coachbot.adapters.db.models import AuditEntry, Base, Coach, OutboxMessage, Patient, table_of
+from coachbot.app.escalations.raising import urgent_open
 
 log = logging.getLogger("coachbot.data_rights")
 
@@ -78,14 +71,6 @@ def _doomed_conditions(patient_id: int) -> dict[str, ColumnElement[bool]]:
 def _mentions(table: Table, label: str) -> ColumnElement[bool]:
     """Outbox rows whose body names the label (a forward, a summary, a card sent to a coach)."""
     return cast(table.c.payload, Text).contains(label, autoescape=True)
-
-
-async def urgent_open(session: AsyncSession, patient_id: int) -> bool:
-    """Whether an urgent escalation about the patient is still open or acknowledged (not resolved)."""
-    found = await session.execute(select(Escalation.id).where(
-        Escalation.patient_id == patient_id, Escalation.tier == "urgent",
-        Escalation.status != "resolved").limit(1))
-    return found.first() is not None
 
 
 async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,

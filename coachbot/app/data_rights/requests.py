@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient
 from coachbot.app.channel import Outgoing, Press, UpdateResult
-from coachbot.app.data_rights.erase import chats_to_tell, erase_patient, urgent_open
+from coachbot.app.data_rights.erase import chats_to_tell, erase_patient
 from coachbot.app.data_rights.texts import DataRightsTexts
+from coachbot.app.escalations.raising import urgent_open
 from coachbot.engine import ButtonOption, Reply, TextMessage
 from coachbot.engine.commands import parse_command
 

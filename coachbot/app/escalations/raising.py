@@ -215,3 +215,12 @@ def tell_patient(replies: list[Reply], notices: list[EscalationNotice], rules: E
         return
     at = next((i for i, reply in enumerate(replies) if reply.options), len(replies))
     replies[at:at] = said
+
+
+async def urgent_open(session: AsyncSession, patient_id: int) -> bool:
+    """Whether an urgent escalation about the patient is open or acknowledged, not yet resolved: a
+    coach still has to speak with them (the idle answer says so; an erasure tells the coach)."""
+    found = await session.execute(select(Escalation.id).where(
+        Escalation.patient_id == patient_id, Escalation.tier == "urgent",
+        Escalation.status.in_(OPEN)).limit(1))
+    return found.first() is not None
