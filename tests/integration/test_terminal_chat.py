@@ -219,3 +219,19 @@ async def test_after_an_overdose_flow_words_outside_a_dialog_offer_no_steps_whil
     assert said.count("Your coach knows what you told me earlier") == 2
     assert "/steps" not in said and "/checkin" not in said
     assert "999" in said and "116 123" in said
+
+
+async def test_a_red_flag_typed_while_setting_up_still_ends_in_a_checkin_time_and_a_gentle_check(
+        database_url: str, tmp_path: Path) -> None:
+    at_pain = ONBOARDING.index("5")  # the usual-pain question
+    lines = [*ONBOARDING[:at_pain], "I can't control my bladder", *ONBOARDING[at_pain:], ":next"]
+    async with chatting(database_url, tmp_path, [*lines, ":quit"]) as (chat, out):
+        await chat.run()
+    text = out.getvalue()
+    said_in_turn = ("call 999 or go to A&E now", "finish setting up", "You are all set.")
+    order = [text.index(words) for words in said_in_turn]
+    assert order == sorted(order)
+    assert "URGENT (act today) alert for patient P-" in text
+    after = text.split("You are all set.")[-1]
+    assert "I wanted to gently check how you are today" in after, "check-ins start, gently while paused"
+    assert CHECKIN_OPENING not in after
