@@ -30,6 +30,7 @@ def test_a_red_flag_typed_at_any_onboarding_question_is_answered_and_setting_up_
         chat.send(text)
     question = chat.state
     assert question == QUESTIONS[at - 1]
+    [first_asked] = [e.text for e in chat.last if isinstance(e, Reply) and e.question]
 
     replies = chat.send(typed)
 
@@ -39,7 +40,7 @@ def test_a_red_flag_typed_at_any_onboarding_question_is_answered_and_setting_up_
     resumes = next(i for i, text in enumerate(replies) if "finish setting up" in text)
     assert resumes > 0 and replies[-1] != replies[resumes], "then the question again, last"
     asked = [e for e in chat.last if isinstance(e, Reply) and e.question]
-    assert [e.question for e in asked] == [question]
+    assert [(e.question, e.text) for e in asked] == [(question, first_asked)], "the question itself again"
     assert chat.position is not None and (chat.position.script, chat.state) == ("onboarding", question)
 
     for text in ANSWERS[at:]:
@@ -71,3 +72,22 @@ def test_a_crisis_during_onboarding_still_keeps_its_own_flow_open(engine: Engine
     chat.send("I want to kill myself")
     assert chat.position is not None and chat.position.script == "crisis"
     assert not any("finish setting up" in e.text for e in chat.last if isinstance(e, Reply))
+
+
+def test_a_red_flag_as_the_very_first_message_gets_its_advice_and_the_next_message_starts_setting_up(
+        engine: Engine) -> None:
+    chat = EngineChat(engine)
+    replies = chat.send("numb between my legs")
+    assert "call 999 or go to A&E now" in replies[0]
+    assert not any("finish setting up" in text for text in replies), "there is no question to go back to"
+    assert chat.position is None
+    replies = chat.send("hello")
+    assert replies[0].startswith("Hello, and welcome.") and chat.state == "consent"
+
+
+def test_a_red_flag_during_a_checkin_does_not_go_back_to_the_checkin(onboarded_chat: EngineChat) -> None:
+    onboarded_chat.start("daily_checkin")
+    replies = onboarded_chat.send("numb between my legs")
+    assert "call 999 or go to A&E now" in replies[0]
+    assert not any("finish setting up" in text for text in replies)
+    assert onboarded_chat.position is None
