@@ -242,13 +242,17 @@ def check_collisions(src: DialogSource, cat: Catalog) -> Iterator[Problem]:
 
 
 def check_review_day(src: DialogSource, cat: Catalog) -> Iterator[Problem]:
-    """The review-day question offers day names as values: a numbered option would be taken for a
-    typed number ("1" would mean Tuesday), and a value that is not a day would be stored as nothing."""
+    """The review-day question has one option per day, valued by day name (or by the numbers 0-6,
+    Monday first, of the files before day names: still accepted, so an upgrade never stops a service
+    on a set it ran yesterday, but a typed "1" then means Tuesday). Any other value would be stored
+    as nothing."""
+    named = sorted(WEEKDAYS)
+    numbered = sorted(str(n) for n in range(len(WEEKDAYS)))
     for name, state in src.spec.states.items():
         if state.profile != "weekly_review_day" or state.ask is None:
             continue
-        values = [str(option.value) for option in state.ask.options]
-        if state.ask.type != "choice" or sorted(values) != sorted(WEEKDAYS):
+        values = sorted(str(option.value) for option in state.ask.options)
+        if state.ask.type != "choice" or values not in (named, numbered):
             yield src.problem(("states", name, "ask"), name,
                               "the weekly review day must be a choice with one option per day, whose "
                               "values are the day names.",

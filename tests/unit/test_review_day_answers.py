@@ -79,14 +79,29 @@ def test_a_review_day_answer_becomes_a_weekday_only_when_it_names_one(
     assert weekday_index(value) == index
 
 
-def test_a_review_day_question_with_numbered_options_is_refused_by_validation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", [1, 10])
+def test_a_review_day_question_whose_values_are_not_days_is_refused_by_validation(
+        tmp_path: Path, first: int) -> None:
     dialogs = tmp_path / "dialogs"
     shutil.copytree(DIALOGS, dialogs)
     settings = dialogs / "settings.yaml"
     text = settings.read_text(encoding="utf-8")
-    for number, day in enumerate(WEEKDAYS):
+    for number, day in enumerate(WEEKDAYS, start=first):  # 1-7 would drop Sunday; 10-16 every day
         text = text.replace(f"{{value: {day},", f"{{value: {number},")
     settings.write_text(text, encoding="utf-8")
     problems = check_path(dialogs)
     assert [(p.file, p.state) for p in problems] == [("dialogs/settings.yaml", "weekly_review_day")]
     assert "day names" in problems[0].message
+
+
+def test_a_review_day_question_numbered_from_0_as_before_day_names_still_loads(tmp_path: Path) -> None:
+    """A set that ran before this change (and may be the stored last good set) never stops a start."""
+    dialogs = tmp_path / "dialogs"
+    shutil.copytree(DIALOGS, dialogs)
+    for name in ("settings.yaml", "onboarding.yaml"):
+        path = dialogs / name
+        text = path.read_text(encoding="utf-8")
+        for number, day in enumerate(WEEKDAYS):
+            text = text.replace(f"{{value: {day},", f"{{value: {number},")
+        path.write_text(text, encoding="utf-8")
+    assert check_path(dialogs) == []
