@@ -63,18 +63,22 @@ class UpdateHandler:
     """The one PTB callback: every update goes through the service, never through PTB persistence."""
 
     def __init__(self, service: PatientService, channel: TelegramChannel, sender: OutboxSender, *,
-                 on_done: Callable[[int], None] | None = None,
+                 on_done: Callable[[int, bool], None] | None = None,
                  unreadable: Callable[[int], Readable | None] | None = None) -> None:
         self.service, self.channel, self.sender = service, channel, sender
         self.on_done = on_done
         self.unreadable = unreadable
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Handle it, then report `on_done(update_id, committed)`: committed, or failed (and logged by
+        PTB's error handler). Polling confirms it either way; webhook mode asks Telegram for it again."""
+        committed = False
         try:
             await self._handle(update, context)
-        finally:  # committed, or failed and logged by PTB's error handler: it may now be confirmed
+            committed = True
+        finally:
             if self.on_done is not None:
-                self.on_done(update.update_id)
+                self.on_done(update.update_id, committed)
 
     async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         classified = classify(update, self.channel)
