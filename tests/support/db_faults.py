@@ -47,3 +47,25 @@ def fail_update_commits(engine: AsyncEngine, times: int = 1) -> CommitFault:
     event.listen(sync, "commit", fault.commit)
     event.listen(sync, "rollback", fault.rollback)
     return fault
+
+
+@dataclass
+class QuotingFault:
+    """Raises, once, an exception whose message quotes the statement's parameters (a patient's words),
+    from the first statement that carries `text`: what a driver or a bug might do, for the log to hide."""
+
+    text: str
+    raised: int = 0
+
+    def before_cursor_execute(self, conn: Any, cursor: Any, statement: str, parameters: Any,
+                              *args: Any) -> None:
+        if not self.raised and self.text in repr(parameters):
+            self.raised += 1
+            raise RuntimeError(f"cannot store {parameters!r}")
+
+
+def fail_statement_quoting(engine: AsyncEngine, text: str) -> QuotingFault:
+    """Arm a `QuotingFault` on `engine`."""
+    fault = QuotingFault(text)
+    event.listen(engine.sync_engine, "before_cursor_execute", fault.before_cursor_execute)
+    return fault
