@@ -3,10 +3,12 @@
 Rows are actors (Alex himself, another patient, another patient's coach, Alex's coach, an admin, a
 backup coach, a removed coach who was an admin, a stranger, a stranger in a group chat); columns are
 actions (/patient, /note, /message, the alert card's Acknowledge and Resolve, /resolve, /rebase, /pin,
-/handover, /queue, /mydata). Each cell runs on a fresh world through `PatientService.handle_update` on
-a real database (the group chat's through the Telegram adapter's `classify`, as it arrives). A cell
-expects either DONE (the action took effect on Alex, and is audited) or the one sentence the actor gets
-instead, with nothing of Alex's changed and nothing of his shown.
+/handover, /queue, /mydata). Each row runs in a fresh world on a real database, its cells one after the
+other through `PatientService.handle_update` (the group chat's through the Telegram adapter's
+`classify`, as it arrives), the actions that close the escalation or move Alex last. A cell expects
+either DONE (the action took effect on Alex, and is audited) or the one sentence the actor gets instead,
+with nothing of Alex's changed since the cell before and nothing of his shown. Every cell runs; a row
+reports all its failed cells at once.
 """
 
 from __future__ import annotations
