@@ -7,12 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from coachbot.adapters.db.database import make_migration_engine
 from coachbot.adapters.db.models import Escalation, ProcessedUpdate
 from coachbot.adapters.telegram.webhook import MAX_BODY
-from tests.support.coachbot_telegram import add_coach, count, measurements, running_bot, settled
+from tests.e2e.test_telegram_cli import REPO, all_sends_recorded, environment
+from tests.support.coachbot_telegram import add_coach, count, measurements, patient, running_bot, settled
 from tests.support.db_faults import fail_update_commits
 from tests.support.fake_bot_api import FakeBotApi
 
@@ -188,3 +193,62 @@ async def test_webhook_skips_an_unreadable_update_with_200_after_screening_its_w
     said = "\n".join(r.getMessage() for r in caplog.records)
     assert str(unreadable.update_id) in said and "could not be read" in said
     assert "end my life" not in said and "Alexandra" not in said
+
+
+async def test_webhook_bot_killed_mid_update_gets_the_update_again_and_applies_it_once(
+        fake_bot_api: FakeBotApi, database_url: str, unused_tcp_port: int, tmp_path: Path) -> None:
+    """`coachbot run --webhook` in its own process, killed with SIGKILL while an update it has been
+    posted waits for the database: nothing was answered, so Telegram posts it again to the next bot."""
+    port = unused_tcp_port
+    alex = fake_bot_api.user(42, "Alex")
+    fake_bot_api.webhook_max_attempts = 12  # about 100 s of retries: time for the restart
+    settings = {f"COACHBOT_{key.upper()}": str(value) for key, value in webhook(port).items()}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "coachbot.cli", "run", "--webhook",
+        env=environment(fake_bot_api, database_url, tmp_path, **settings), cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        await fake_bot_api.wait_until(lambda: fake_bot_api.mode == "webhook", timeout=20, what="setWebhook")
+        await alex.send_command("/start")
+        await alex.wait_for_message(lambda m: bool(m.buttons), timeout=10)
+        await alex.click("Yes")
+        await alex.wait_for_message(lambda m: "call you" in m.text)
+        await all_sends_recorded(database_url)
+        async with database_held(database_url):  # the update's transaction cannot commit
+            name = await alex.send_text("Alex")
+            await asyncio.sleep(1.0)  # posted, and waiting for the database inside the bot
+            process.kill()
+            await process.wait()
+        assert process.stderr is not None
+        err = (await process.stderr.read()).decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    first = next(d for d in fake_bot_api.webhook_deliveries if d.update_id == name.update_id)
+    assert first.status is None and "Disconnected" in str(first.error)  # posted, never answered
+
+    async with running_bot(fake_bot_api, database_url, webhook=True, **webhook(port)) as bot:
+        await alex.wait_for_message(lambda m: "Do you have any of these" in m.text, timeout=30)
+        await settled(fake_bot_api, bot)
+        processed = await count(bot, ProcessedUpdate)
+        row = await patient(bot, 42)
+    assert row is not None and row.name == "Alex"
+    assert processed == 3
+    assert sum("Do you have any of these" in t for t in alex.texts()) == 1
+    assert "Traceback" not in err and fake_bot_api.token not in err and SECRET not in err
+
+
+@contextlib.asynccontextmanager
+async def database_held(database_url: str) -> AsyncIterator[None]:
+    """Hold a lock that every update's transaction waits for (SQLite: the write lock, taken by the
+    migration engine's BEGIN IMMEDIATE; PostgreSQL: the processed-update table), then let go."""
+    engine = make_migration_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            if not database_url.startswith("sqlite"):
+                await connection.exec_driver_sql("LOCK TABLE processed_updates IN ACCESS EXCLUSIVE MODE")
+            yield
+            await connection.rollback()
+    finally:
+        await engine.dispose()
