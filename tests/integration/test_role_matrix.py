@@ -2,13 +2,13 @@
 
 Rows are actors (Alex himself, another patient, another patient's coach, Alex's coach, an admin, a
 backup coach, a removed coach who was an admin, a stranger, a stranger in a group chat); columns are
-actions (/patient, /note, /message, the alert card's Acknowledge and Resolve, /resolve, /rebase, /pin,
-/handover, /queue, /mydata). Each row runs in a fresh world on a real database, its cells one after the
-other through `PatientService.handle_update` (the group chat's through the Telegram adapter's
-`classify`, as it arrives), the actions that close the escalation or move Alex last. A cell expects
-either DONE (the action took effect on Alex, and is audited) or the one sentence the actor gets instead,
-with nothing of Alex's changed since the cell before and nothing of his shown. Every cell runs; a row
-reports all its failed cells at once.
+actions (/patient, /note, /message, /rebase, /pin, /queue, /mydata, the alert card's Message patient,
+Acknowledge and Resolve, /resolve, /handover). Each row runs in a fresh world on a real database, its
+cells one after the other through `PatientService.handle_update` (the group chat's through the
+Telegram adapter's `classify`, as it arrives), the actions that close the escalation or move Alex
+last. A cell expects either DONE (the action took effect on Alex, and is audited) or the one sentence
+the actor gets instead, with nothing of Alex's changed since the cell before and nothing of his shown.
+Every cell runs; a row reports all its failed cells at once.
 """
 
 from __future__ import annotations
@@ -57,9 +57,11 @@ NOT_YOURS = "not one of yours"  # /pin's "P-... is not one of your patients": th
 PATIENT = "a patient's answer"  # answered as a patient would be; nothing of Alex's in it
 OWN = "their own data only"
 
-ACTIONS = ("patient", "note", "message", "rebase", "pin", "queue", "mydata", "ack", "resolve_press",
-           "resolve", "handover")
+ACTIONS = ("patient", "note", "message", "rebase", "pin", "queue", "mydata", "message_press", "ack",
+           "resolve_press", "resolve", "handover")
 """Run in this order in one world per actor: the actions that close the escalation or move Alex last."""
+PRESSES = {"message_press": "message", "ack": "ack", "resolve_press": "resolve"}
+"""The alert card's buttons: Message patient, Acknowledge, Resolve."""
 ACTORS = ("alex", "other_patient", "other_coach", "coach", "admin", "backup", "removed", "stranger",
           "group")
 CHATS = {"alex": ALEX, "other_patient": BEA, "other_coach": KIM, "coach": SAM, "admin": ADA, "backup": BO,
@@ -71,16 +73,16 @@ CHATS = {"alex": ALEX, "other_patient": BEA, "other_coach": KIM, "coach": SAM, "
 D, P, M, N, Y, E, X, R, G, U = (DONE, PATIENT, OWN, NO_SUCH, NOT_YOURS, NO_ESCALATION, NOT_ALLOWED,
                                 REMOVED, GROUP_CHAT, COACH_UNKNOWN)
 MATRIX: dict[str, tuple[str, ...]] = {
-    #                patient note message rebase pin queue mydata ack resolve_press resolve handover
-    "alex":          (P,      P,   P,      P,     P,  P,    D,     X,  X,            P,      P),
-    "other_patient": (P,      P,   P,      P,     P,  P,    M,     X,  X,            P,      P),
-    "other_coach":   (N,      N,   N,      X,     Y,  P,    U,     X,  X,            E,      N),
-    "coach":         (D,      D,   D,      D,     D,  D,    U,     D,  D,            D,      D),
-    "admin":         (D,      D,   D,      D,     D,  D,    U,     D,  D,            D,      D),
-    "backup":        (N,      N,   N,      D,     Y,  P,    U,     D,  D,            D,      N),
-    "removed":       (R,      R,   R,      R,     R,  R,    R,     X,  X,            R,      R),
-    "stranger":      (P,      P,   P,      P,     P,  P,    M,     X,  X,            P,      P),
-    "group":         (G,      G,   G,      G,     G,  G,    G,     X,  X,            G,      G),
+    #                patient note message rebase pin queue mydata msg_press ack res_press resolve handover
+    "alex":          (P,      P,   P,      P,     P,  P,    D,     X,        X,  X,        P,      P),
+    "other_patient": (P,      P,   P,      P,     P,  P,    M,     X,        X,  X,        P,      P),
+    "other_coach":   (N,      N,   N,      X,     Y,  P,    U,     X,        X,  X,        E,      N),
+    "coach":         (D,      D,   D,      D,     D,  D,    U,     D,        D,  D,        D,      D),
+    "admin":         (D,      D,   D,      D,     D,  D,    U,     D,        D,  D,        D,      D),
+    "backup":        (N,      N,   N,      D,     Y,  P,    U,     D,        D,  D,        D,      N),
+    "removed":       (R,      R,   R,      R,     R,  R,    R,     X,        X,  X,        R,      R),
+    "stranger":      (P,      P,   P,      P,     P,  P,    M,     X,        X,  X,        P,      P),
+    "group":         (G,      G,   G,      G,     G,  G,    G,     X,        X,  X,        G,      G),
 }
 """Expected outcome per actor (row) and action (column, in `ACTIONS` order)."""
 
@@ -148,8 +150,8 @@ def group_update(world: World, action: str) -> Update:
     copy of the card there."""
     chat = {"id": GROUP, "type": "supergroup", "title": "Coaches"}
     member = {"id": GROUP_MEMBER, "is_bot": False, "first_name": "Gil"}
-    if action in ("ack", "resolve_press"):
-        data = alert_card.callback("ack" if action == "ack" else "resolve", world.escalation)
+    if action in PRESSES:
+        data = alert_card.callback(PRESSES[action], world.escalation)
         message = {"message_id": 5, "date": 0, "chat": chat, "text": "URGENT"}
         return Update.de_json({"update_id": 1, "callback_query": {
             "id": "1", "from": member, "chat_instance": "c", "data": data, "message": message}}, None)
@@ -161,9 +163,9 @@ def event_of(world: World, actor: str, action: str) -> tuple[int, Inbound] | Non
     if actor == "group":
         return classify(group_update(world, action), TelegramChannel(WORDS))
     chat = CHATS[actor]
-    if action in ("ack", "resolve_press"):  # a card button (a patient or stranger can only forge it)
-        return chat, EscalationPress(action="ack" if action == "ack" else "resolve",
-                                     escalation_id=world.escalation, user_id=chat, message_id=7)
+    if action in PRESSES:  # a card button (a patient or a stranger can only forge it)
+        return chat, EscalationPress(action=PRESSES[action], escalation_id=world.escalation, user_id=chat,
+                                     message_id=7)
     text = world.command(action)
     if text == "/mydata":
         return chat, ChannelCommand("mydata", text)
@@ -235,7 +237,8 @@ def assert_done(world: World, action: str, before: dict[str, Any], after: dict[s
     changed = {key for key in after if after[key] != before[key]}
     audited = set(after["audited"]) - set(before["audited"])
     expected_audit = {"patient": "coach_patient_viewed", "note": "coach_note_added",
-                      "message": "coach_message_sent", "ack": "escalation_acknowledged",
+                      "message": "coach_message_sent", "message_press": "escalation_message_asked",
+                      "ack": "escalation_acknowledged",
                       "resolve_press": "escalation_resolve_asked", "resolve": "escalation_resolved",
                       "rebase": "baseline_rebased", "pin": "step_pin", "handover": "patient_handed_over",
                       "mydata": None, "queue": None}[action]
@@ -245,7 +248,7 @@ def assert_done(world: World, action: str, before: dict[str, Any], after: dict[s
                "resolve_press": {"note_asked_by"}, "resolve": {"status"}, "pin": {"overrides"},
                "handover": {"coach"}}.get(action, set())
     assert effects <= changed, f"{action} changed {sorted(changed)}"
-    if action in ("patient", "queue", "mydata"):
+    if action in ("patient", "queue", "mydata", "message_press"):
         assert world.label in reply, "shown"
 
 

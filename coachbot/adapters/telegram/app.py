@@ -201,7 +201,7 @@ class TelegramBot:
     def _update_done(self, update_id: int, committed: bool) -> None:
         metrics.updates_handled.inc()
         self.bot.finished(update_id)
-        if not committed:
+        if not committed and self.webhook is not None:  # only the webhook server asks (and forgets)
             self._failed[update_id] += 1
 
     def _committed(self, update_id: int) -> bool:
