@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.unreadable import Readable
 from coachbot.app.channel import EditedText
+from coachbot.app.failures import described
 from coachbot.app.pipeline import PatientService
 from coachbot.spec.model import COACH_COMMANDS, PATIENT_COMMANDS, ChannelMessages
 
@@ -114,9 +114,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log a failed update by id, error class and code location only: an exception's message may
     quote the update's text or a database row (health information), so it is left out."""
     update_id = update.update_id if isinstance(update, Update) else None
-    error = context.error
-    where = "".join(traceback.format_tb(error.__traceback__)) if error is not None else ""
-    log.error("update %s failed: %s\n%s", update_id, type(error).__name__, where.rstrip())
+    log.error("update %s failed: %s", update_id,
+              described(context.error) if context.error is not None else "no error given")
 
 
 async def set_patient_commands(bot: Any, messages: ChannelMessages) -> None:
