@@ -116,7 +116,9 @@ class TelegramBot:
                                    gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
         handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done,
                                 unreadable=self.bot.unreadable.take)
-        self.application.add_handler(TypeHandler(Update, handler))
+        # block=True: `process_update` returns only once the handler is done, which the webhook server's
+        # answer-after-commit relies on.
+        self.application.add_handler(TypeHandler(Update, handler, block=True))
         self.application.add_error_handler(on_error)
         self._failed: Counter[int] = Counter()  # updates whose handling failed, until webhook asks
         self.webhook: WebhookServer | None = None  # started by `start` in webhook mode
