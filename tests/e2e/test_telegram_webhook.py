@@ -100,9 +100,9 @@ async def test_webhook_answers_only_after_the_commit_so_a_failed_commit_is_deliv
 
 
 async def raw_post(port: int, *, secret: str | None, body: bytes, length: int | None = None,
-                   chunked: bool = False) -> int | None:
+                   chunked: bool = False, wait: float = 5.0) -> int | None:
     """POST to the bot's webhook over a plain socket; the status, or None when no answer came within
-    half a second (the server is waiting for the rest of a body `length` promised)."""
+    `wait` seconds (the server is waiting for the rest of a body `length` promised)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = ["POST /telegram HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json"]
     if secret is not None:
@@ -115,7 +115,7 @@ async def raw_post(port: int, *, secret: str | None, body: bytes, length: int | 
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
     writer.write(body)  # not drained: a server that answers without reading may close first
     try:
-        async with asyncio.timeout(0.5):
+        async with asyncio.timeout(wait):
             status_line = await reader.readline()
     except TimeoutError:
         return None
@@ -134,7 +134,7 @@ async def test_webhook_refuses_a_wrong_or_missing_secret_before_reading_the_body
         wrong = await raw_post(port, secret="forged-secret-but-long", body=b'{"upd', length=promised)
         missing = await raw_post(port, secret=None, body=b'{"upd', length=promised)
         almost = await raw_post(port, secret=SECRET[:-1] + "X", body=b'{"upd', length=promised)
-        waiting = await raw_post(port, secret=SECRET, body=b'{"upd', length=promised)
+        waiting = await raw_post(port, secret=SECRET, body=b'{"upd', length=promised, wait=0.5)
         processed = await count(bot, ProcessedUpdate)
     assert (wrong, missing, almost) == (403, 403, 403)  # answered although the body never came
     assert waiting is None  # the right secret: the server does wait for the body
