@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -214,9 +214,9 @@ async def test_webhook_bot_killed_mid_update_gets_the_update_again_and_applies_i
         await alex.click("Yes")
         await alex.wait_for_message(lambda m: "call you" in m.text)
         await all_sends_recorded(database_url)
-        async with database_held(database_url):  # the update's transaction cannot commit
+        async with database_held(database_url) as waiting:  # the update's transaction cannot commit
             name = await alex.send_text("Alex")
-            await asyncio.sleep(1.0)  # posted, and waiting for the database inside the bot
+            await waiting()  # posted, and waiting for the database inside the bot
             process.kill()
             await process.wait()
         assert process.stderr is not None
@@ -240,15 +240,35 @@ async def test_webhook_bot_killed_mid_update_gets_the_update_again_and_applies_i
 
 
 @contextlib.asynccontextmanager
-async def database_held(database_url: str) -> AsyncIterator[None]:
+async def database_held(database_url: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """Hold a lock that every update's transaction waits for (SQLite: the write lock, taken by the
-    migration engine's BEGIN IMMEDIATE; PostgreSQL: the processed-update table), then let go."""
+    migration engine's BEGIN IMMEDIATE; PostgreSQL: the processed-update table), then let go. Yields a
+    wait for the bot to be stuck behind it: on PostgreSQL until the server shows the bot's session
+    waiting for the lock; on SQLite, which shows nothing, 2.5 s (the bot's busy timeout is 10 s)."""
     engine = make_migration_engine(database_url)
+    watcher = make_migration_engine(database_url)
+    sqlite = database_url.startswith("sqlite")
+
+    async def stuck() -> None:
+        if sqlite:
+            await asyncio.sleep(2.5)
+            return
+        async with asyncio.timeout(15):
+            while True:
+                async with watcher.connect() as watching:
+                    waits = (await watching.exec_driver_sql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND application_name = 'coachbot' AND wait_event_type = 'Lock'")).scalar_one()
+                if waits:
+                    return
+                await asyncio.sleep(0.05)
+
     try:
         async with engine.begin() as connection:
-            if not database_url.startswith("sqlite"):
+            if not sqlite:
                 await connection.exec_driver_sql("LOCK TABLE processed_updates IN ACCESS EXCLUSIVE MODE")
-            yield
+            yield stuck
             await connection.rollback()
     finally:
         await engine.dispose()
+        await watcher.dispose()
