@@ -45,6 +45,8 @@ class CoachWords(StrictModel):
     joined: str
     code_not_valid: str
     code_attempts_paused: str = Field(description="after too many wrong /coach codes: when to try again")
+    wait_minutes: str = Field(default="{n} minutes", description="{wait} of code_attempts_paused, n >= 2")
+    wait_hours: str = Field(default="{n} hours", description="{wait} of code_attempts_paused, n >= 2")
     already_coach: str
     access_removed: str = Field(description="to a removed (inactive) coach who writes to the bot")
     # access
@@ -109,6 +111,8 @@ class CoachWords(StrictModel):
 
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     "joined": frozenset({"name"}),
+    "code_attempts_paused": frozenset({"wait"}),
+    "wait_minutes": frozenset({"n"}), "wait_hours": frozenset({"n"}),
     "no_such_patient": frozenset({"label"}),
     "queue_header": frozenset({"count"}),
     "queue_line": frozenset({"label", "tier", "rule", "age", "status"}),

@@ -144,6 +144,10 @@ PAUSED = ("Too many wrong codes were sent from this account, so codes are not ac
           "30 minutes.")
 
 
+def paused_for(wait: str) -> str:
+    return PAUSED.replace("30 minutes", wait)
+
+
 async def test_five_wrong_codes_pause_the_account_for_30_minutes_even_for_a_right_code_and_are_audited(
         session_factory: Sessions) -> None:
     desk = Desk(session_factory)
@@ -151,7 +155,7 @@ async def test_five_wrong_codes_pause_the_account_for_30_minutes_even_for_a_righ
     answers = [await desk.said(KIM, f"/coach ABCD-EFGH-JK{n}{n}") for n in range(2, 7)]
     assert answers == [NOT_VALID] * 4 + [PAUSED]
     desk.clock.now += dt.timedelta(minutes=29)
-    assert await desk.said(KIM, f"/coach {code}") == PAUSED  # not even looked at
+    assert await desk.said(KIM, f"/coach {code}") == paused_for("2 minutes")  # not even looked at
     assert await desk.said(BEA, "/coach ABCD-EFGH-JK22") == NOT_VALID  # another account is not paused
     assert await desk.count(Coach) == 0
     async with session_factory() as session:
@@ -162,6 +166,24 @@ async def test_five_wrong_codes_pause_the_account_for_30_minutes_even_for_a_righ
     assert [(e.actor, e.detail) for e in paused] == [(f"chat:{KIM}", {"wrong_codes": 5, "minutes": 30})]
     refused = [e.detail["reason"] for e in await desk.audit("coach_code_refused")]
     assert refused.count("paused") == 1 and refused.count("unknown") == 6
+
+
+async def test_wrong_codes_after_a_pause_pause_again_for_twice_as_long_and_say_when_to_try_again(
+        session_factory: Sessions) -> None:
+    desk = Desk(session_factory)
+    code = await desk.invite(hours=48)
+    for n in range(2, 7):
+        await desk.said(KIM, f"/coach ABCD-EFGH-JK{n}{n}")
+    desk.clock.now += dt.timedelta(minutes=30)
+    assert await desk.said(KIM, "/coach ABCD-EFGH-JK77") == paused_for("60 minutes")
+    desk.clock.now += dt.timedelta(minutes=15)
+    assert await desk.said(KIM, f"/coach {code}") == paused_for("45 minutes")
+    desk.clock.now += dt.timedelta(minutes=45)
+    assert await desk.said(KIM, "/coach ABCD-EFGH-JK88") == paused_for("2 hours")
+    desk.clock.now += dt.timedelta(hours=2)
+    assert (await desk.said(KIM, f"/coach {code}")).startswith("Welcome Kim.")
+    paused = await desk.audit("coach_code_paused")
+    assert [e.detail["minutes"] for e in paused] == [30, 60, 120]
 
 
 async def test_wrong_codes_spread_over_more_than_15_minutes_are_not_paused(session_factory: Sessions) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from coachbot.app.coaches.code_attempts import LIMIT, PAUSE, SWEEP_AT, WINDOW, CodeAttempts
+from coachbot.app.coaches.code_attempts import (
+    FORGET,
+    LIMIT,
+    MAX_PAUSE,
+    PAUSE,
+    SWEEP_AT,
+    WINDOW,
+    CodeAttempts,
+    plain_wait,
+)
 from coachbot.app.coaches.invites import ALPHABET, CODE_LENGTH, code_hash, new_code
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -27,7 +36,7 @@ def test_a_code_is_the_same_code_whatever_the_case_spaces_or_dashes() -> None:
 
 def test_the_fifth_wrong_code_in_15_minutes_pauses_the_account_for_30_minutes() -> None:
     attempts = CodeAttempts()
-    assert [attempts.wrong(1, T0 + dt.timedelta(minutes=3 * n)) for n in range(LIMIT)] == [False] * 4 + [True]
+    assert [attempts.wrong(1, T0 + dt.timedelta(minutes=3 * n)) for n in range(LIMIT)] == [None] * 4 + [PAUSE]
     last = T0 + dt.timedelta(minutes=3 * (LIMIT - 1))
     assert attempts.paused(1, last + PAUSE - dt.timedelta(seconds=1))
     assert not attempts.paused(1, last + PAUSE)
@@ -57,3 +66,42 @@ def test_forgotten_accounts_are_swept_so_memory_stays_bounded_but_pauses_are_kep
     attempts.wrong(SWEEP_AT, later)
     assert len(attempts) == 2  # the paused account and the new one
     assert attempts.paused(0, later)
+
+
+def test_each_wrong_code_after_a_pause_pauses_again_twice_as_long_up_to_a_day() -> None:
+    attempts = CodeAttempts()
+    now = T0
+    for _ in range(LIMIT):
+        pause = attempts.wrong(1, now)
+    assert pause == PAUSE
+    pauses = []
+    for _ in range(8):
+        wait = attempts.wait(1, now)
+        assert wait is not None
+        now += wait  # the pause is over: the next wrong code pauses at once, for longer
+        assert attempts.wait(1, now) is None
+        pauses.append(attempts.wrong(1, now))
+    assert [p // dt.timedelta(minutes=1) for p in pauses if p is not None] == [
+        60, 120, 240, 480, 960, 1440, 1440, 1440]
+    assert dt.timedelta(hours=24) == MAX_PAUSE
+
+
+def test_an_account_quiet_for_a_day_after_its_pause_starts_clean_and_a_right_code_forgives_at_once() -> None:
+    attempts = CodeAttempts()
+    for _ in range(LIMIT):
+        attempts.wrong(1, T0)
+        attempts.wrong(2, T0)
+    quiet = T0 + PAUSE + FORGET
+    assert [attempts.wrong(1, quiet) for _ in range(LIMIT)] == [None] * 4 + [PAUSE]
+    attempts.joined(2)
+    assert attempts.wrong(2, T0 + PAUSE) is None
+
+
+def test_the_wait_is_said_in_whole_minutes_or_hours_rounded_up() -> None:
+    minutes = dt.timedelta(minutes=1)
+    assert plain_wait(PAUSE) == ("minutes", 30)
+    assert plain_wait(29 * minutes + dt.timedelta(seconds=1)) == ("minutes", 30)
+    assert plain_wait(dt.timedelta(seconds=5)) == ("minutes", 2)
+    assert plain_wait(90 * minutes) == ("minutes", 90)
+    assert plain_wait(120 * minutes) == ("hours", 2)
+    assert plain_wait(MAX_PAUSE - minutes) == ("hours", 24)

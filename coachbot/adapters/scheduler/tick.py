@@ -41,6 +41,7 @@ from coachbot.app.checkins.reminders import Reminders, TickReport, ago
 from coachbot.app.checkins.start import CheckinStarter, Claim
 from coachbot.app.data_rights.outbox_bodies import BodyClearing
 from coachbot.app.escalations.deadlines import EscalationTicker
+from coachbot.app.failures import described
 from coachbot.app.pipeline import PatientService, WriteGate
 from coachbot.config import Settings
 from coachbot.scheduling import (
@@ -172,8 +173,8 @@ class CheckinScheduler:
         self._ticking = asyncio.current_task()
         try:
             await self.tick()
-        except Exception:
-            log.exception("scheduler tick failed; the next tick retries")
+        except Exception as exc:
+            log.error("scheduler tick failed; the next tick retries: %s", described(exc))
         finally:
             self._ticking = None
 

@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+from collections import Counter
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -49,6 +50,7 @@ from coachbot.adapters.telegram.updates import (
     set_coach_commands,
     set_patient_commands,
 )
+from coachbot.adapters.telegram.webhook import WebhookServer
 from coachbot.app.application import App
 from coachbot.app.escalations.alerts import AlertSettings, warn_if_no_coach
 from coachbot.app.pipeline import Clock, PatientService, system_clock
@@ -69,8 +71,8 @@ class BotConfigError(Exception):
 
 def quiet_library_loggers() -> None:
     """httpx, aiohttp's client and PTB may log request URLs (which contain the token) and whole updates
-    at INFO/DEBUG."""
-    for name in ("httpx", "httpcore", "aiohttp.client", "telegram", "tornado"):
+    at INFO/DEBUG; aiosqlite logs every statement with its parameters (patients' words) at DEBUG."""
+    for name in ("httpx", "httpcore", "aiohttp.client", "telegram", "tornado", "aiosqlite"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -114,8 +116,12 @@ class TelegramBot:
                                    gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
         handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done,
                                 unreadable=self.bot.unreadable.take)
-        self.application.add_handler(TypeHandler(Update, handler))
+        # block=True: `process_update` returns only once the handler is done, which the webhook server's
+        # answer-after-commit relies on.
+        self.application.add_handler(TypeHandler(Update, handler, block=True))
         self.application.add_error_handler(on_error)
+        self._failed: Counter[int] = Counter()  # updates whose handling failed, until webhook asks
+        self.webhook: WebhookServer | None = None  # started by `start` in webhook mode
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
         self.ops = None if not settings.ops_port else OpsServer(
             core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
@@ -144,13 +150,7 @@ class TelegramBot:
         updater = self.application.updater
         assert updater is not None
         if webhook:
-            url, secret = self.settings.webhook_url, self.settings.webhook_secret
-            assert url is not None and secret is not None
-            await updater.start_webhook(
-                listen=self.settings.webhook_listen, port=self.settings.webhook_port,
-                url_path=urlsplit(url).path.strip("/"), webhook_url=url,
-                secret_token=secret.get_secret_value(), allowed_updates=list(ALLOWED_UPDATES),
-                drop_pending_updates=False)
+            await self._start_webhook()
         else:
             await updater.start_polling(poll_interval=0.0, timeout=self.settings.telegram_poll_timeout,
                                         allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False)
@@ -160,8 +160,31 @@ class TelegramBot:
         gc.freeze()
         log.info("coachbot is taking Telegram updates by %s", "webhook" if webhook else "long polling")
 
+    async def _start_webhook(self) -> None:
+        """Listen first, then tell Telegram where to post (it keeps the webhook across our restarts, and
+        updates not answered with a 2xx are delivered again once we listen)."""
+        url, secret = self.settings.webhook_url, self.settings.webhook_secret
+        assert url is not None and secret is not None
+        self.webhook = WebhookServer(
+            self.application, secret=secret.get_secret_value(), path=urlsplit(url).path,
+            listen=self.settings.webhook_listen, port=self.settings.webhook_port,
+            unreadable=self.bot.unreadable, committed=self._committed)
+        try:
+            await self.webhook.start()
+        except OSError as exc:
+            self.webhook = None
+            raise BotConfigError(f"cannot listen for the webhook on {self.settings.webhook_listen}:"
+                                 f"{self.settings.webhook_port} ({type(exc).__name__}); check "
+                                 "COACHBOT_WEBHOOK_LISTEN and COACHBOT_WEBHOOK_PORT.") from None
+        await self.application.bot.set_webhook(
+            url=url, secret_token=secret.get_secret_value(), allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=False)
+
     async def stop(self) -> None:
         """Stop taking updates, finish those in progress, finish sends in progress, close."""
+        if self.webhook is not None:  # answers the posts in progress once they committed
+            await self.webhook.stop()
+            self.webhook = None
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
@@ -177,9 +200,21 @@ class TelegramBot:
             if self.ops is not None:  # last: /healthz answers until the process is done
                 await self.ops.stop()
 
-    def _update_done(self, update_id: int) -> None:
+    def _update_done(self, update_id: int, committed: bool) -> None:
         metrics.updates_handled.inc()
         self.bot.finished(update_id)
+        if not committed and self.webhook is not None:  # only the webhook server asks (and forgets)
+            self._failed[update_id] += 1
+
+    def _committed(self, update_id: int) -> bool:
+        """For the webhook server, once the update was processed: did its handling commit? (A count,
+        not a flag: Telegram may deliver the same update twice at once.)"""
+        if self._failed[update_id]:
+            self._failed[update_id] -= 1
+            if not self._failed[update_id]:
+                del self._failed[update_id]
+            return False
+        return True
 
     async def _initialize(self) -> None:
         host = urlsplit(self.base_url).netloc

@@ -44,6 +44,7 @@ from coachbot.adapters.telegram import outbox_store as store
 from coachbot.adapters.telegram.outbox_calls import call
 from coachbot.adapters.telegram.pacing import Pacer, Slot
 from coachbot.app.channel import QueuedMessage
+from coachbot.app.failures import described
 from coachbot.app.pipeline import WriteGate, write_gate
 
 log = logging.getLogger("coachbot.telegram.outbox")
@@ -249,7 +250,7 @@ class OutboxSender:
             await self._fail(queue, row, attempts, self._describe(exc))
             return
         except Exception as exc:
-            log.exception("outbox %s: unexpected error sending %s", row.id, row.kind)
+            log.error("outbox %s: unexpected error sending %s: %s", row.id, row.kind, described(exc))
             if attempts >= MAX_UNEXPECTED_ATTEMPTS:
                 await self._fail(queue, row, attempts, self._describe(exc))
             else:
@@ -373,7 +374,10 @@ class OutboxSender:
         return ceiling * random.uniform(0.5, 1.0)  # jitter, not security
 
     def _describe(self, exc: BaseException) -> str:
-        """The error's class and Telegram's description, with the token scrubbed out."""
+        """The error's class and Telegram's description, with the token scrubbed out. Only Telegram's
+        errors say more than their class: another's message may quote a value (see `app.failures`)."""
+        if not isinstance(exc, TelegramError):
+            return type(exc).__name__
         text = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
         if self._secret:
             text = text.replace(self._secret, "<token>")

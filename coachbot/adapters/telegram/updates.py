@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.adapters.telegram.outbox import OutboxSender
 from coachbot.adapters.telegram.unreadable import Readable
 from coachbot.app.channel import EditedText
+from coachbot.app.failures import described
 from coachbot.app.pipeline import PatientService
 from coachbot.spec.model import COACH_COMMANDS, PATIENT_COMMANDS, ChannelMessages
 
@@ -63,18 +63,22 @@ class UpdateHandler:
     """The one PTB callback: every update goes through the service, never through PTB persistence."""
 
     def __init__(self, service: PatientService, channel: TelegramChannel, sender: OutboxSender, *,
-                 on_done: Callable[[int], None] | None = None,
+                 on_done: Callable[[int, bool], None] | None = None,
                  unreadable: Callable[[int], Readable | None] | None = None) -> None:
         self.service, self.channel, self.sender = service, channel, sender
         self.on_done = on_done
         self.unreadable = unreadable
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Handle it, then report `on_done(update_id, committed)`: committed, or failed (and logged by
+        PTB's error handler). Polling confirms it either way; webhook mode asks Telegram for it again."""
+        committed = False
         try:
             await self._handle(update, context)
-        finally:  # committed, or failed and logged by PTB's error handler: it may now be confirmed
+            committed = True
+        finally:
             if self.on_done is not None:
-                self.on_done(update.update_id)
+                self.on_done(update.update_id, committed)
 
     async def _handle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         classified = classify(update, self.channel)
@@ -110,9 +114,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log a failed update by id, error class and code location only: an exception's message may
     quote the update's text or a database row (health information), so it is left out."""
     update_id = update.update_id if isinstance(update, Update) else None
-    error = context.error
-    where = "".join(traceback.format_tb(error.__traceback__)) if error is not None else ""
-    log.error("update %s failed: %s\n%s", update_id, type(error).__name__, where.rstrip())
+    log.error("update %s failed: %s", update_id,
+              described(context.error) if context.error is not None else "no error given")
 
 
 async def set_patient_commands(bot: Any, messages: ChannelMessages) -> None:

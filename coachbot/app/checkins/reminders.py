@@ -18,6 +18,7 @@ from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
 from coachbot.adapters.db.store import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
+from coachbot.app.failures import described
 from coachbot.app.pipeline import WriteGate
 from coachbot.engine import Reply
 from coachbot.scheduling import Timing, reminder_at, zone_of
@@ -105,7 +106,8 @@ class Reminders:
                 await self._remind(chunk, report)
             except Exception as exc:
                 if len(chunk) == 1:
-                    log.exception("could not decide the reminder of check-in run %s", chunk[0][0])
+                    log.error("could not decide the reminder of check-in run %s: %s", chunk[0][0],
+                              described(exc))
                     continue
                 log.warning("reminding %d patients together failed (%s); one by one", len(chunk),
                             type(exc).__name__)
@@ -115,8 +117,9 @@ class Reminders:
     async def send_due_from(self, due: Sequence[tuple[int, int]], report: TickReport) -> None:
         try:
             await self._remind(due, report)
-        except Exception:
-            log.exception("could not decide the reminder of check-in run(s) %s", [run for run, _ in due])
+        except Exception as exc:
+            log.error("could not decide the reminder of check-in run(s) %s: %s", [run for run, _ in due],
+                      described(exc))
 
     async def _remind(self, due: Sequence[tuple[int, int]], report: TickReport) -> None:
         """Each run's one reminder: taken by compare-and-set, so it is decided once, sent at most once."""

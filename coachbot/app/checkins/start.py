@@ -33,6 +33,7 @@ from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
 from coachbot.app.coaches.coaching import coach_of
 from coachbot.app.coaches.relay import HELD, held_patients
 from coachbot.app.coaches.summary import notes_after_cards
+from coachbot.app.failures import described
 from coachbot.app.pipeline import PatientService, WriteGate
 from coachbot.engine import StartDialog
 from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
@@ -82,8 +83,8 @@ class CheckinStarter:
                 await self._start(batch, report)
             except Exception as exc:
                 if len(batch) == 1:
-                    log.exception("could not start check-in run %s; it is retried once its claim is "
-                                  "stale", batch[0].run_id)
+                    log.error("could not start check-in run %s; it is retried once its claim is stale: %s",
+                              batch[0].run_id, described(exc))
                     continue
                 log.warning("starting %d check-ins together failed (%s); starting them one by one",
                             len(batch), type(exc).__name__)

@@ -24,7 +24,7 @@ from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
 from coachbot.app.channel import Outgoing, UpdateResult
 from coachbot.app.coaches.coaching import pick_coach, queued_alerts
-from coachbot.app.coaches.code_attempts import LIMIT, PAUSE
+from coachbot.app.coaches.code_attempts import LIMIT, plain_wait
 from coachbot.app.coaches.invites import redeem
 from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
 from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
@@ -75,22 +75,30 @@ class CoachDesk:
         if not code:
             return UpdateResult(outgoing=self._say(self.words.usage.coach))
         attempts = self.service.code_attempts
-        if attempts.paused(chat_id, self.now):  # too many wrong codes: this one is not even looked at
+        wait = attempts.wait(chat_id, self.now)
+        if wait is not None:  # too many wrong codes: this one is not even looked at
             store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
                         detail={"reason": "paused"}, now=self.now)
-            return UpdateResult(outgoing=self._say(self.words.code_attempts_paused))
+            return UpdateResult(outgoing=self._say(self._paused(wait)))
         coach = await redeem(self.session, chat_id, code, self.now)
         if coach is None:
-            if attempts.wrong(chat_id, self.now):
+            pause = attempts.wrong(chat_id, self.now)
+            if pause is not None:
                 store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_paused", subject=None,
-                            detail={"wrong_codes": LIMIT, "minutes": PAUSE // dt.timedelta(minutes=1)},
+                            detail={"wrong_codes": LIMIT, "minutes": pause // dt.timedelta(minutes=1)},
                             now=self.now)
-                return UpdateResult(outgoing=self._say(self.words.code_attempts_paused))
+                return UpdateResult(outgoing=self._say(self._paused(pause)))
             return UpdateResult(outgoing=self._say(self.words.code_not_valid))
         attempts.joined(chat_id)
         outgoing = self._say(fill(self.words.joined, name=coach.name))
         outgoing += await queued_alerts(self.session, self.channel)
         return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=True)
+
+    def _paused(self, wait: dt.timedelta) -> str:
+        """The sentence saying how long codes are refused for."""
+        unit, n = plain_wait(wait)
+        words = self.words.wait_minutes if unit == "minutes" else self.words.wait_hours
+        return fill(self.words.code_attempts_paused, wait=fill(words, n=n))
 
     async def handle(self, coach: Coach, event: Inbound) -> UpdateResult | None:
         """A registered coach's command; None when it is not one of these (coaching.coach_turn answers)."""

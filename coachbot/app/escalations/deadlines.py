@@ -36,6 +36,7 @@ from coachbot.adapters.db.store import outbox_values
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import evaluate_patient, notice_of, tell_patient
+from coachbot.app.failures import described
 from coachbot.care.escalation_rules import (
     EscalationRules,
     deadline_for,
@@ -76,8 +77,9 @@ class EscalationTicker:
         for step in (self.send_due_realerts, self.evaluate_missed):
             try:
                 await step()
-            except Exception:
-                log.exception("escalation step %s failed; the next tick retries", step.__name__)
+            except Exception as exc:
+                log.error("escalation step %s failed; the next tick retries: %s", step.__name__,
+                          described(exc))
 
     # -- deadlines ---------------------------------------------------------------------------------
     async def send_due_realerts(self) -> int:
