@@ -1,11 +1,12 @@
 """The Telegram bot as one object: PTB Application wiring, polling or webhook, and a graceful stop.
 
-Start: check the token with getMe, set the command menus, start the outbox sender (which first sends
-whatever a previous run left unsent), start the scheduler (whose first tick sends what fell due while
-the bot was down), then take updates. Stop (SIGTERM/SIGINT in `serve`): stop taking updates, let the
-ones in progress finish (each is one transaction, so nothing is half-written), stop the scheduler
-(letting a tick in progress finish), let sends in progress finish, and leave anything unsent in the
-outbox for the next start.
+Start: check the token with getMe, start the outbox sender (which first sends whatever a previous run
+left unsent), start the scheduler (whose first tick sends what fell due while the bot was down), then
+take updates; only then set the command menus (one Bot API call per coach), warn if no coach will
+receive alerts and forget old update ids, none of which an update needs. Stop (SIGTERM/SIGINT in
+`serve`): stop taking updates, let the ones in progress finish (each is one transaction, so nothing is
+half-written), stop the scheduler (letting a tick in progress finish), let sends in progress finish,
+and leave anything unsent in the outbox for the next start.
 
 State lives in the project database, not in PTB persistence, so a new process carries on exactly where
 the last one stopped.
@@ -13,6 +14,7 @@ the last one stopped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
@@ -117,6 +119,7 @@ class TelegramBot:
         self.application.add_handler(TypeHandler(Update, handler))
         self.application.add_error_handler(on_error)
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
+        self._warm_up: asyncio.Task[None] | None = None  # `_after_start`, once updates flow
         self.ops = None if not settings.ops_port else OpsServer(
             core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
             outbox_max_age=settings.ops_outbox_max_age_seconds)
@@ -132,10 +135,6 @@ class TelegramBot:
             except OpsServerError as exc:
                 raise BotConfigError(str(exc)) from None
         await self._initialize()
-        await self._set_menus()
-        await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
-        async with self.service.gate:
-            await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()
         self.sender.offer(await self.service.queue_alerts())
         self.scheduler = await launch(self.core.sessions, self.service, self.channel, self.settings,
@@ -159,9 +158,25 @@ class TelegramBot:
         # every update for up to ~100 ms (bench/telegram_throughput.py; README).
         gc.freeze()
         log.info("coachbot is taking Telegram updates by %s", "webhook" if webhook else "long polling")
+        self._warm_up = asyncio.create_task(self._after_start())
+
+    async def _after_start(self) -> None:
+        """What start-up does once updates flow: none of it is needed to handle one, and the menus are
+        a Bot API round trip per coach (bench/memory.py times the first getUpdates). A failure here is
+        logged: the bot keeps serving, and the next start tries again."""
+        try:
+            await self._set_menus()
+            await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
+            async with self.service.gate:
+                await outbox_store.prune_processed_updates(self.core.sessions,
+                                                           self.clock() - KEEP_UPDATE_IDS)
+        except Exception as exc:
+            log.error("after start: could not set the menus or tidy up (%s)", type(exc).__name__)
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in progress, finish sends in progress, close."""
+        if self._warm_up is not None:  # the menus and the rest: short, so let them finish
+            await self._warm_up
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
