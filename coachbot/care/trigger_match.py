@@ -46,18 +46,26 @@ class Lexicon:
     """Maps one normalised token to the ids of every phrase word it can stand for."""
 
     def __init__(self, spec: TriggerSpec, atoms: Mapping[AtomKey, int]) -> None:
-        exact: dict[str, set[int]] = {}
-        weak: dict[str, set[int]] = {}
-        doublings: dict[str, set[int]] = {}
-        fuzzy: dict[str, set[int]] = {}
-        censored: dict[str, set[int]] = {}
+        # Some 40,000 keys map to a few thousand distinct id sets: each index holds one shared frozenset
+        # per distinct set, built so (`_add`) without a set per key, which would take some 10 MB more
+        # of the bot's resident memory (`bench.memory`).
+        shared: dict[frozenset[int], frozenset[int]] = {}
+        self.exact: dict[str, frozenset[int]] = {}
+        self.weak: dict[str, frozenset[int]] = {}
+        """Guarded readings of short words: one slip ("dei") or a sound-alike ("dye"). Their ids are
+        only accepted after a phrase's first word (see `compile_variant`), never on their own."""
+        self.doublings: dict[str, frozenset[int]] = {}
+        self.fuzzy: dict[str, frozenset[int]] = {}
+        self.censored: dict[str, frozenset[int]] = {}
+        exact, weak, doublings, fuzzy, censored = (
+            self.exact, self.weak, self.doublings, self.fuzzy, self.censored)
         self.sound_alikes = spec.sound_alikes
         self.prefixes: dict[str, list[tuple[str, frozenset[int]]]] = {}
         self.number: int | None = None
         self.at_least: list[tuple[int, int]] = []  # (smallest number, id) for `#minN`
         self.plain = spec.plain_words
         self._text_of = {atom: text for (_, text), atom in atoms.items()}
-        prefix_atoms: dict[str, set[int]] = {}
+        prefix_atoms: dict[str, frozenset[int]] = {}
         fuzzy_words: set[str] = set()
         for (mode, text), atom in atoms.items():
             if mode == "n":
@@ -65,27 +73,27 @@ class Lexicon:
             elif mode == "g":
                 self.at_least.append((int(text), atom))
             elif mode == "p":
-                prefix_atoms.setdefault(text, set()).add(atom)
+                _add(prefix_atoms, text, atom, shared)
             elif mode != "s":
-                exact.setdefault(text, set()).add(atom)
+                _add(exact, text, atom, shared)
                 if len(text) >= _MIN_CENSORED:
                     for variant in deletions(text):
-                        censored.setdefault(variant, set()).add(atom)
+                        _add(censored, variant, atom, shared)
                 if mode == "w" and len(skeleton(text)) >= _MIN_SKELETON:
                     for variant in _doublings(text):
-                        doublings.setdefault(variant, set()).add(atom)
+                        _add(doublings, variant, atom, shared)
                 if mode == "w" and len(text) >= spec.fuzzy_min_length:
                     fuzzy_words.add(text)
                     for variant in [text, *deletions(text)]:
-                        fuzzy.setdefault(variant, set()).add(atom)
+                        _add(fuzzy, variant, atom, shared)
         weak_atoms = {text: atom for (mode, text), atom in atoms.items() if mode == "s"}
         for text, atom in weak_atoms.items():
             for variant in short_slips(text):
                 if variant not in exact and variant not in self.plain:
-                    weak.setdefault(variant, set()).add(atom)
+                    _add(weak, variant, atom, shared)
         for typed, meant in spec.sound_alikes.items():
             if meant in weak_atoms:
-                weak.setdefault(typed, set()).add(weak_atoms[meant])
+                _add(weak, typed, weak_atoms[meant], shared)
         for text, ids in prefix_atoms.items():
             self.prefixes.setdefault(text[:_PREFIX_KEY], []).append((text, frozenset(ids)))
         # A one-edit typo of a 6+ letter word keeps its first two letters or its last three, and
@@ -97,16 +105,6 @@ class Lexicon:
         longest = max(map(len, fuzzy_words), default=0)
         self.fuzzy_lengths = range(spec.fuzzy_min_length - 1, longest + 2)
         self._cache: dict[str, frozenset[int]] = {}
-        # Some 40,000 keys map to a few thousand distinct id sets: one shared frozenset per distinct
-        # set takes the lexicon from about 16 MB to about 6 MB of the bot's memory (`bench.memory`).
-        shared: dict[frozenset[int], frozenset[int]] = {}
-        self.exact = _shared(exact, shared)
-        self.weak = _shared(weak, shared)
-        """Guarded readings of short words: one slip ("dei") or a sound-alike ("dye"). Their ids are
-        only accepted after a phrase's first word (see `compile_variant`), never on their own."""
-        self.doublings = _shared(doublings, shared)
-        self.fuzzy = _shared(fuzzy, shared)
-        self.censored = _shared(censored, shared)
 
     def lookup(self, token: str) -> frozenset[int]:
         """Ids of the phrase words this token matches (empty for almost every token)."""
@@ -176,15 +174,13 @@ class Lexicon:
         return {t for t in found if not (word.startswith(t) or t.startswith(word))}
 
 
-def _shared(
-    index: dict[str, set[int]], shared: dict[frozenset[int], frozenset[int]]
-) -> dict[str, frozenset[int]]:
-    """The index with each id set frozen, equal sets being one object (kept in `shared`)."""
-    out = {}
-    for key, ids in index.items():
-        frozen = frozenset(ids)
-        out[key] = shared.setdefault(frozen, frozen)
-    return out
+def _add(index: dict[str, frozenset[int]], key: str, atom: int,
+         shared: dict[frozenset[int], frozenset[int]]) -> None:
+    """Add `atom` to the ids under `key`, as the one frozenset in `shared` equal to the result."""
+    ids = index.get(key, _NONE)
+    if atom not in ids:
+        grown = ids | {atom}
+        index[key] = shared.setdefault(grown, grown)
 
 
 def _doublings(word: str) -> set[str]:

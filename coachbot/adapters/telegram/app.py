@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -28,8 +29,7 @@ from telegram.ext import Application, TypeHandler
 
 from coachbot.adapters.charts import stop_drawing
 from coachbot.adapters.db.models import Coach
-from coachbot.adapters.ops import metrics
-from coachbot.adapters.ops.server import OpsServer, OpsServerError
+from coachbot.adapters.ops import counts
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
 from coachbot.adapters.telegram.bot_requests import (
@@ -55,6 +55,9 @@ from coachbot.app.application import App
 from coachbot.app.escalations.alerts import AlertSettings, warn_if_no_coach
 from coachbot.app.pipeline import Clock, PatientService, system_clock
 from coachbot.config import Settings
+
+if TYPE_CHECKING:
+    from coachbot.adapters.ops.server import OpsServer
 
 log = logging.getLogger("coachbot.telegram")
 
@@ -120,9 +123,12 @@ class TelegramBot:
         self.application.add_error_handler(on_error)
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
         self._warm_up: asyncio.Task[None] | None = None  # `_after_start`, once updates flow
-        self.ops = None if not settings.ops_port else OpsServer(
-            core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
-            outbox_max_age=settings.ops_outbox_max_age_seconds)
+        self.ops: OpsServer | None = None
+        if settings.ops_port:  # only then: the endpoints bring prometheus_client
+            from coachbot.adapters.ops.server import OpsServer  # noqa: PLC0415
+
+            self.ops = OpsServer(core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
+                                 outbox_max_age=settings.ops_outbox_max_age_seconds)
 
     async def start(self, *, webhook: bool = False) -> None:
         """Check the token, set the menus, start sending, then start taking updates."""
@@ -130,6 +136,8 @@ class TelegramBot:
             raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
                                  "COACHBOT_WEBHOOK_SECRET (16-256 of A-Z a-z 0-9 _ -).")
         if self.ops is not None:  # first: /healthz answers while the rest starts
+            from coachbot.adapters.ops.server import OpsServerError  # noqa: PLC0415 (as in __init__)
+
             try:
                 self.ops.start()
             except OpsServerError as exc:
@@ -193,7 +201,7 @@ class TelegramBot:
                 await self.ops.stop()
 
     def _update_done(self, update_id: int) -> None:
-        metrics.updates_handled.inc()
+        counts.update_handled()
         self.bot.finished(update_id)
 
     async def _initialize(self) -> None:
