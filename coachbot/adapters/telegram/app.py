@@ -103,6 +103,7 @@ class TelegramBot:
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
                                       steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
+        self.service.rights.texts = core.patients.rights.texts  # dialogs/forget.yaml, as bootstrap read it
         self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
         self._requests = (sending_request(), polling_request())
         self.bot = ConfirmAfterCommitBot(
