@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from telegram import Bot, Update
+from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
@@ -32,12 +32,7 @@ from coachbot.adapters.db.models import Coach
 from coachbot.adapters.ops import counts
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
-from coachbot.adapters.telegram.bot_requests import (
-    SENDS_IN_FLIGHT,
-    polling_request,
-    probe_request,
-    sending_request,
-)
+from coachbot.adapters.telegram.bot_requests import SENDS_IN_FLIGHT, polling_request, sending_request
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.keyboards import button_key
@@ -89,26 +84,50 @@ def normalise_base_url(url: str) -> str:
     return url if url.endswith("/bot") else url + "/bot"
 
 
+class BotClient:
+    """The bot's Bot API client: `ConfirmAfterCommitBot` on its sending and its polling request.
+
+    `coachbot run` makes it first and checks the token through it (`check_token`), then runs the bot on
+    it: the getMe and the connection of that check are the ones the bot goes on using, instead of a
+    second client's (a TLS handshake and a getMe more before the first poll on the real Telegram).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
+            raise BotConfigError(NO_TOKEN)
+        self.token = settings.telegram_token.get_secret_value().strip()
+        self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
+        self.requests = (sending_request(), polling_request())
+        self.bot = ConfirmAfterCommitBot(
+            self.token, base_url=self.base_url, base_file_url=file_url(self.base_url),
+            request=self.requests[0], get_updates_request=self.requests[1])
+
+    async def close(self) -> None:
+        """After a failed start: PTB's shutdown skips a bot whose initialize failed, so close the
+        connection pools that initialize opened ourselves."""
+        for request in self.requests:
+            with contextlib.suppress(Exception):
+                await request.shutdown()
+
+
 class TelegramBot:
     """One running bot: the PTB application, the update handler, the outbox sender and the scheduler."""
 
-    def __init__(self, core: App, settings: Settings, *, clock: Clock = system_clock) -> None:
-        if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
-            raise BotConfigError(NO_TOKEN)
+    def __init__(self, core: App, settings: Settings, *, clock: Clock = system_clock,
+                 client: BotClient | None = None) -> None:
+        client = client if client is not None else BotClient(settings)  # raises BotConfigError first
         quiet_library_loggers()
         self.core, self.settings, self.clock = core, settings, clock
-        token = settings.telegram_token.get_secret_value().strip()
+        token = client.token
         self.channel = TelegramChannel(core.library.service.channel, core.library.escalation,
                                        button_key=button_key(token))
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
                                       steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
         self.service.rights.texts = core.patients.rights.texts  # dialogs/forget.yaml, as bootstrap read it
-        self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
-        self._requests = (sending_request(), polling_request())
-        self.bot = ConfirmAfterCommitBot(
-            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=self._requests[0],
-            get_updates_request=self._requests[1])
+        self.client = client
+        self.base_url = client.base_url
+        self.bot = client.bot
         builder = Application.builder().bot(self.bot).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.application = builder.build()
@@ -210,20 +229,13 @@ class TelegramBot:
         try:
             await self.application.initialize()  # calls getMe
         except InvalidToken:
-            await self._close_requests()
+            await self.client.close()
             raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
                                  "check the token from @BotFather.") from None
         except NetworkError as exc:
-            await self._close_requests()
+            await self.client.close()
             raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
                                  "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
-
-    async def _close_requests(self) -> None:
-        """After a failed start: PTB's shutdown skips a bot whose initialize failed, so close the
-        connection pools that initialize opened ourselves."""
-        for request in self._requests:
-            with contextlib.suppress(Exception):
-                await request.shutdown()
 
     async def _set_menus(self) -> None:
         """Patients' commands for every private chat, and each registered coach's own set."""
@@ -240,23 +252,21 @@ class TelegramBot:
                 await set_coach_commands(self.application.bot, messages, chat_id)
 
 
-async def check_token(settings: Settings) -> None:
-    """Ask the Bot API who we are before touching the database, so a wrong token fails in a second."""
-    if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
-        raise BotConfigError(NO_TOKEN)
-    base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
-    host = urlsplit(base_url).netloc
-    request = probe_request()
-    bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
-              base_file_url=file_url(base_url), request=request, get_updates_request=request)
+async def check_token(client: BotClient) -> None:
+    """Ask the Bot API who we are before touching the database, so a wrong token fails in a second.
+
+    The getMe goes through PTB's `Bot.initialize` on the client the bot will run on, which stays
+    initialized: `Application.initialize` then finds the bot ready (PTB's `Bot.initialize` returns at
+    once for an initialized bot) and does not ask again. On failure the client is closed.
+    """
+    host = urlsplit(client.base_url).netloc
     try:
-        async with bot:
-            pass
+        await client.bot.initialize()
     except InvalidToken:
+        await client.close()
         raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
                              "check the token from @BotFather.") from None
     except NetworkError as exc:
+        await client.close()
         raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
                              "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
-    finally:
-        await request.shutdown()  # already closed after a good check; a failed one leaves it open
