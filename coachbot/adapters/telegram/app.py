@@ -151,7 +151,8 @@ class TelegramBot:
                                  outbox_max_age=settings.ops_outbox_max_age_seconds)
 
     async def start(self, *, webhook: bool = False) -> None:
-        """Check the token, set the menus, start sending, then start taking updates."""
+        """Check the token, start sending and the scheduler, start taking updates, then (in a task
+        `stop` waits for) set the menus and tidy up."""
         if webhook and (self.settings.webhook_url is None or self.settings.webhook_secret is None):
             raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
                                  "COACHBOT_WEBHOOK_SECRET (16-256 of A-Z a-z 0-9 _ -).")
