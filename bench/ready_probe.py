@@ -14,9 +14,11 @@ schedule, run the scheduler's first tick, and let the collector loose again. Tel
 polling start are left out (they wait on the network).
 
 `python -m bench.ready_probe DATABASE_URL SPAWNED_AT` prints one JSON line: the time of each step since
-SPAWNED_AT, and the resident memory at the end (psutil, imported once the clock has stopped): this
-process's and its whole tree's, children included, so that a helper process started at start-up (as
-the chart-drawing process once was) is counted; there should be none (`bench/memory.py`).
+SPAWNED_AT, the CPU time the process had used by then (`time.process_time()`, which counts from the
+process's start and moves much less with the machine's load than the wall clock), and the resident
+memory at the end (psutil, imported once the clock has stopped): this process's and its whole tree's,
+children included, so that a helper process started at start-up (as the chart-drawing process once
+was) is counted; there should be none (`bench/memory.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ from pathlib import Path
 
 def main(url: str, started: float) -> None:
     marks: dict[str, float] = {"python": time.time() - started}
+    cpu: dict[str, float] = {"python": time.process_time()}
+
+    def mark(name: str) -> None:
+        marks[name] = time.time() - started
+        cpu[name] = time.process_time()
 
     async def boot() -> None:
         from coachbot import startup  # noqa: PLC0415
@@ -41,18 +48,18 @@ def main(url: str, started: float) -> None:
         from coachbot.bootstrap import build_app  # noqa: PLC0415
         from coachbot.config import load_settings  # noqa: PLC0415
 
-        marks["imports"] = time.time() - started
+        mark("imports")
         settings = load_settings(database_url=url, telegram_token="1:PROBE",
                                  telegram_base_url="http://127.0.0.1:9/bot", log_level="ERROR")
         core = await build_app(url, Path("dialogs"))
-        marks["dialogs + schema"] = time.time() - started
+        mark("dialogs + schema")
         bot = TelegramBot(core, settings)
         scheduler = CheckinScheduler(core.sessions, bot.service, bot.channel, config_from_settings(settings),
                                      clock=lambda: dt.datetime.now(dt.UTC), on_queued=bot.sender.offer)
         await scheduler.prepare()
-        marks["bot built, schedules checked"] = time.time() - started
+        mark("bot built, schedules checked")
         await scheduler.tick()
-        marks["first tick (ready)"] = time.time() - started
+        mark("first tick (ready)")
         startup.release()
         await core.close()
 
@@ -61,7 +68,7 @@ def main(url: str, started: float) -> None:
 
     me = psutil.Process()
     tree = [me, *me.children(recursive=True)]
-    print(json.dumps({"marks": marks, "rss_mb": me.memory_info().rss / 2**20,
+    print(json.dumps({"marks": marks, "cpu": cpu, "rss_mb": me.memory_info().rss / 2**20,
                       "tree_rss_mb": sum(p.memory_info().rss for p in tree) / 2**20, "processes": len(tree)}))
 
 

@@ -310,7 +310,10 @@ def probe(url: str, env: dict[str, str]) -> dict[str, Any]:
 
 def startup(label: str, url: str, patients: int, runs: int = 5) -> None:
     asyncio.run(seed_many(url, patients))
-    env = dict(os.environ)
+    # From compiled bytecode, as an installed bot runs (with PYTHONDONTWRITEBYTECODE every start would
+    # compile coachbot's modules again).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    print(f"[{label}] load average before: {os.getloadavg()[0]:.2f}")
     first = probe(url, env)["marks"]
     results = [probe(url, env) for _ in range(runs)]
     steps = ", ".join(f"{name} {statistics.median(r['marks'][name] for r in results):.2f} s"
@@ -320,6 +323,10 @@ def startup(label: str, url: str, patients: int, runs: int = 5) -> None:
           f"{statistics.median(total):.2f} s (min {min(total):.2f}, max {max(total):.2f}; target < 1.5 s); "
           f"median time since the spawn at each step: {steps}; resident memory then "
           f"{statistics.median(r['rss_mb'] for r in results):.0f} MB")
+    cpu = ", ".join(f"{name} {statistics.median(r['cpu'][name] for r in results):.2f} s"
+                    for name in results[0]["cpu"])
+    print(f"[{label}] CPU time used by each step's end, medians: {cpu}; load average after: "
+          f"{os.getloadavg()[0]:.2f}")
     print(f"[{label}] the first start: "
           f"ready at {first['first tick (ready)']:.2f} s (dialogs + schema done at "
           f"{first['dialogs + schema']:.2f} s)")

@@ -107,16 +107,21 @@ async def serve_telegram(settings: Settings, *, webhook: bool = False) -> None:
     import signal  # noqa: PLC0415
 
     from coachbot import startup  # noqa: PLC0415
-    from coachbot.adapters.telegram.app import TelegramBot, check_token, log  # noqa: PLC0415
+    from coachbot.adapters.telegram.app import BotClient, TelegramBot, check_token, log  # noqa: PLC0415
 
-    await check_token(settings)
-    core = await build_app(settings.database_url, settings.dialogs_dir)
+    client = BotClient(settings)
+    await check_token(client)  # the bot runs on this client: its getMe and connection are not repeated
+    try:
+        core = await build_app(settings.database_url, settings.dialogs_dir)
+    except BaseException:
+        await client.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        bot = TelegramBot(core, settings)
+        bot = TelegramBot(core, settings, client=client)
         try:
             await bot.start(webhook=webhook)
             startup.release()  # ready: the collector held off by `coachbot run` may run again

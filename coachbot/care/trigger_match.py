@@ -46,20 +46,26 @@ class Lexicon:
     """Maps one normalised token to the ids of every phrase word it can stand for."""
 
     def __init__(self, spec: TriggerSpec, atoms: Mapping[AtomKey, int]) -> None:
-        self.exact: dict[str, set[int]] = {}
-        self.weak: dict[str, set[int]] = {}
+        # Some 40,000 keys map to a few thousand distinct id sets: each index holds one shared frozenset
+        # per distinct set, built so (`_add`) without a set per key, which would take some 10 MB more
+        # of the bot's resident memory (`bench.memory`).
+        shared: dict[frozenset[int], frozenset[int]] = {}
+        self.exact: dict[str, frozenset[int]] = {}
+        self.weak: dict[str, frozenset[int]] = {}
         """Guarded readings of short words: one slip ("dei") or a sound-alike ("dye"). Their ids are
         only accepted after a phrase's first word (see `compile_variant`), never on their own."""
+        self.doublings: dict[str, frozenset[int]] = {}
+        self.fuzzy: dict[str, frozenset[int]] = {}
+        self.censored: dict[str, frozenset[int]] = {}
+        exact, weak, doublings, fuzzy, censored = (
+            self.exact, self.weak, self.doublings, self.fuzzy, self.censored)
         self.sound_alikes = spec.sound_alikes
-        self.doublings: dict[str, set[int]] = {}
-        self.fuzzy: dict[str, set[int]] = {}
-        self.censored: dict[str, set[int]] = {}
         self.prefixes: dict[str, list[tuple[str, frozenset[int]]]] = {}
         self.number: int | None = None
         self.at_least: list[tuple[int, int]] = []  # (smallest number, id) for `#minN`
         self.plain = spec.plain_words
         self._text_of = {atom: text for (_, text), atom in atoms.items()}
-        prefix_atoms: dict[str, set[int]] = {}
+        prefix_atoms: dict[str, frozenset[int]] = {}
         fuzzy_words: set[str] = set()
         for (mode, text), atom in atoms.items():
             if mode == "n":
@@ -67,27 +73,27 @@ class Lexicon:
             elif mode == "g":
                 self.at_least.append((int(text), atom))
             elif mode == "p":
-                prefix_atoms.setdefault(text, set()).add(atom)
+                _add(prefix_atoms, text, atom, shared)
             elif mode != "s":
-                self.exact.setdefault(text, set()).add(atom)
+                _add(exact, text, atom, shared)
                 if len(text) >= _MIN_CENSORED:
                     for variant in deletions(text):
-                        self.censored.setdefault(variant, set()).add(atom)
+                        _add(censored, variant, atom, shared)
                 if mode == "w" and len(skeleton(text)) >= _MIN_SKELETON:
                     for variant in _doublings(text):
-                        self.doublings.setdefault(variant, set()).add(atom)
+                        _add(doublings, variant, atom, shared)
                 if mode == "w" and len(text) >= spec.fuzzy_min_length:
                     fuzzy_words.add(text)
                     for variant in [text, *deletions(text)]:
-                        self.fuzzy.setdefault(variant, set()).add(atom)
+                        _add(fuzzy, variant, atom, shared)
         weak_atoms = {text: atom for (mode, text), atom in atoms.items() if mode == "s"}
         for text, atom in weak_atoms.items():
             for variant in short_slips(text):
-                if variant not in self.exact and variant not in self.plain:
-                    self.weak.setdefault(variant, set()).add(atom)
+                if variant not in exact and variant not in self.plain:
+                    _add(weak, variant, atom, shared)
         for typed, meant in spec.sound_alikes.items():
             if meant in weak_atoms:
-                self.weak.setdefault(typed, set()).add(weak_atoms[meant])
+                _add(weak, typed, weak_atoms[meant], shared)
         for text, ids in prefix_atoms.items():
             self.prefixes.setdefault(text[:_PREFIX_KEY], []).append((text, frozenset(ids)))
         # A one-edit typo of a 6+ letter word keeps its first two letters or its last three, and
@@ -168,6 +174,15 @@ class Lexicon:
         return {t for t in found if not (word.startswith(t) or t.startswith(word))}
 
 
+def _add(index: dict[str, frozenset[int]], key: str, atom: int,
+         shared: dict[frozenset[int], frozenset[int]]) -> None:
+    """Add `atom` to the ids under `key`, as the one frozenset in `shared` equal to the result."""
+    ids = index.get(key, _NONE)
+    if atom not in ids:
+        grown = ids | {atom}
+        index[key] = shared.setdefault(grown, grown)
+
+
 def _doublings(word: str) -> set[str]:
     """The word with one doubled letter written once, or one letter written twice ("kil", "kiill")."""
     out = set()
@@ -218,14 +233,17 @@ def compile_variant(
     atoms: dict[AtomKey, int],
     weak: Callable[[AtomKey], AtomKey | None] | None = None,
     strong_last: bool = False,
+    shared: dict[frozenset[int], frozenset[int]] | None = None,
 ) -> Compiled:
     """Swap atom keys for small ints (shared across rules) and precompute the pre-checks.
 
     With `weak`, single-word slots also accept the guarded readings of their short words, except
     the first slot ("i want to dye"), or with `strong_last` the last one ("kll myself"): one end of
     the phrase must be written as such, which is the risk context that makes the weak reading safe,
-    and a keyword (one slot) never matches weakly.
+    and a keyword (one slot) never matches weakly. Equal id sets are one object when `shared` is
+    given (the same few words start thousands of variants).
     """
+    pool: dict[frozenset[int], frozenset[int]] = {} if shared is None else shared
     elements: list[Element] = []
     needs: list[frozenset[int]] = []
     span = 0
@@ -243,8 +261,9 @@ def compile_variant(
             extra = [weak(alt[0]) for alt in element if len(alt) == 1]
             alts += [(atoms.setdefault(key, len(atoms)),) for key in extra if key is not None]
         singles = frozenset(alt[0] for alt in alts if len(alt) == 1)
-        elements.append((singles, tuple(alt for alt in alts if len(alt) > 1)))
-        needs.append(frozenset(alt[0] for alt in alts))
+        need = frozenset(alt[0] for alt in alts)
+        elements.append((pool.setdefault(singles, singles), tuple(alt for alt in alts if len(alt) > 1)))
+        needs.append(pool.setdefault(need, need))
         span += max(len(alt) for alt in alts)
     return Compiled(tuple(elements), tuple(needs), needs[0], needs[-1], span, anchored)
 
@@ -341,12 +360,14 @@ class Matcher:
         def weak(key: AtomKey) -> AtomKey | None:
             return weak_key(key, spec.short_fuzzy_min_length, spec.fuzzy_min_length)
 
+        shared: dict[frozenset[int], frozenset[int]] = {}  # equal id sets as one object: less memory
         self._rules = []
         for spec_rule in ranked:
-            variants = [compile_variant(v, atoms) for v in spec_rule.variants]
+            variants = [compile_variant(v, atoms, shared=shared) for v in spec_rule.variants]
             if spec_rule.kind in _SLIP_KINDS:
                 for strong_last in (False, True):
-                    variants += [compile_variant(v, atoms, weak, strong_last) for v in spec_rule.variants]
+                    variants += [compile_variant(v, atoms, weak, strong_last, shared)
+                                 for v in spec_rule.variants]
             self._rules.append((spec_rule.kind, spec_rule.id, spec_rule.language,
                                 tuple(dict.fromkeys(variants))))
         self._anchors: dict[int, list[tuple[int, int]]] = {}
@@ -356,7 +377,7 @@ class Matcher:
                     self._anchors.setdefault(atom, []).append((r, v))
         self._shields: dict[str, list[tuple[Compiled, bool]]] = {}  # rule id -> idioms that may hide it
         for exc in spec.exceptions:
-            shields = [(compile_variant(v, atoms), exc.message_wide) for v in exc.variants]
+            shields = [(compile_variant(v, atoms, shared=shared), exc.message_wide) for v in exc.variants]
             for rule_id in exc.suppresses:
                 self._shields.setdefault(rule_id, []).extend(shields)
         self.lexicon = Lexicon(spec, atoms)

@@ -6,14 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+from pathlib import Path
 
 from sqlalchemy import select
 
 from coachbot.adapters.db.models import AuditEntry, Escalation
+from coachbot.adapters.telegram.app import TelegramBot
 from coachbot.app.data_rights.erase import ERASED
+from coachbot.bootstrap import build_app
 from tests.e2e.test_telegram_conversation import onboard
+from tests.support.basics import DIALOGS
 from tests.support.coachbot_telegram import (
     add_coach,
+    bot_settings,
     document_of,
     enable_send_document,
     patient,
@@ -79,3 +85,28 @@ async def test_forget_during_an_open_crisis_alert_warns_erases_and_tells_the_coa
     assert "can no longer reach you through this chat" in erased.text and "999" in erased.text
     assert told.text.startswith(f"URGENT: patient {label} erased their information while an urgent alert")
     assert "kill" not in told.text and left == []
+
+
+async def test_forget_speaks_the_words_of_the_dialogs_forget_file_in_telegram(
+        fake_bot_api: FakeBotApi, database_url: str, tmp_path: Path) -> None:
+    """`coachbot run` builds the bot from the app bootstrap built: an admin's forget.yaml is used."""
+    dialogs = tmp_path / "dialogs"
+    shutil.copytree(DIALOGS, dialogs)
+    forget = dialogs / "forget.yaml"
+    forget.write_text(forget.read_text(encoding="utf-8").replace(
+        "kept: Nothing has been erased.", "kept: Nothing was erased, as you asked."), encoding="utf-8")
+    core = await build_app(database_url, dialogs)
+    bot = TelegramBot(core, bot_settings(fake_bot_api, database_url, dialogs_dir=dialogs))
+    alex = fake_bot_api.user(42, "Alex")
+    try:
+        await bot.start()
+        await onboard(alex, fake_bot_api)
+        await alex.send_command("/forget")
+        question = await alex.wait_for_message(lambda m: bool(m.buttons) and "erase" in m.text)
+        await alex.click("No, keep it", message=question)
+        kept = await alex.wait_for_message(lambda m: "erased" in m.text, after=question)
+        await settled(fake_bot_api, bot)
+    finally:
+        await bot.stop()
+        await core.close()
+    assert kept.text.startswith("Nothing was erased, as you asked.")

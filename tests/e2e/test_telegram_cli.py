@@ -162,3 +162,16 @@ async def test_sigterm_lets_the_update_in_progress_finish(
     consent = await alex.wait_for_message(lambda m: bool(m.buttons), timeout=1)
     assert "Do you agree" in consent.text
     assert running.exception() is None
+
+
+async def test_run_checks_the_token_with_the_one_getme_the_running_bot_uses(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    """The token check before the database is touched is the bot's own getMe on its own connection:
+    one getMe before the first poll, not one for the check and another when PTB starts."""
+    running = asyncio.create_task(serve(bot_settings(fake_bot_api, database_url)))
+    await fake_bot_api.wait_until(lambda: fake_bot_api.count("getUpdates") > 0, timeout=10)
+    first_poll = fake_bot_api.calls_to("getUpdates")[0].time
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(running, 15)
+    assert running.exception() is None
+    assert [c.time < first_poll for c in fake_bot_api.calls_to("getMe")] == [True]

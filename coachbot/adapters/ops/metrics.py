@@ -1,7 +1,8 @@
 """Every metric coachbot exposes, in one registry of its own, so a scrape shows only these.
 
-Counters are fed where things happen: `updates_handled` by the Telegram app when an update is done,
-`count_send` by the outbox sender around each Telegram call. The rest is read from the database on
+Counters are fed where things happen (`counts`: the Telegram app counts an update when it is done,
+the outbox sender each Telegram call's result) and read here at each scrape, so this module and
+`prometheus_client` are imported only when the endpoint is served. The rest is read from the database on
 each scrape (`DatabaseGauges`): the backlog (outbox, escalations, today's check-ins) and the answers
 stored (the measurements table's highest id), since the database is the truth, a second process or a
 restart would leave an in-memory number wrong, and nothing is added to an answer's path.
@@ -10,55 +11,35 @@ Labels are fixed words only (results, tiers, lanes, states): never a label, a ch
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from coachbot.adapters.ops.counts import COUNTS, SEND_RESULTS
 from coachbot.adapters.ops.readings import CHECKIN_STATES, LANES, TIERS, Readings
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)  # CPU, memory and open files of the bot's process
 PlatformCollector(registry=REGISTRY)
 
-updates_handled = Counter(
-    "coachbot_updates_handled", "Telegram updates handled (applied, recognised as repeats, or failed)",
-    registry=REGISTRY)
-SEND_RESULTS = ("sent", "rate_limited", "network_error", "blocked", "refused", "failed", "error")
-"""rate_limited is Telegram's 429; blocked its 403; refused its 400; failed another Telegram error;
-error anything unexpected (a bug, or a chart that could not be drawn)."""
-sends = Counter("coachbot_outbox_sends", "outbox sends to Telegram by result (rate_limited = HTTP 429)",
-                ["result"], registry=REGISTRY)
-for _result in SEND_RESULTS:
-    sends.labels(_result)  # every series exists from the start, at 0, so rate() and alerts see it
 
-T = TypeVar("T")
+class CountsCollector(Collector):
+    """The process's counters (`counts.COUNTS`) as Prometheus counters, read at each scrape."""
 
-
-def send_result(error: BaseException | None) -> str:
-    """The `result` label for a send that ended with `error` (None: it went)."""
-    if error is None:
-        return "sent"
-    kinds: tuple[tuple[type[BaseException], str], ...] = (
-        (Forbidden, "blocked"), (RetryAfter, "rate_limited"), (BadRequest, "refused"),
-        (NetworkError, "network_error"), (TelegramError, "failed"))
-    if isinstance(error, BadRequest) and "not modified" in error.message.lower():
-        return "sent"  # an edit that was already made: the sender counts it as done
-    return next((label for kind, label in kinds if isinstance(error, kind)), "error")
+    def collect(self) -> Iterator[Metric]:
+        updates = CounterMetricFamily("coachbot_updates_handled", "Telegram updates handled (applied, "
+                                      "recognised as repeats, or failed)")
+        updates.add_metric([], COUNTS.updates_handled)
+        sends = CounterMetricFamily("coachbot_outbox_sends", "outbox sends to Telegram by result "
+                                    "(rate_limited = HTTP 429)", labels=["result"])
+        for result in SEND_RESULTS:
+            sends.add_metric([result], COUNTS.sends[result])
+        yield from (updates, sends)
 
 
-async def count_send(call: Awaitable[T]) -> T:
-    """Await one Telegram send and count its result; whatever it raises goes on unchanged."""
-    try:
-        result = await call
-    except Exception as exc:
-        sends.labels(send_result(exc)).inc()
-        raise
-    sends.labels("sent").inc()
-    return result
+REGISTRY.register(CountsCollector())
 
 
 class DatabaseGauges(Collector):

@@ -1,11 +1,12 @@
 """The Telegram bot as one object: PTB Application wiring, polling or webhook, and a graceful stop.
 
-Start: check the token with getMe, set the command menus, start the outbox sender (which first sends
-whatever a previous run left unsent), start the scheduler (whose first tick sends what fell due while
-the bot was down), then take updates. Stop (SIGTERM/SIGINT in `serve`): stop taking updates, let the
-ones in progress finish (each is one transaction, so nothing is half-written), stop the scheduler
-(letting a tick in progress finish), let sends in progress finish, and leave anything unsent in the
-outbox for the next start.
+Start: check the token with getMe, start the outbox sender (which first sends whatever a previous run
+left unsent), start the scheduler (whose first tick sends what fell due while the bot was down), then
+take updates; only then set the command menus (one Bot API call per coach), warn if no coach will
+receive alerts and forget old update ids, none of which an update needs. Stop (SIGTERM/SIGINT in
+`serve`): stop taking updates, let the ones in progress finish (each is one transaction, so nothing is
+half-written), stop the scheduler (letting a tick in progress finish), let sends in progress finish,
+and leave anything unsent in the outbox for the next start.
 
 State lives in the project database, not in PTB persistence, so a new process carries on exactly where
 the last one stopped.
@@ -13,30 +14,26 @@ the last one stopped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
 import logging
 from collections import Counter
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from telegram import Bot, Update
+from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, TypeHandler
 
 from coachbot.adapters.charts import stop_drawing
 from coachbot.adapters.db.models import Coach
-from coachbot.adapters.ops import metrics
-from coachbot.adapters.ops.server import OpsServer, OpsServerError
+from coachbot.adapters.ops import counts
 from coachbot.adapters.scheduler.tick import CheckinScheduler, launch
 from coachbot.adapters.telegram import outbox_store
-from coachbot.adapters.telegram.bot_requests import (
-    SENDS_IN_FLIGHT,
-    polling_request,
-    probe_request,
-    sending_request,
-)
+from coachbot.adapters.telegram.bot_requests import SENDS_IN_FLIGHT, polling_request, sending_request
 from coachbot.adapters.telegram.confirming_bot import ConfirmAfterCommitBot
 from coachbot.adapters.telegram.inbound import ALLOWED_UPDATES
 from coachbot.adapters.telegram.keyboards import button_key
@@ -55,6 +52,9 @@ from coachbot.app.application import App
 from coachbot.app.escalations.alerts import AlertSettings, warn_if_no_coach
 from coachbot.app.pipeline import Clock, PatientService, system_clock
 from coachbot.config import Settings
+
+if TYPE_CHECKING:
+    from coachbot.adapters.ops.server import OpsServer
 
 log = logging.getLogger("coachbot.telegram")
 
@@ -86,25 +86,50 @@ def normalise_base_url(url: str) -> str:
     return url if url.endswith("/bot") else url + "/bot"
 
 
+class BotClient:
+    """The bot's Bot API client: `ConfirmAfterCommitBot` on its sending and its polling request.
+
+    `coachbot run` makes it first and checks the token through it (`check_token`), then runs the bot on
+    it: the getMe and the connection of that check are the ones the bot goes on using, instead of a
+    second client's (a TLS handshake and a getMe more before the first poll on the real Telegram).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
+            raise BotConfigError(NO_TOKEN)
+        self.token = settings.telegram_token.get_secret_value().strip()
+        self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
+        self.requests = (sending_request(), polling_request())
+        self.bot = ConfirmAfterCommitBot(
+            self.token, base_url=self.base_url, base_file_url=file_url(self.base_url),
+            request=self.requests[0], get_updates_request=self.requests[1])
+
+    async def close(self) -> None:
+        """After a failed start: PTB's shutdown skips a bot whose initialize failed, so close the
+        connection pools that initialize opened ourselves."""
+        for request in self.requests:
+            with contextlib.suppress(Exception):
+                await request.shutdown()
+
+
 class TelegramBot:
     """One running bot: the PTB application, the update handler, the outbox sender and the scheduler."""
 
-    def __init__(self, core: App, settings: Settings, *, clock: Clock = system_clock) -> None:
-        if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
-            raise BotConfigError(NO_TOKEN)
+    def __init__(self, core: App, settings: Settings, *, clock: Clock = system_clock,
+                 client: BotClient | None = None) -> None:
+        client = client if client is not None else BotClient(settings)  # raises BotConfigError first
         quiet_library_loggers()
         self.core, self.settings, self.clock = core, settings, clock
-        token = settings.telegram_token.get_secret_value().strip()
+        token = client.token
         self.channel = TelegramChannel(core.library.service.channel, core.library.escalation,
                                        button_key=button_key(token))
         self.service = PatientService(core.sessions, core.engine, clock, channel=self.channel,
                                       steps=core.steps, care=core.care)
         self.service.alerts = AlertSettings(settings.alert_show_name, settings.coach_group_chat_id)
-        self.base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
-        self._requests = (sending_request(), polling_request())
-        self.bot = ConfirmAfterCommitBot(
-            token, base_url=self.base_url, base_file_url=file_url(self.base_url), request=self._requests[0],
-            get_updates_request=self._requests[1])
+        self.service.rights.texts = core.patients.rights.texts  # dialogs/forget.yaml, as bootstrap read it
+        self.client = client
+        self.base_url = client.base_url
+        self.bot = client.bot
         builder = Application.builder().bot(self.bot).concurrent_updates(
             PerChatProcessor(settings.telegram_concurrent_updates))
         self.application = builder.build()
@@ -123,25 +148,28 @@ class TelegramBot:
         self._failed: Counter[int] = Counter()  # updates whose handling failed, until webhook asks
         self.webhook: WebhookServer | None = None  # started by `start` in webhook mode
         self.scheduler: CheckinScheduler | None = None  # started by `start`, after the sender
-        self.ops = None if not settings.ops_port else OpsServer(
-            core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
-            outbox_max_age=settings.ops_outbox_max_age_seconds)
+        self._warm_up: asyncio.Task[None] | None = None  # `_after_start`, once updates flow
+        self.ops: OpsServer | None = None
+        if settings.ops_port:  # only then: the endpoints bring prometheus_client
+            from coachbot.adapters.ops.server import OpsServer  # noqa: PLC0415
+
+            self.ops = OpsServer(core.sessions, clock, listen=settings.ops_listen, port=settings.ops_port,
+                                 outbox_max_age=settings.ops_outbox_max_age_seconds)
 
     async def start(self, *, webhook: bool = False) -> None:
-        """Check the token, set the menus, start sending, then start taking updates."""
+        """Check the token, start sending and the scheduler, start taking updates, then (in a task
+        `stop` waits for) set the menus and tidy up."""
         if webhook and (self.settings.webhook_url is None or self.settings.webhook_secret is None):
             raise BotConfigError("webhook mode needs COACHBOT_WEBHOOK_URL (the public https address) and "
                                  "COACHBOT_WEBHOOK_SECRET (16-256 of A-Z a-z 0-9 _ -).")
         if self.ops is not None:  # first: /healthz answers while the rest starts
+            from coachbot.adapters.ops.server import OpsServerError  # noqa: PLC0415 (as in __init__)
+
             try:
                 self.ops.start()
             except OpsServerError as exc:
                 raise BotConfigError(str(exc)) from None
         await self._initialize()
-        await self._set_menus()
-        await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
-        async with self.service.gate:
-            await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()
         self.sender.offer(await self.service.queue_alerts())
         self.scheduler = await launch(self.core.sessions, self.service, self.channel, self.settings,
@@ -159,6 +187,20 @@ class TelegramBot:
         # every update for up to ~100 ms (bench/telegram_throughput.py; README).
         gc.freeze()
         log.info("coachbot is taking Telegram updates by %s", "webhook" if webhook else "long polling")
+        self._warm_up = asyncio.create_task(self._after_start())
+
+    async def _after_start(self) -> None:
+        """What start-up does once updates flow: none of it is needed to handle one, and the menus are
+        a Bot API round trip per coach (bench/memory.py times the first getUpdates). A failure here is
+        logged: the bot keeps serving, and the next start tries again."""
+        try:
+            await self._set_menus()
+            await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
+            async with self.service.gate:
+                await outbox_store.prune_processed_updates(self.core.sessions,
+                                                           self.clock() - KEEP_UPDATE_IDS)
+        except Exception as exc:
+            log.error("after start: could not set the menus or tidy up (%s)", type(exc).__name__)
 
     async def _start_webhook(self) -> None:
         """Listen first, then tell Telegram where to post (it keeps the webhook across our restarts, and
@@ -182,6 +224,8 @@ class TelegramBot:
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in progress, finish sends in progress, close."""
+        if self._warm_up is not None:  # the menus and the rest: short, so let them finish
+            await self._warm_up
         if self.webhook is not None:  # answers the posts in progress once they committed
             await self.webhook.stop()
             self.webhook = None
@@ -201,7 +245,7 @@ class TelegramBot:
                 await self.ops.stop()
 
     def _update_done(self, update_id: int, committed: bool) -> None:
-        metrics.updates_handled.inc()
+        counts.update_handled()
         self.bot.finished(update_id)
         if not committed and self.webhook is not None:  # only the webhook server asks (and forgets)
             self._failed[update_id] += 1
@@ -221,20 +265,13 @@ class TelegramBot:
         try:
             await self.application.initialize()  # calls getMe
         except InvalidToken:
-            await self._close_requests()
+            await self.client.close()
             raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
                                  "check the token from @BotFather.") from None
         except NetworkError as exc:
-            await self._close_requests()
+            await self.client.close()
             raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
                                  "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
-
-    async def _close_requests(self) -> None:
-        """After a failed start: PTB's shutdown skips a bot whose initialize failed, so close the
-        connection pools that initialize opened ourselves."""
-        for request in self._requests:
-            with contextlib.suppress(Exception):
-                await request.shutdown()
 
     async def _set_menus(self) -> None:
         """Patients' commands for every private chat, and each registered coach's own set."""
@@ -251,23 +288,21 @@ class TelegramBot:
                 await set_coach_commands(self.application.bot, messages, chat_id)
 
 
-async def check_token(settings: Settings) -> None:
-    """Ask the Bot API who we are before touching the database, so a wrong token fails in a second."""
-    if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
-        raise BotConfigError(NO_TOKEN)
-    base_url = normalise_base_url(settings.telegram_base_url or "https://api.telegram.org/bot")
-    host = urlsplit(base_url).netloc
-    request = probe_request()
-    bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
-              base_file_url=file_url(base_url), request=request, get_updates_request=request)
+async def check_token(client: BotClient) -> None:
+    """Ask the Bot API who we are before touching the database, so a wrong token fails in a second.
+
+    The getMe goes through PTB's `Bot.initialize` on the client the bot will run on, which stays
+    initialized: `Application.initialize` then finds the bot ready (PTB's `Bot.initialize` returns at
+    once for an initialized bot) and does not ask again. On failure the client is closed.
+    """
+    host = urlsplit(client.base_url).netloc
     try:
-        async with bot:
-            pass
+        await client.bot.initialize()
     except InvalidToken:
+        await client.close()
         raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
                              "check the token from @BotFather.") from None
     except NetworkError as exc:
+        await client.close()
         raise BotConfigError(f"cannot reach the Bot API server at {host} ({type(exc).__name__}); "
                              "check COACHBOT_TELEGRAM_BASE_URL and the network.") from None
-    finally:
-        await request.shutdown()  # already closed after a good check; a failed one leaves it open

@@ -55,10 +55,3 @@ def polling_request() -> AiohttpRequest:
     return AiohttpRequest(connection_pool_size=POLL_CONNECTIONS, read_timeout=POLL_READ_MARGIN,
                           write_timeout=WRITE_TIMEOUT, connect_timeout=CONNECT_TIMEOUT,
                           pool_timeout=POOL_TIMEOUT)
-
-
-def probe_request() -> AiohttpRequest:
-    """One connection for the token check before start-up (a single getMe, which sends nothing to
-    anyone, so PTB's short read timeout is right: a wrong address fails in seconds)."""
-    return AiohttpRequest(connection_pool_size=1, read_timeout=5.0, write_timeout=WRITE_TIMEOUT,
-                          connect_timeout=CONNECT_TIMEOUT, pool_timeout=POOL_TIMEOUT)

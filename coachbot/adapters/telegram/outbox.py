@@ -39,7 +39,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from coachbot.adapters.ops.metrics import count_send
+from coachbot.adapters.ops.counts import count_send
 from coachbot.adapters.telegram import outbox_store as store
 from coachbot.adapters.telegram.outbox_calls import call
 from coachbot.adapters.telegram.pacing import Pacer, Slot
