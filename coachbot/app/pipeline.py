@@ -11,12 +11,9 @@ The channel (`Channel`, implemented by adapters/telegram) only formats; this mod
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -26,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.adapters.db.store import outbox_values
+from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, WriteGate, joined, session_of, write_gate
+from coachbot.app import outbox
 from coachbot.app.channel import (
     STALE_STATE,
     Channel,
@@ -71,6 +69,7 @@ from coachbot.app.escalations.raising import (
 from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.app.self_management.service import Photo, SelfManagement, is_own_command, outgoing_for
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
+from coachbot.app.unit_of_work import UnitOfWorkFactory
 from coachbot.engine import (
     ButtonPress,
     ChangeStatus,
@@ -125,17 +124,18 @@ class Delivery:
 class PatientService:
     """Applies events to patients; one instance is shared by the whole process."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,  # noqa: PLR0917
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
                  clock: Clock = system_clock, channel: Channel | None = None,
-                 gate: WriteGate | None = None, steps: StepLibrary | None = None, *,
-                 care: SelfManagement | None = None) -> None:
-        self.sessions = sessions
+                 steps: StepLibrary | None = None, *, care: SelfManagement | None = None,
+                 uows: UnitOfWorkFactory | None = None) -> None:
+        self.sessions = sessions  # for the modules still on sessions (KNOWN_DEBT); the rest use `uows`
+        self.uows: UnitOfWorkFactory = uows if uows is not None else SqlUnitOfWorks(sessions)
         self.care = care  # flare-ups, the weekly summary, /steps, /flareplan, coach pins
         self.steps = care.steps if care is not None else steps
         self.engine = engine
         self.clock = clock
         self.channel = channel
-        self.gate = gate or write_gate(sessions)
+        self.gate: WriteGate = write_gate(sessions)  # the one its units of work hold (same object)
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
         self.rights = DataRightsDesk(self)  # /forget, withdrawing consent (words: dialogs/forget.yaml)
         self.code_attempts = CodeAttempts()  # wrong /coach codes per account (in memory, per process)
@@ -144,8 +144,9 @@ class PatientService:
         """`_dispatch`, the very road of `handle_update`, for tests and benches that read the engine's
         replies rather than messages: no update id, no outbox rows, one transaction."""
         turn = _RecordedTurn(self)
-        async with self.gate, self.sessions() as session, session.begin():
-            result = await turn._dispatch(session, chat_id, event, self.clock())
+        async with self.uows() as uow:
+            result = await turn._dispatch(session_of(uow), chat_id, event, self.clock())
+            await uow.commit()
         return turn.delivery(chat_id, result)
 
     async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
@@ -153,8 +154,8 @@ class PatientService:
         """The escalation rules, in this transaction, when the answer recorded a measure they read."""
         rules = self.engine.library.escalation
         if rules is not None and watches(rules, codes):
-            notices = await evaluate_patient(session, patient_id, label, timezone, rules=rules, now=now,
-                                             answering=True)
+            notices = await evaluate_patient(joined(session), patient_id, label, timezone, rules=rules,
+                                             now=now, answering=True)
             delivery.escalations += notices
             tell_patient(delivery.replies, notices, rules)
 
@@ -218,12 +219,14 @@ class PatientService:
             raise RuntimeError("handle_update needs a Channel to format messages")
         now = self.clock()
         try:
-            async with self.gate, self.sessions() as session, session.begin():
+            async with self.uows() as uow:
+                session = session_of(uow)
                 result = await self._dispatch(session, chat_id, event, now)
-                result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
-                                                         patient_id=result.patient_id, label=result.label)
+                result.queued = await outbox.queue(uow, result.outgoing, chat_id=chat_id, now=now,
+                                                   patient_id=result.patient_id, label=result.label)
                 await session.execute(store.INSERT_UPDATE_ID,
                                       {"update_id": update_id, "processed_at": now})
+                await uow.commit()
         except IntegrityError:
             if await self._already_processed(update_id):
                 log.warning("update %s was already applied (a redelivery, or an id that clashes with a "
@@ -237,9 +240,11 @@ class PatientService:
         it was raised); returns the rows, for the sender. Called at start and when a coach says /start."""
         assert self.channel is not None
         now = self.clock()
-        async with self.gate, self.sessions() as session, session.begin():
-            outgoing = await queued_alerts(session, self.channel)
-            return await self._write_outbox(session, 0, outgoing, now)
+        async with self.uows() as uow:
+            outgoing = await queued_alerts(session_of(uow), self.channel)
+            queued = await outbox.queue(uow, outgoing, chat_id=0, now=now)
+            await uow.commit()
+        return queued
 
     async def _already_processed(self, update_id: int) -> bool:
         async with self.sessions() as session:
@@ -351,7 +356,7 @@ class PatientService:
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
-        cards = await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
+        cards = await alert_rows(joined(session), patient, delivery.escalations, self.channel, self.alerts)
         outgoing += cards + await notes_after_cards(  # what the patient wrote for the coach goes with it
             session, patient, cards, words=self.engine.library.service.channel.coach_tools,
             channel=self.channel, now=now)
@@ -377,23 +382,6 @@ class PatientService:
                 return ButtonPress(state=STALE_STATE, value=""), list(press.on_stale), False
             value = str(options[press.index].value)
         return ButtonPress(state=position.state, value=value), list(press.on_current), True
-
-    @staticmethod
-    async def _write_outbox(session: AsyncSession, chat_id: int, outgoing: list[Outgoing],
-                            now: dt.datetime, *, patient_id: int | None = None,
-                            label: str | None = None) -> list[QueuedMessage]:
-        """One row per message, ids in order, in one statement (`store.INSERT_OUTBOX`); the values as
-        every writer builds them (`store.outbox_values`)."""
-        if not outgoing:
-            return []
-        values = [outbox_values(item, chat_id=chat_id, patient_id=patient_id, now=now) for item in outgoing]
-        result = await session.execute(store.INSERT_OUTBOX, values)
-        return [QueuedMessage(id=row_id, chat_id=v["chat_id"], lane=v["lane"], kind=v["kind"],
-                              payload=v["payload"], not_before=now, attempts=0, patient_id=v["patient_id"],
-                              escalation_id=v["escalation_id"],
-                              label=label if item.chat_id is None else (
-                                  f"escalation:{item.escalation_id}" if item.escalation_id else None))
-                for item, v, row_id in zip(outgoing, values, result.scalars().all(), strict=True)]
 
     async def _new_patient(self, session: AsyncSession, chat_id: int, now: dt.datetime) -> Patient:
         """A new patient, given at once to the active coach with the fewest patients (if any)."""
@@ -434,8 +422,8 @@ class PatientService:
                         subject=patient.label, detail={}, now=now)
         elif isinstance(effect, Escalate):
             raised = await open_or_update(
-                session, patient.id, patient.label, patient.timezone, tier=effect.tier, rule=effect.rule,
-                reason=effect.reason, evidence=dict(effect.evidence), now=now,
+                joined(session), patient.id, patient.label, patient.timezone, tier=effect.tier,
+                rule=effect.rule, reason=effect.reason, evidence=dict(effect.evidence), now=now,
                 rules=self.engine.library.escalation, severity=effect.severity, stated=True)
             delivery.escalations.append(notice_of(raised.row, patient.label, raised.is_new, raised.worse))
         elif isinstance(effect, SafetyTriggered):
@@ -509,24 +497,6 @@ class _RecordedTurn(PatientService):
             photos=[photo for d in applied for photo in d.photos],
             suggest_step=any(d.suggest_step for d in applied),
             position=applied[-1].position if applied else None)
-
-
-WriteGate = AbstractAsyncContextManager[Any]
-
-
-def write_gate(sessions: async_sessionmaker[AsyncSession]) -> WriteGate:
-    """What a writing transaction holds while it runs: an asyncio lock on SQLite, nothing elsewhere.
-
-    SQLite has one writer at a time, and a writer that finds the lock taken waits in SQLite's busy
-    handler; the service's SQLite statements run on the event loop (adapters/db/sqlite_inline.py), so
-    that wait would hold up the very transaction it waits for. Every writer of the process therefore
-    queues on this asyncio lock first, which costs nothing. PostgreSQL locks rows, so its
-    transactions run side by side.
-    """
-    bind = sessions.kw.get("bind")
-    if bind is not None and bind.dialect.name == "sqlite":
-        return asyncio.Lock()
-    return contextlib.nullcontext()
 
 
 _ROW_COLUMNS = tuple(c.key for c in table_of(Patient).columns if c.key != "updated_at")

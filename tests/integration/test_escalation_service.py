@@ -48,8 +48,8 @@ class World:
         self.service = PatientService(sessions, Engine(lib), self.clock, channel=self.channel)
         self.service.alerts = AlertSettings(group_chat_id=GROUP)
         self.queued: list[QueuedMessage] = []
-        self.ticker = EscalationTicker(sessions, self.service, self.channel, clock=self.clock,
-                                       gate=self.service.gate, on_queued=self.queued.extend)
+        self.ticker = EscalationTicker(self.service.uows, self.service, self.channel, clock=self.clock,
+                                       on_queued=self.queued.extend)
 
     async def send(self, event: Any, chat: int = CHAT, update_id: int | None = None) -> Any:
         if update_id is None:

@@ -40,7 +40,8 @@ APP_ADAPTER_DEBT: frozenset[tuple[str, str]] = frozenset({
 })
 KNOWN_DEBT: frozenset[str] = frozenset({
     # App modules that still take an AsyncSession and query through coachbot.adapters.db / SQLAlchemy
-    # instead of a repository port. channel.py: the port module types QueuedMessage with a db model.
+    # instead of the unit of work's repositories (coachbot/app/unit_of_work.py). channel.py: the port
+    # module types QueuedMessage with a db model.
     "coachbot.app.channel",
     "coachbot.app.pipeline",
     # The built application holds the database engine and session maker it was built with.
@@ -52,9 +53,7 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.checkins.flare", "coachbot.app.checkins.reminders", "coachbot.app.checkins.start",
     "coachbot.app.coaches.admin", "coachbot.app.coaches.coaching", "coachbot.app.coaches.desk",
     "coachbot.app.coaches.invites", "coachbot.app.coaches.relay", "coachbot.app.coaches.summary",
-    "coachbot.app.escalations.alerts", "coachbot.app.escalations.coach_actions",
-    "coachbot.app.escalations.deadlines", "coachbot.app.escalations.history",
-    "coachbot.app.escalations.listing", "coachbot.app.escalations.raising",
+    "coachbot.app.escalations.coach_actions", "coachbot.app.escalations.listing",
     "coachbot.app.self_management.overrides", "coachbot.app.self_management.population_prior",
     "coachbot.app.self_management.service", "coachbot.app.self_management.suggestions",
 })

@@ -133,7 +133,7 @@ class TelegramBot:
                 raise BotConfigError(str(exc)) from None
         await self._initialize()
         await self._set_menus()
-        await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
+        await warn_if_no_coach(self.service.uows)  # the drawing process starts with the first chart
         async with self.service.gate:
             await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, Conversation, Escalation, OutboxMessage, Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import Channel, QueuedMessage, question_token
 from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
 from coachbot.app.coaches.coaching import coach_of
@@ -179,7 +180,7 @@ class CheckinStarter:
         outgoing = [replace(item, lane=runs.LANE_BULK) for item in replies]
         cards = []
         for notice in delivery.escalations:
-            coach = await coach_of(session, patient) if notice.is_new else None
+            coach = await coach_of(joined(session), patient) if notice.is_new else None
             if coach is not None and coach.telegram_user_id is not None:
                 cards.append(self.channel.coach_alert(notice, coach.telegram_user_id))
         cards += await notes_after_cards(session, patient, cards, now=now, channel=self.channel,

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
@@ -24,13 +24,14 @@ from coachbot.adapters.db.models import (
     Patient,
     StepSuggestion,
 )
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import ChannelCommand, EscalationNotice, Inbound, Outgoing, Press
 from coachbot.app.data_rights.export import held_about
+from coachbot.app.unit_of_work import CoachRecord, PatientRecord, UnitOfWork
 from coachbot.engine import TextMessage
 
 if TYPE_CHECKING:
     from coachbot.app.channel import Channel
-
 
 _PATIENT_WITH_CONVERSATION = (
     select(Patient, Conversation,
@@ -78,21 +79,16 @@ async def removed_coach(session: AsyncSession, chat_id: int) -> Coach | None:
 async def pick_coach(session: AsyncSession, exclude: Collection[int] = ()) -> Coach | None:
     """The active coach reachable in Telegram with the fewest open patients (the oldest on a tie).
     Open means not stopped: a patient still onboarding, active or paused may need their coach."""
-    load = (select(Coach, func.count(Patient.id).label("patients"))
-            .outerjoin(Patient, (Patient.coach_id == Coach.id) & (Patient.status != "stopped"))
-            .where(Coach.active.is_(True), Coach.telegram_user_id.is_not(None), Coach.id.not_in(exclude))
-            .group_by(Coach.id).order_by(func.count(Patient.id), Coach.id).limit(1))
-    row = (await session.execute(load)).first()
-    return row[0] if row else None
+    return await joined(session).coaches.least_loaded(exclude)
 
 
-async def coach_of(session: AsyncSession, patient: Patient) -> Coach | None:
+async def coach_of(uow: UnitOfWork, patient: PatientRecord) -> CoachRecord | None:
     """The patient's coach; a patient without an active one is given one now, if any is registered."""
     if patient.coach_id is not None:
-        coach = await session.get(Coach, patient.coach_id)
+        coach = await uow.coaches.get(patient.coach_id)
         if coach is not None and coach.active and coach.telegram_user_id is not None:
             return coach
-    coach = await pick_coach(session)
+    coach = await uow.coaches.least_loaded()
     if coach is not None:
         patient.coach_id = coach.id
     return coach
@@ -124,7 +120,7 @@ async def queued_alerts(session: AsyncSession, channel: Channel) -> list[Outgoin
         .order_by(Escalation.id))
     outgoing = []
     for escalation, patient in result.all():
-        coach = await coach_of(session, patient)
+        coach = await coach_of(joined(session), patient)
         if coach is None or coach.telegram_user_id is None:
             break  # still no coach: they keep waiting
         notice = EscalationNotice(

@@ -1,0 +1,199 @@
+"""The repositories of `coachbot.app.unit_of_work` on one SQLAlchemy session.
+
+Each is a thin object around the session of its unit of work (`unit_of_work.py`); the statements the
+answer path runs are built once, on the tables, as in `store.py`, whose functions they reuse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, false, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from coachbot.adapters.db import store
+from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, Measurement, Patient
+from coachbot.care.escalation_rules import (
+    CheckinOutcome,
+    EscalationRules,
+    EscalationState,
+    once_per_rules_file,
+)
+from coachbot.engine import AnswerValue, Position
+
+OPEN = ("open", "acknowledged")
+BASELINE_PREFIX = "baseline:"
+"""A coach's re-base is a measurement with this prefix before the measure's code (as
+`coachbot.app.escalations.history` reads it)."""
+
+
+class SqlPatients:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, patient_id: int) -> Patient | None:
+        return await self.session.get(Patient, patient_id)
+
+
+class SqlCoaches:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, coach_id: int) -> Coach | None:
+        return await self.session.get(Coach, coach_id)
+
+    async def least_loaded(self, exclude: Collection[int] = ()) -> Coach | None:
+        load = (select(Coach, func.count(Patient.id).label("patients"))
+                .outerjoin(Patient, (Patient.coach_id == Coach.id) & (Patient.status != "stopped"))
+                .where(Coach.active.is_(True), Coach.telegram_user_id.is_not(None),
+                       Coach.id.not_in(exclude))
+                .group_by(Coach.id).order_by(func.count(Patient.id), Coach.id).limit(1))
+        row = (await self.session.execute(load)).first()
+        return row[0] if row else None
+
+    async def backups(self) -> list[Coach]:
+        return list((await self.session.execute(select(Coach).where(
+            Coach.active.is_(True), Coach.is_backup.is_(True), Coach.telegram_user_id.is_not(None))
+            .order_by(Coach.id))).scalars())
+
+    async def any_reachable(self) -> bool:
+        return (await self.session.execute(select(Coach.id).where(
+            Coach.active.is_(True), Coach.telegram_user_id.is_not(None)).limit(1))).first() is not None
+
+
+class SqlConversations:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def position(self, patient_id: int) -> Position | None:
+        return await store.load_position(self.session, patient_id)
+
+    async def save(self, patient_id: int, position: Position | None, now: dt.datetime) -> None:
+        await store.save_position(self.session, patient_id, position, now)
+
+
+class SqlMeasures:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def rules_window(self, patient_id: int, rules: EscalationRules,
+                           since: dt.datetime) -> Sequence[tuple[str, float | None, dt.datetime]]:
+        rows = (await self.session.execute(_window_query(rules),
+                                           {"patient_id": patient_id, "since": since})).all()
+        return rows  # type: ignore[return-value]
+
+    def record(self, patient_id: int, code: str, value: AnswerValue, *, script: str, state: str,
+               now: dt.datetime) -> None:
+        store.add_measurement(self.session, patient_id, code, value, script, state, now)
+
+
+@once_per_rules_file
+def _window_query(rules: EscalationRules) -> Select[str, float | None, dt.datetime]:
+    """The statement for one rules file, built once: on the answer path, building and hashing a new
+    statement for each answer cost more than SQLite takes to run it. One query on the (patient, code,
+    time) index."""
+    watched = (*(getattr(r, "measure", None) for r in rules.rules.values()), *rules.evidence.measures)
+    windowed = sorted({measure for measure in watched if measure is not None})
+    whole = sorted({source.measure for source in rules.baselines.values()}
+                   | {BASELINE_PREFIX + measure for measure in rules.baselines})
+    m = Measurement
+    return (select(m.code, m.value_num, m.recorded_at)
+            .where(m.patient_id == bindparam("patient_id"),
+                   or_(and_(_one_of(m.code, windowed), m.recorded_at >= bindparam("since")),
+                       _one_of(m.code, whole)))
+            .order_by(m.recorded_at, m.id))
+
+
+def _one_of(column: Any, codes: list[str]) -> Any:
+    """`column IN (codes)`, each code a bound value so the statement's cache key stays the same;
+    no codes is never true."""
+    return column.in_([literal(code) for code in codes]) if codes else false()
+
+
+class SqlCheckins:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def outcomes(self, patient_id: int, since: dt.date, *,
+                       answering: bool) -> dict[dt.date, CheckinOutcome]:
+        statuses = ("answered", "missed", "sent", "queued") if answering else ("answered", "missed")
+        result = await self.session.execute(
+            select(CheckinRun.local_date, CheckinRun.status)
+            .where(CheckinRun.patient_id == patient_id, CheckinRun.local_date >= since,
+                   CheckinRun.status.in_(statuses)))
+        return {day: "missed" if status == "missed" else "answered" for day, status in result.all()}
+
+    async def patients_missed_since(self, since: dt.datetime) -> list[int]:
+        return list((await self.session.execute(
+            select(CheckinRun.patient_id).where(
+                CheckinRun.status == "missed",
+                CheckinRun.local_date >= (since - dt.timedelta(days=2)).date(),
+                CheckinRun.closed_at > since).group_by(CheckinRun.patient_id)
+            .order_by(func.min(CheckinRun.patient_id)))).scalars())
+
+
+class SqlEscalations:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open_for_rule(self, patient_id: int, rule: str) -> Escalation | None:
+        return (await self.session.execute(select(Escalation).where(
+            Escalation.patient_id == patient_id, Escalation.rule == rule,
+            Escalation.status.in_(OPEN)).limit(1))).scalars().first()
+
+    async def open_for_patient(self, patient_id: int) -> list[Escalation]:
+        result = await self.session.execute(select(Escalation).where(
+            Escalation.patient_id == patient_id, Escalation.status.in_(OPEN)))
+        return list(result.scalars())
+
+    async def due_for_realert(self, now: dt.datetime, *, limit: int) -> list[tuple[Escalation, Patient]]:
+        """On PostgreSQL the rows are locked, skipping those another process holds."""
+        query = (select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
+                 .where(Escalation.status.in_(OPEN), Escalation.next_alert_at <= now)
+                 .order_by(Escalation.next_alert_at).limit(limit))
+        if self.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Escalation)
+        return [(escalation, patient) for escalation, patient in (await self.session.execute(query)).all()]
+
+    async def states(self, patient_id: int, since: dt.datetime) -> list[EscalationState]:
+        result = await self.session.execute(
+            select(Escalation.rule, Escalation.status, Escalation.opened_at, Escalation.resolved_at)
+            .where(Escalation.patient_id == patient_id,
+                   or_(Escalation.status.in_(OPEN), Escalation.resolved_at >= since)))
+        return [EscalationState(rule, status, opened, resolved)  # type: ignore[arg-type]
+                for rule, status, opened, resolved in result.all()]
+
+    async def open(self, *, patient_id: int, tier: str, rule: str, reason: str, evidence: dict[str, Any],
+                   now: dt.datetime) -> Escalation:
+        row = Escalation(patient_id=patient_id, tier=tier, rule=rule, reason=reason, status="open",
+                         evidence=evidence, opened_at=now, updated_at=now)
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+
+class SqlOutbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def queue(self, outgoing: Sequence[store.OutgoingLike], *, chat_id: int, patient_id: int | None,
+                    now: dt.datetime) -> list[dict[str, Any]]:
+        """One statement for all the rows (`store.INSERT_OUTBOX`), the values as every writer builds
+        them (`store.outbox_values`); each row's values with its id."""
+        if not outgoing:
+            return []
+        values = [store.outbox_values(item, chat_id=chat_id, patient_id=patient_id, now=now)
+                  for item in outgoing]
+        result = await self.session.execute(store.INSERT_OUTBOX, values)
+        return [{**v, "id": row_id} for v, row_id in zip(values, result.scalars().all(), strict=True)]
+
+
+class SqlAuditLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def record(self, *, actor: str, action: str, subject: str | None, detail: dict[str, Any],
+               now: dt.datetime) -> None:
+        store.audit(self.session, actor=actor, action=action, subject=subject, detail=detail, now=now)

@@ -1,0 +1,209 @@
+"""The unit of work and its repositories: the ports through which use cases read and write.
+
+As in "Architecture Patterns with Python": a use case opens a unit of work (`async with uows() as
+uow`), reads and changes records through its repositories, and says `await uow.commit()`; leaving the
+block without a commit rolls everything back. The unit of work owns the transaction, and on SQLite
+the process's write gate too, so no use case handles a database session or a lock, and a use case
+that forgets either cannot break the database. Functions that run inside a caller's transaction take
+the `UnitOfWork` itself; only the code that decides where a transaction begins takes the factory.
+
+The repositories speak the use cases' language (the measures the rules read, the escalation open
+for a rule, the coach with the fewest patients), not a query API. The records they hand out are the
+rows as the application sees them (`PatientRecord`, `CoachRecord`, `EscalationRecord`): a change to
+one is written when the unit of work commits. `coachbot/adapters/db/unit_of_work.py` implements all of
+this on SQLAlchemy; a test may implement it in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Collection, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+from coachbot.engine import AnswerValue, Position
+
+if TYPE_CHECKING:
+    from coachbot.app.channel import Outgoing
+    from coachbot.care.escalation_rules import CheckinOutcome, EscalationRules, EscalationState
+
+
+MeasurementRow = tuple[str, float | None, dt.datetime]
+"""(code, numeric value, recorded at): one reading as the escalation rules see it."""
+
+
+# -- records -----------------------------------------------------------------------------------------
+
+class PatientRecord(Protocol):
+    """A patient's row: pseudonymous label, profile, schedule, status and coach."""
+
+    id: int
+    label: str
+    chat_id: int | None
+    name: str | None
+    timezone: str
+    checkin_time: dt.time | None
+    weekly_review_day: int
+    status: str
+    paused_until: dt.datetime | None
+    consent_at: dt.datetime | None
+    consent_version: str | None
+    consent_withdrawn_at: dt.datetime | None
+    onboarded_at: dt.datetime | None
+    unreachable: bool
+    coach_id: int | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CoachRecord(Protocol):
+    """A coach: who gets a patient's alert cards (at `telegram_user_id`), backups, admins."""
+
+    id: int
+    telegram_user_id: int | None
+    name: str
+    is_admin: bool
+    is_backup: bool
+    active: bool
+
+
+class EscalationRecord(Protocol):
+    """A concern raised for a coach, tracked from open through acknowledged to resolved."""
+
+    id: int
+    patient_id: int
+    tier: str
+    rule: str
+    status: str
+    reason: str
+    evidence: dict[str, Any]
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    due_at: dt.datetime | None
+    acknowledged_at: dt.datetime | None
+    acknowledged_by: int | None
+    resolved_at: dt.datetime | None
+    resolved_by: int | None
+    next_alert_at: dt.datetime | None
+    realerts: int
+
+
+# -- repositories ------------------------------------------------------------------------------------
+
+class PatientRepository(Protocol):
+    async def get(self, patient_id: int) -> PatientRecord | None:
+        """The patient with this id, or None (erased)."""
+
+
+class CoachRepository(Protocol):
+    async def get(self, coach_id: int) -> CoachRecord | None: ...
+
+    async def least_loaded(self, exclude: Collection[int] = ()) -> CoachRecord | None:
+        """The active coach reachable in Telegram with the fewest open (not stopped) patients, the
+        oldest on a tie; None when there is none."""
+
+    async def backups(self) -> Sequence[CoachRecord]:
+        """The active backup coaches reachable in Telegram, oldest first (they get re-sent cards)."""
+
+    async def any_reachable(self) -> bool:
+        """Whether any active coach can receive alerts."""
+
+
+class ConversationRepository(Protocol):
+    async def position(self, patient_id: int) -> Position | None:
+        """Where the patient is in their dialog; None when no dialog runs."""
+
+    async def save(self, patient_id: int, position: Position | None, now: dt.datetime) -> None:
+        """Persist where the patient now is; None ends the dialog."""
+
+
+class MeasureRepository(Protocol):
+    async def rules_window(self, patient_id: int, rules: EscalationRules,
+                           since: dt.datetime) -> Sequence[MeasurementRow]:
+        """What the escalation rules read, oldest first: the measures they watch recorded since
+        `since`, every baseline and every coach's re-base. One read."""
+
+    def record(self, patient_id: int, code: str, value: AnswerValue, *, script: str, state: str,
+               now: dt.datetime) -> None:
+        """Keep one answer worth charting."""
+
+
+class CheckinRepository(Protocol):
+    async def outcomes(self, patient_id: int, since: dt.date, *,
+                       answering: bool) -> dict[dt.date, CheckinOutcome]:
+        """Answered and missed check-ins from `since` by local date; `answering` counts one still
+        open as answered (the patient is answering it now)."""
+
+    async def patients_missed_since(self, since: dt.datetime) -> list[int]:
+        """The patients with a check-in recorded as missed after `since`."""
+
+
+class EscalationRepository(Protocol):
+    async def open_for_rule(self, patient_id: int, rule: str) -> EscalationRecord | None:
+        """The patient's open or acknowledged escalation for this rule."""
+
+    async def open_for_patient(self, patient_id: int) -> Sequence[EscalationRecord]:
+        """Every open or acknowledged escalation of the patient."""
+
+    async def due_for_realert(self, now: dt.datetime, *,
+                              limit: int) -> Sequence[tuple[EscalationRecord, PatientRecord]]:
+        """Open or acknowledged escalations whose next re-send is due by `now`, soonest first, with
+        their patients; rows another process is re-sending are left to it."""
+
+    async def states(self, patient_id: int, since: dt.datetime) -> list[EscalationState]:
+        """The patient's open escalations and those resolved since `since`, as the rules see them."""
+
+    async def open(self, *, patient_id: int, tier: str, rule: str, reason: str, evidence: dict[str, Any],
+                   now: dt.datetime) -> EscalationRecord:
+        """A new open escalation, with its id."""
+
+
+class OutboxRepository(Protocol):
+    async def queue(self, outgoing: Sequence[Outgoing], *, chat_id: int, patient_id: int | None,
+                    now: dt.datetime) -> list[dict[str, Any]]:
+        """One row per message, in order, sent from the conversation in `chat_id`: a message without a
+        chat of its own goes to that chat and carries `patient_id`. Each row's values with its `id`
+        (`coachbot.app.outbox.queue` makes them messages for the sender)."""
+
+
+class AuditLog(Protocol):
+    def record(self, *, actor: str, action: str, subject: str | None, detail: dict[str, Any],
+               now: dt.datetime) -> None:
+        """Who did what to whom: labels and codes only, never message text or names."""
+
+
+# -- the unit of work --------------------------------------------------------------------------------
+
+class UnitOfWork(Protocol):
+    """One transaction and the repositories that work inside it."""
+
+    @property
+    def patients(self) -> PatientRepository: ...
+    @property
+    def coaches(self) -> CoachRepository: ...
+    @property
+    def conversations(self) -> ConversationRepository: ...
+    @property
+    def measures(self) -> MeasureRepository: ...
+    @property
+    def checkins(self) -> CheckinRepository: ...
+    @property
+    def escalations(self) -> EscalationRepository: ...
+    @property
+    def outbox(self) -> OutboxRepository: ...
+    @property
+    def audit(self) -> AuditLog: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        """Roll back whatever was not committed."""
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+"""A fresh unit of work for each transaction (bootstrap wires the SQLAlchemy one)."""
