@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, WriteGate, joined, session_of, write_gate
+from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, joined, session_of
 from coachbot.app import outbox
 from coachbot.app.channel import (
     STALE_STATE,
@@ -135,7 +135,6 @@ class PatientService:
         self.engine = engine
         self.clock = clock
         self.channel = channel
-        self.gate: WriteGate = write_gate(sessions)  # the one its units of work hold (same object)
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
         self.rights = DataRightsDesk(self)  # /forget, withdrawing consent (words: dialogs/forget.yaml)
         self.code_attempts = CodeAttempts()  # wrong /coach codes per account (in memory, per process)

@@ -111,7 +111,7 @@ class TelegramBot:
         self.sender = OutboxSender(self.application.bot, core.sessions, pacer, clock=clock,
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
-                                   gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
+                                   max_in_flight=SENDS_IN_FLIGHT)
         handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done,
                                 unreadable=self.bot.unreadable.take)
         self.application.add_handler(TypeHandler(Update, handler))
@@ -134,8 +134,7 @@ class TelegramBot:
         await self._initialize()
         await self._set_menus()
         await warn_if_no_coach(self.service.uows)  # the drawing process starts with the first chart
-        async with self.service.gate:
-            await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
+        await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         self.sender.start()
         self.sender.offer(await self.service.queue_alerts())
         self.scheduler = await launch(self.core.sessions, self.service, self.channel, self.settings,

@@ -12,13 +12,14 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
 from coachbot.adapters.db.store import outbox_values
+from coachbot.adapters.db.unit_of_work import session_of
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage
-from coachbot.app.pipeline import WriteGate
+from coachbot.app.unit_of_work import UnitOfWorkFactory
 from coachbot.engine import Reply
 from coachbot.scheduling import Timing, reminder_at, zone_of
 
@@ -76,17 +77,16 @@ def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Out
 
 
 class Reminders:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], channel: Channel, timing: Timing,
-                 text: str, scripts: Mapping[str, str], *, clock: Clock, on_queued: OnQueued,
-                 gate: WriteGate) -> None:
-        self.sessions, self.channel, self.timing, self.text = sessions, channel, timing, text
-        self.scripts, self.clock, self.on_queued, self.gate = scripts, clock, on_queued, gate
+    def __init__(self, uows: UnitOfWorkFactory, channel: Channel, timing: Timing,
+                 text: str, scripts: Mapping[str, str], *, clock: Clock, on_queued: OnQueued) -> None:
+        self.uows, self.channel, self.timing, self.text = uows, channel, timing, text
+        self.scripts, self.clock, self.on_queued = scripts, clock, on_queued
 
     async def mark_delivered(self, report: TickReport) -> None:
         """Queued runs whose first message went out become sent, and get their reminder time."""
         now = self.clock()
-        async with self.gate, self.sessions() as session, session.begin():
-            for run, sent_at, timezone, next_due in await runs.delivered(session, 10_000):
+        async with self.uows() as uow:
+            for run, sent_at, timezone, next_due in await runs.delivered(session_of(uow), 10_000):
                 if sent_at is None:  # the outbox gave up (blocked, refused): nothing to wait for
                     run.status, run.reason, run.closed_at = "skipped", "undeliverable", now
                     continue
@@ -94,11 +94,12 @@ class Reminders:
                 run.reminder_at = reminder_at(runs.occurrence_of(run), sent_at, timezone, self.timing,
                                               next_due)
                 report.delivered += 1
+            await uow.commit()
 
     async def send_due(self, report: TickReport, limit: int, batch: int = 20) -> None:
         """The reminders whose time has come, a batch a transaction (one by one if a batch fails)."""
-        async with self.sessions() as session:
-            due = await runs.reminders_due(session, self.clock(), limit)
+        async with self.uows() as uow:
+            due = await runs.reminders_due(session_of(uow), self.clock(), limit)
         for first in range(0, len(due), batch):
             chunk = due[first:first + batch]
             try:
@@ -122,7 +123,8 @@ class Reminders:
         """Each run's one reminder: taken by compare-and-set, so it is decided once, sent at most once."""
         now = self.clock()
         queued: list[QueuedMessage] = []
-        async with self.gate, self.sessions() as session, session.begin():
+        async with self.uows() as uow:
+            session = session_of(uow)
             await runs.lock_patients(session, [patient_id for _, patient_id in due])
             pairs = await runs.take_reminders(session, [run_id for run_id, _ in due])
             answered = await runs.answered_runs(session, [run for run, _ in pairs], self.scripts)
@@ -143,6 +145,7 @@ class Reminders:
                 sent.append((run, patient, write_outbox(session, patient, outgoing, now)))
                 run.reminder_sent_at = now
             await session.flush()
+            await uow.commit()
         for run, patient, rows in sent:
             report.reminders += 1
             log.info("reminder queued for %s %s %s", patient.label, run.dialog, run.local_date)

@@ -24,17 +24,18 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, Conversation, Escalation, OutboxMessage, Patient
-from coachbot.adapters.db.unit_of_work import joined
+from coachbot.adapters.db.unit_of_work import joined, session_of
 from coachbot.app.channel import Channel, QueuedMessage, question_token
 from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
 from coachbot.app.coaches.coaching import coach_of
 from coachbot.app.coaches.relay import HELD, held_patients
 from coachbot.app.coaches.summary import notes_after_cards
-from coachbot.app.pipeline import PatientService, WriteGate
+from coachbot.app.pipeline import PatientService
+from coachbot.app.unit_of_work import UnitOfWorkFactory
 from coachbot.engine import StartDialog
 from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
 
@@ -65,12 +66,11 @@ class Claim:
 class CheckinStarter:
     """Starts the runs a scheduler process has claimed."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], service: PatientService,
+    def __init__(self, uows: UnitOfWorkFactory, service: PatientService,
                  channel: Channel, config: SchedulerConfig, scripts: Mapping[str, str], *, me: str,
-                 clock: Clock, on_queued: OnQueued, gate: WriteGate) -> None:
-        self.sessions, self.service, self.channel, self.config = sessions, service, channel, config
+                 clock: Clock, on_queued: OnQueued) -> None:
+        self.uows, self.service, self.channel, self.config = uows, service, channel, config
         self.scripts, self.me, self.clock, self.on_queued = scripts, me, clock, on_queued
-        self.gate = gate
 
     async def start_claims(self, claims: Sequence[Claim], report: TickReport | None = None) -> TickReport:
         """Step 3: start claimed runs a batch per transaction; a failed batch is retried one by one."""
@@ -100,7 +100,8 @@ class CheckinStarter:
         by_id = {claim.run_id: claim for claim in claims}
         started: list[tuple[CheckinRun, Patient, StartDecision, list[OutboxMessage]]] = []
         closed: list[tuple[CheckinRun, Patient, StartDecision]] = []
-        async with self.gate, self.sessions() as session, session.begin():
+        async with self.uows() as uow:
+            session = session_of(uow)
             await runs.lock_patients(session, [claim.patient_id for claim in claims])
             pairs = await runs.hold_claims(session, list(by_id), self.me, now)
             already = await runs.done_today(session, pairs, self.scripts)
@@ -134,6 +135,7 @@ class CheckinStarter:
                 run.reason = "late" if decision.late else None
             for run, _, decision in closed:
                 run.status, run.reason, run.closed_at = decision.action, decision.reason, now
+            await uow.commit()
         for run, patient, decision in closed:
             report.count(decision.action, decision.reason)
             self.log_not_sent(patient.label, runs.occurrence_of(run), decision)
