@@ -15,15 +15,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, joined, session_of
+from coachbot.adapters.db.models import Coach, Patient, ProcessedUpdate, table_of
+from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, session_of
 from coachbot.app import outbox
 from coachbot.app.channel import (
     STALE_STATE,
@@ -69,7 +69,7 @@ from coachbot.app.escalations.raising import (
 from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.app.self_management.service import Photo, SelfManagement, is_own_command, outgoing_for
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
-from coachbot.app.unit_of_work import UnitOfWorkFactory
+from coachbot.app.unit_of_work import PatientRecord, UnitOfWork, UnitOfWorkFactory
 from coachbot.engine import (
     ButtonPress,
     ChangeStatus,
@@ -144,24 +144,26 @@ class PatientService:
         replies rather than messages: no update id, no outbox rows, one transaction."""
         turn = _RecordedTurn(self)
         async with self.uows() as uow:
-            result = await turn._dispatch(session_of(uow), chat_id, event, self.clock())
+            result = await turn._dispatch(uow, chat_id, event, self.clock())
             await uow.commit()
         return turn.delivery(chat_id, result)
 
-    async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
+    async def _evaluate(self, uow: UnitOfWork, delivery: Delivery, *, patient_id: int, label: str,
                         timezone: str, codes: list[str], now: dt.datetime) -> None:
         """The escalation rules, in this transaction, when the answer recorded a measure they read."""
         rules = self.engine.library.escalation
         if rules is not None and watches(rules, codes):
-            notices = await evaluate_patient(joined(session), patient_id, label, timezone, rules=rules,
+            notices = await evaluate_patient(uow, patient_id, label, timezone, rules=rules,
                                              now=now, answering=True)
             delivery.escalations += notices
             tell_patient(delivery.replies, notices, rules)
 
-    async def apply(self, session: AsyncSession, patient: Patient, event: Event,
+    async def apply(self, uow: UnitOfWork, record: PatientRecord, event: Event,
                     now: dt.datetime) -> Delivery:
-        """Run one event for a loaded patient inside the caller's transaction."""
-        position = await store.load_position(session, patient.id)
+        """Run one event for a loaded patient inside the caller's unit of work."""
+        session = session_of(uow)  # until the modules below take the unit of work (KNOWN_DEBT)
+        patient = cast(Patient, record)  # the row the session loaded, as those modules need it
+        position = await uow.conversations.position(patient.id)
         row_before = _row_values(patient)
         context = await self._context(session, patient, now)
         if self.care is not None:
@@ -171,8 +173,8 @@ class PatientService:
                             position=outcome.position)
         schedule_basis = schedule_store.schedule_basis(patient)
         for effect in outcome.effects:
-            await self._apply_effect(session, patient, effect, now, delivery)
-        await self._evaluate(session, delivery, patient_id=patient.id, label=patient.label,
+            await self._apply_effect(uow, session, patient, effect, now, delivery)
+        await self._evaluate(uow, delivery, patient_id=patient.id, label=patient.label,
                              timezone=patient.timezone, now=now,
                              codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
         answer_readings(delivery.replies, self.engine.library.escalation,
@@ -181,7 +183,7 @@ class PatientService:
             extras = await self.care.after_event(session, patient, event, outcome, now)
             extras.merge_into(delivery.replies)  # the check-in's closing line stays last
             delivery.photos += extras.photos
-        await store.save_position(session, patient.id, outcome.position, now)
+        await uow.conversations.save(patient.id, outcome.position, now)
         if _row_values(patient) != row_before:  # its position is the conversation's row, not this one
             patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -219,11 +221,10 @@ class PatientService:
         now = self.clock()
         try:
             async with self.uows() as uow:
-                session = session_of(uow)
-                result = await self._dispatch(session, chat_id, event, now)
+                result = await self._dispatch(uow, chat_id, event, now)
                 result.queued = await outbox.queue(uow, result.outgoing, chat_id=chat_id, now=now,
                                                    patient_id=result.patient_id, label=result.label)
-                await session.execute(store.INSERT_UPDATE_ID,
+                await session_of(uow).execute(store.INSERT_UPDATE_ID,
                                       {"update_id": update_id, "processed_at": now})
                 await uow.commit()
         except IntegrityError:
@@ -249,8 +250,9 @@ class PatientService:
         async with self.sessions() as session:
             return await session.get(ProcessedUpdate, update_id) is not None
 
-    async def _dispatch(self, session: AsyncSession, chat_id: int, event: Inbound,
+    async def _dispatch(self, uow: UnitOfWork, chat_id: int, event: Inbound,
                         now: dt.datetime) -> UpdateResult:
+        session = session_of(uow)  # until the modules it calls take the unit of work (KNOWN_DEBT)
         assert self.channel is not None
         if isinstance(event, Notice):
             return UpdateResult(outgoing=list(event.rows))
@@ -266,20 +268,8 @@ class PatientService:
             tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
             if tools is not None:
                 return tools
-        if coach is not None and self.care is not None and isinstance(event, TextMessage) and (
-                said := await coach_step_command(session, coach, event.text, steps=self.care.steps,
-                                                 words=self.care.texts.coach, now=now)) is not None:
-            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
-                                label=f"coach:{coach.id}")
         if coach is not None:
-            handled = await coach_actions.command(
-                session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
-            if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
-                return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
-            outgoing, started = coach_turn(coach, event, self.channel)
-            if started:
-                outgoing += await queued_alerts(session, self.channel)
-            return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=started)
+            return await self._coach_turn(session, coach, event, now)
         if isinstance(event, ReachabilityChange):
             # Rows still queued for a blocked chat fail on their first 403, which drops the rest.
             if patient is not None:
@@ -299,7 +289,7 @@ class PatientService:
         if patient.unreachable:  # writing to us means they can hear us again
             patient.unreachable = False  # (set only when it changes: setting it dirties the session,
             patient.updated_at = now  # and every statement after that pays a flush of nothing)
-        relayed = await relay_from_patient(session, patient, event, channel=self.channel, now=now,
+        relayed = await relay_from_patient(uow, patient, event, channel=self.channel, now=now,
                                            words=self.engine.library.service.channel.coach_tools)
         if relayed is not None:  # a coach's conversation is open: to the coach, after any safety flow
             safety = self.engine.library.service.preempt.values()
@@ -307,14 +297,14 @@ class PatientService:
             if not in_safety_dialog and self.engine.library.triggers.detect(relayed.text) is None:
                 return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
                                     patient_id=patient.id)
-            result = await self.patient_turn(session, patient, TextMessage(relayed.text), now)
+            result = await self.patient_turn(uow, patient, TextMessage(relayed.text), now)
             result.outgoing += relayed.to_coach
             return result
         typed = typed_text(event)
         if typed and self.engine.library.triggers.detect(typed) is not None:
             # Words of risk come first wherever they were typed: after a command word (/help, /checkin,
             # /steps ...), in a caption or an edit. The engine pre-empts any dialog with the safety flow.
-            return await self.patient_turn(session, patient, TextMessage(typed), now)
+            return await self.patient_turn(uow, patient, TextMessage(typed), now)
         if (rights := await self.rights.handle(session, patient, event, now)) is not None:
             return rights  # /forget, withdrawing consent, the offer after /stop (app/data_rights)
         if self.care is not None and isinstance(event, TextMessage | Press):
@@ -331,31 +321,51 @@ class PatientService:
             event = StartDialog(service.settings if event.name == "settings" else service.daily)
         elif _unknown_command(event):  # never taken as an answer: said kindly, then what they can type;
             # /steps and /flareplan while onboarding are known, but wait: its question again instead
-            result = await self.patient_turn(session, patient, TextMessage(
+            result = await self.patient_turn(uow, patient, TextMessage(
                 "/start" if _waits_for_onboarding(patient, event) else "/help"), now)
             result.outgoing[:0] = self.channel.replies([] if _waits_for_onboarding(patient, event) else [
                 Reply(self.engine.library.service.messages.unknown_command)], None)
             return result
-        return await self.patient_turn(session, patient, event, now)
+        return await self.patient_turn(uow, patient, event, now)
 
-    async def patient_turn(self, session: AsyncSession, patient: Patient, event: Event | Press,
+    async def _coach_turn(self, session: AsyncSession, coach: Coach, event: Inbound,
+                          now: dt.datetime) -> UpdateResult:
+        """A registered coach's message that the coach tools did not take: a pin or block of a step,
+        /resolve, /rebase, a note a Resolve press asked for; else a greeting, help or a pointer."""
+        assert self.channel is not None
+        if self.care is not None and isinstance(event, TextMessage) and (
+                said := await coach_step_command(session, coach, event.text, steps=self.care.steps,
+                                                 words=self.care.texts.coach, now=now)) is not None:
+            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
+                                label=f"coach:{coach.id}")
+        handled = await coach_actions.command(
+            session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
+        if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
+            return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
+        outgoing, started = coach_turn(coach, event, self.channel)
+        if started:
+            outgoing += await queued_alerts(session, self.channel)
+        return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=started)
+
+    async def patient_turn(self, uow: UnitOfWork, patient: Patient, event: Event | Press,
                            now: dt.datetime) -> UpdateResult:
         """One patient event through the engine inside the caller's transaction, with its replies and
         coach cards formatted for the channel (the data-rights desk uses it for words of risk too)."""
         assert self.channel is not None
+        session = session_of(uow)
         first: list[Outgoing] = []
         accepted: bool | None = None
         if isinstance(event, Press):
             event, first, accepted = await self._resolve_press(session, patient, event)
         event = _onboarding_first(patient, event)
-        delivery = await self.apply(session, patient, event, now)
+        delivery = await self.apply(uow, patient, event, now)
         if not delivery.replies and isinstance(event, StartDialog):
             # The engine declined (a safety dialog runs, or messages are stopped): say where things are.
-            delivery = await self.apply(session, patient, TextMessage("/help"), now)
+            delivery = await self.apply(uow, patient, TextMessage("/help"), now)
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
-        cards = await alert_rows(joined(session), patient, delivery.escalations, self.channel, self.alerts)
+        cards = await alert_rows(uow, patient, delivery.escalations, self.channel, self.alerts)
         outgoing += cards + await notes_after_cards(  # what the patient wrote for the coach goes with it
             session, patient, cards, words=self.engine.library.service.channel.coach_tools,
             channel=self.channel, now=now)
@@ -401,13 +411,13 @@ class PatientService:
         status: Status = patient.status  # type: ignore[assignment]
         return PatientContext(status=status, name=patient.name, facts=facts)
 
-    async def _apply_effect(self, session: AsyncSession, patient: Patient, effect: Effect,
-                            now: dt.datetime, delivery: Delivery) -> None:
+    async def _apply_effect(self, uow: UnitOfWork, session: AsyncSession,  # noqa: PLR0917
+                            patient: Patient, effect: Effect, now: dt.datetime, delivery: Delivery) -> None:
         if isinstance(effect, Reply):
             delivery.replies.append(effect)
         elif isinstance(effect, RecordMeasure):
-            store.add_measurement(session, patient.id, effect.code, effect.value, effect.script,
-                                  effect.state, now)
+            uow.measures.record(patient.id, effect.code, effect.value, script=effect.script,
+                                state=effect.state, now=now)
             if effect.code == STEP_FEEDBACK_MEASURE:
                 await record_feedback(session, patient.id, effect.value, now)
         elif isinstance(effect, UpdateProfile):
@@ -417,17 +427,17 @@ class PatientService:
         elif isinstance(effect, ChangeStatus):
             patient.status = effect.status
             patient.paused_until = effect.until
-            store.audit(session, actor=patient.label, action=f"status_{effect.status}",
-                        subject=patient.label, detail={}, now=now)
+            uow.audit.record(actor=patient.label, action=f"status_{effect.status}",
+                             subject=patient.label, detail={}, now=now)
         elif isinstance(effect, Escalate):
             raised = await open_or_update(
-                joined(session), patient.id, patient.label, patient.timezone, tier=effect.tier,
+                uow, patient.id, patient.label, patient.timezone, tier=effect.tier,
                 rule=effect.rule, reason=effect.reason, evidence=dict(effect.evidence), now=now,
                 rules=self.engine.library.escalation, severity=effect.severity, stated=True)
             delivery.escalations.append(notice_of(raised.row, patient.label, raised.is_new, raised.worse))
         elif isinstance(effect, SafetyTriggered):
-            store.audit(session, actor="system", action="safety_trigger", subject=patient.label,
-                        detail={"kind": effect.kind, "rule": effect.rule}, now=now)
+            uow.audit.record(actor="system", action="safety_trigger", subject=patient.label,
+                             detail={"kind": effect.kind, "rule": effect.rule}, now=now)
             log.warning("safety trigger %s (%s) for %s", effect.kind, effect.rule, patient.label)
         elif isinstance(effect, SuggestStep):
             delivery.suggest_step = True
@@ -480,9 +490,9 @@ class _RecordedTurn(PatientService):
         self.channel = _ReplyChannel()
         self.applied: list[Delivery] = []
 
-    async def apply(self, session: AsyncSession, patient: Patient, event: Event,
+    async def apply(self, uow: UnitOfWork, record: PatientRecord, event: Event,
                     now: dt.datetime) -> Delivery:
-        delivery = await super().apply(session, patient, event, now)
+        delivery = await super().apply(uow, record, event, now)
         self.applied.append(delivery)
         return delivery
 

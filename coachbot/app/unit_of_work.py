@@ -88,6 +88,27 @@ class EscalationRecord(Protocol):
     realerts: int
 
 
+class CheckinRunRecord(Protocol):
+    """One check-in claimed by the scheduler, from claim to answer (or miss, or skip)."""
+
+    id: int
+    patient_id: int
+    dialog: str
+    local_date: dt.date
+    due_at: dt.datetime
+    status: str
+    reason: str | None
+
+
+class RelayRecord(Protocol):
+    """An open conversation between a coach and a patient (/message ... /close)."""
+
+    patient_id: int
+    coach_id: int
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+
+
 # -- repositories ------------------------------------------------------------------------------------
 
 class PatientRepository(Protocol):
@@ -127,6 +148,21 @@ class MeasureRepository(Protocol):
                now: dt.datetime) -> None:
         """Keep one answer worth charting."""
 
+    async def answered_since(self, patient_id: int, script: str, since: dt.datetime) -> bool:
+        """Whether the patient answered anything of `script` since `since`."""
+
+
+class RelayRepository(Protocol):
+    async def get(self, patient_id: int) -> RelayRecord | None: ...
+
+    async def open(self, patient_id: int, coach_id: int, now: dt.datetime) -> None:
+        """Open the patient's conversation with this coach, or hand an open one to them."""
+
+    async def close(self, relay: RelayRecord) -> None: ...
+
+    async def live_among(self, patient_ids: Collection[int], since: dt.datetime) -> set[int]:
+        """Of `patient_ids`, those whose conversation saw a message after `since`."""
+
 
 class CheckinRepository(Protocol):
     async def outcomes(self, patient_id: int, since: dt.date, *,
@@ -136,6 +172,9 @@ class CheckinRepository(Protocol):
 
     async def patients_missed_since(self, since: dt.datetime) -> list[int]:
         """The patients with a check-in recorded as missed after `since`."""
+
+    async def on_day(self, patient_id: int, local_date: dt.date, *, reason: str) -> CheckinRunRecord | None:
+        """The patient's check-in of that local date recorded with `reason`, if any."""
 
 
 class EscalationRepository(Protocol):
@@ -191,6 +230,8 @@ class UnitOfWork(Protocol):
     def escalations(self) -> EscalationRepository: ...
     @property
     def outbox(self) -> OutboxRepository: ...
+    @property
+    def relays(self) -> RelayRepository: ...
     @property
     def audit(self) -> AuditLog: ...
 

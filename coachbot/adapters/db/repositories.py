@@ -14,7 +14,7 @@ from sqlalchemy import Select, and_, bindparam, false, func, literal, or_, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
-from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, Measurement, Patient
+from coachbot.adapters.db.models import CheckinRun, Coach, CoachRelay, Escalation, Measurement, Patient
 from coachbot.care.escalation_rules import (
     CheckinOutcome,
     EscalationRules,
@@ -88,6 +88,39 @@ class SqlMeasures:
                now: dt.datetime) -> None:
         store.add_measurement(self.session, patient_id, code, value, script, state, now)
 
+    async def answered_since(self, patient_id: int, script: str, since: dt.datetime) -> bool:
+        found = await self.session.execute(select(Measurement.id).where(
+            Measurement.patient_id == patient_id, Measurement.script == script,
+            Measurement.recorded_at >= since).limit(1))
+        return found.first() is not None
+
+
+class SqlRelays:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, patient_id: int) -> CoachRelay | None:
+        return await self.session.get(CoachRelay, patient_id)
+
+    async def open(self, patient_id: int, coach_id: int, now: dt.datetime) -> None:
+        relay = await self.session.get(CoachRelay, patient_id)
+        if relay is None:
+            self.session.add(CoachRelay(patient_id=patient_id, coach_id=coach_id, opened_at=now,
+                                        updated_at=now))
+        else:
+            relay.coach_id, relay.updated_at = coach_id, now
+
+    async def close(self, relay: object) -> None:
+        """`relay` is a row this repository gave out (a CoachRelay)."""
+        await self.session.delete(relay)
+
+    async def live_among(self, patient_ids: Collection[int], since: dt.datetime) -> set[int]:
+        if not patient_ids:
+            return set()
+        result = await self.session.execute(select(CoachRelay.patient_id).where(
+            CoachRelay.patient_id.in_(list(patient_ids)), CoachRelay.updated_at > since))
+        return set(result.scalars())
+
 
 @once_per_rules_file
 def _window_query(rules: EscalationRules) -> Select[str, float | None, dt.datetime]:
@@ -124,6 +157,11 @@ class SqlCheckins:
             .where(CheckinRun.patient_id == patient_id, CheckinRun.local_date >= since,
                    CheckinRun.status.in_(statuses)))
         return {day: "missed" if status == "missed" else "answered" for day, status in result.all()}
+
+    async def on_day(self, patient_id: int, local_date: dt.date, *, reason: str) -> CheckinRun | None:
+        return (await self.session.execute(select(CheckinRun).where(
+            CheckinRun.patient_id == patient_id, CheckinRun.local_date == local_date,
+            CheckinRun.reason == reason))).scalars().first()
 
     async def patients_missed_since(self, since: dt.datetime) -> list[int]:
         return list((await self.session.execute(

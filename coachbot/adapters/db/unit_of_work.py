@@ -32,6 +32,7 @@ from coachbot.adapters.db.repositories import (
     SqlMeasures,
     SqlOutbox,
     SqlPatients,
+    SqlRelays,
 )
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -64,6 +65,16 @@ def write_gate(sessions: Sessions) -> WriteGate:
 class SqlUnitOfWork:
     """One transaction on one session, with the repositories bound to it."""
 
+    patients: SqlPatients
+    coaches: SqlCoaches
+    conversations: SqlConversations
+    measures: SqlMeasures
+    checkins: SqlCheckins
+    escalations: SqlEscalations
+    outbox: SqlOutbox
+    audit: SqlAuditLog
+    relays: SqlRelays
+
     def __init__(self, sessions: Sessions, gate: WriteGate) -> None:
         self._sessions, self._gate = sessions, gate
         self._transaction: AsyncSessionTransaction | None = None
@@ -80,6 +91,7 @@ class SqlUnitOfWork:
         self.escalations = SqlEscalations(session)
         self.outbox = SqlOutbox(session)
         self.audit = SqlAuditLog(session)
+        self.relays = SqlRelays(session)
 
     async def __aenter__(self) -> Self:
         await self._gate.__aenter__()

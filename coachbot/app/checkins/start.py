@@ -106,7 +106,7 @@ class CheckinStarter:
             pairs = await runs.hold_claims(session, list(by_id), self.me, now)
             already = await runs.done_today(session, pairs, self.scripts)
             current = await runs.conversations(session, {patient.id for _, patient in pairs})
-            talking = await held_patients(session, [patient.id for _, patient in pairs], now)
+            talking = await held_patients(joined(session), [patient.id for _, patient in pairs], now)
             going: list[tuple[CheckinRun, Patient, StartDecision]] = []
             for run, patient in sorted(pairs, key=lambda pair: pair[0].due_at, reverse=True):
                 decision = decide_start(runs.occurrence_of(run), runs.profile_of(patient), now,
@@ -173,7 +173,7 @@ class CheckinStarter:
         script = self.scripts[run.dialog]
         if await coaching_paused(session, patient.id) and self.service.engine.library.script(GENTLE_CHECK):
             script = GENTLE_CHECK
-        delivery = await self.service.apply(session, patient, StartDialog(script), now)
+        delivery = await self.service.apply(joined(session), patient, StartDialog(script), now)
         if not delivery.replies:
             return []
         position = delivery.position

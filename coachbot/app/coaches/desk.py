@@ -22,6 +22,7 @@ from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import Outgoing, UpdateResult
 from coachbot.app.coaches.coaching import pick_coach, queued_alerts
 from coachbot.app.coaches.code_attempts import LIMIT, PAUSE
@@ -193,7 +194,7 @@ class CoachDesk:
             return self._say(fill(self.words.message_not_sent, label=patient.label))
         to_patient = [replace(item, chat_id=patient.chat_id, patient_id=patient.id)
                       for item in self.channel.text(fill(self.words.to_patient, text=text))]
-        await open_relay(self.session, patient, self.coach, self.now)
+        await open_relay(joined(self.session), patient, self.coach, self.now)
         self._audit("coach_message_sent", patient.label, {"length": len(text)})
         return to_patient + self._say(fill(self.words.message_sent, label=patient.label))
 
@@ -210,10 +211,10 @@ class CoachDesk:
         patient = await self._find(label, "close")
         if patient is None:
             return self._say(fill(self.words.no_such_patient, label=_shown(label)))
-        relay = await live_relay(self.session, patient.id, self.now)
+        relay = await live_relay(joined(self.session), patient.id, self.now)
         if relay is None:
             return self._say(fill(self.words.not_open, label=patient.label))
-        out = await close_relay(self.session, patient, relay, actor=self.actor, words=self.words,
+        out = await close_relay(joined(self.session), patient, relay, actor=self.actor, words=self.words,
                                 channel=self.channel, service=self.service, now=self.now)
         return out + self._say(fill(self.words.closed, label=patient.label))
 
@@ -239,10 +240,11 @@ class CoachDesk:
         for patient in patients:
             self._audit("patient_handed_over", patient.label, {"from": patient.coach_id, "to": target.id})
             patient.coach_id = target.id
-            relay = await live_relay(self.session, patient.id, self.now)
+            relay = await live_relay(joined(self.session), patient.id, self.now)
             if relay is not None:  # a conversation ends with the handover: the new coach starts afresh
-                closing += await close_relay(self.session, patient, relay, actor=self.actor, words=self.words,
-                                             channel=self.channel, service=self.service, now=self.now)
+                closing += await close_relay(joined(self.session), patient, relay, actor=self.actor,
+                                             words=self.words, channel=self.channel, service=self.service,
+                                             now=self.now)
         labels = ", ".join(p.label for p in patients)
         told = self.channel.text(fill(self.words.handed_to_you, labels=labels,
                                       coach=coach_name(self.coach, self.words.none)),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import Outgoing, Press, UpdateResult
 from coachbot.app.data_rights.erase import erase_patient
 from coachbot.app.data_rights.texts import DataRightsTexts
@@ -81,7 +82,7 @@ class DataRightsDesk:
             return self._said(patient, self._question())
         if words in _WITHDRAW:
             return await self.withdraw(session, patient, now, [])
-        result = await self.service.patient_turn(session, patient, event, now)  # the stop, as always
+        result = await self.service.patient_turn(joined(session), patient, event, now)  # the stop, as always
         if patient.status == "stopped" and patient.consent_withdrawn_at is None:
             result.outgoing = self._with_offer(result.outgoing)
         return result
