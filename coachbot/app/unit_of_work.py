@@ -189,6 +189,12 @@ class EscalationRepository(Protocol):
         """Open or acknowledged escalations whose next re-send is due by `now`, soonest first, with
         their patients; rows another process is re-sending are left to it."""
 
+    async def listed(self, status: str,
+                     tier: str | None) -> Sequence[tuple[EscalationRecord, str, int | None]]:
+        """Escalations with their patient's label and coach id, urgent first, then soon, then routine,
+        oldest first within a tier. `status` "unresolved" (open or acknowledged), "all", or one status;
+        `tier` None for every tier."""
+
     async def states(self, patient_id: int, since: dt.datetime) -> list[EscalationState]:
         """The patient's open escalations and those resolved since `since`, as the rules see them."""
 

@@ -47,13 +47,13 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     # The built application holds the database engine and session maker it was built with.
     "coachbot.app.application",
     # Data rights erase, export and purge rows table by table (the erasure walks the models' foreign keys).
-    "coachbot.app.data_rights.consent", "coachbot.app.data_rights.erase", "coachbot.app.data_rights.export",
+    "coachbot.app.data_rights.erase", "coachbot.app.data_rights.export",
     "coachbot.app.data_rights.outbox_bodies", "coachbot.app.data_rights.purge",
     "coachbot.app.data_rights.requests", "coachbot.app.data_rights.staff",
     "coachbot.app.checkins.flare", "coachbot.app.checkins.reminders", "coachbot.app.checkins.start",
     "coachbot.app.coaches.admin", "coachbot.app.coaches.coaching", "coachbot.app.coaches.desk",
     "coachbot.app.coaches.invites", "coachbot.app.coaches.summary",
-    "coachbot.app.escalations.coach_actions", "coachbot.app.escalations.listing",
+    "coachbot.app.escalations.coach_actions",
     "coachbot.app.self_management.overrides", "coachbot.app.self_management.population_prior",
     "coachbot.app.self_management.service", "coachbot.app.self_management.suggestions",
 })

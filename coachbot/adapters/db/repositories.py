@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, false, func, literal, or_, select
+from sqlalchemy import Select, and_, bindparam, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
@@ -24,6 +24,7 @@ from coachbot.care.escalation_rules import (
 from coachbot.engine import AnswerValue, Position
 
 OPEN = ("open", "acknowledged")
+_TIERS = {"urgent": 0, "soon": 1, "routine": 2}
 BASELINE_PREFIX = "baseline:"
 """A coach's re-base is a measurement with this prefix before the measure's code (as
 `coachbot.app.escalations.history` reads it)."""
@@ -194,6 +195,19 @@ class SqlEscalations:
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True, of=Escalation)
         return [(escalation, patient) for escalation, patient in (await self.session.execute(query)).all()]
+
+    async def listed(self, status: str, tier: str | None) -> list[tuple[Escalation, str, int | None]]:
+        query = (select(Escalation, Patient.label, Patient.coach_id)
+                 .join(Patient, Patient.id == Escalation.patient_id))
+        if status == "unresolved":
+            query = query.where(Escalation.status.in_(OPEN))
+        elif status != "all":
+            query = query.where(Escalation.status == status)
+        if tier is not None:
+            query = query.where(Escalation.tier == tier)
+        tier_rank = case(_TIERS, value=Escalation.tier, else_=len(_TIERS))
+        rows = await self.session.execute(query.order_by(tier_rank, Escalation.opened_at, Escalation.id))
+        return [(escalation, label, coach) for escalation, label, coach in rows.all()]
 
     async def states(self, patient_id: int, since: dt.datetime) -> list[EscalationState]:
         result = await self.session.execute(
