@@ -17,7 +17,7 @@ this on SQLAlchemy; a test may implement it in memory.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -98,6 +98,19 @@ class CheckinRunRecord(Protocol):
     due_at: dt.datetime
     status: str
     reason: str | None
+    queued_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    reminder_at: dt.datetime | None
+    reminder_sent_at: dt.datetime | None
+    closed_at: dt.datetime | None
+
+
+class ConversationRecord(Protocol):
+    """The dialog a patient is in now, and since when."""
+
+    patient_id: int
+    script: str
+    started_at: dt.datetime
 
 
 class RelayRecord(Protocol):
@@ -114,6 +127,10 @@ class RelayRecord(Protocol):
 class PatientRepository(Protocol):
     async def get(self, patient_id: int) -> PatientRecord | None:
         """The patient with this id, or None (erased)."""
+
+    async def lock(self, patient_ids: Collection[int]) -> None:
+        """Lock these patients' rows before any of their runs, in id order, where the database locks
+        rows (PostgreSQL): a /stop and a check-in for one patient then queue instead of deadlocking."""
 
 
 class CoachRepository(Protocol):
@@ -136,6 +153,9 @@ class ConversationRepository(Protocol):
 
     async def save(self, patient_id: int, position: Position | None, now: dt.datetime) -> None:
         """Persist where the patient now is; None ends the dialog."""
+
+    async def current(self, patient_ids: Collection[int]) -> Mapping[int, ConversationRecord]:
+        """The dialog each of these patients is in (those in none are left out)."""
 
 
 class MeasureRepository(Protocol):
@@ -175,6 +195,22 @@ class CheckinRepository(Protocol):
 
     async def on_day(self, patient_id: int, local_date: dt.date, *, reason: str) -> CheckinRunRecord | None:
         """The patient's check-in of that local date recorded with `reason`, if any."""
+
+    async def delivered(self, limit: int) -> Sequence[
+            tuple[CheckinRunRecord, dt.datetime | None, str, dt.datetime | None]]:
+        """Queued runs whose first message the outbox delivered or gave up on: (run, when it was
+        sent or None when it failed, the patient's timezone, the dialog's next due time)."""
+
+    async def reminders_due(self, now: dt.datetime, limit: int) -> list[tuple[int, int]]:
+        """(run id, patient id) of sent check-ins whose reminder time has come, soonest first."""
+
+    async def take_reminders(self,
+                             run_ids: Collection[int]) -> Sequence[tuple[CheckinRunRecord, PatientRecord]]:
+        """Compare-and-set: of these runs, those whose one reminder this process (and only this one)
+        now decides, with their patients; their reminder time is cleared (one chance, sent or not)."""
+
+    async def answered(self, runs: Sequence[CheckinRunRecord], scripts: Mapping[str, str]) -> set[int]:
+        """Ids of the runs with an answer recorded in their dialog's script since they were queued."""
 
 
 class EscalationRepository(Protocol):

@@ -7,14 +7,22 @@ answer path runs are built once, on the tables, as in `store.py`, whose function
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, case, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import CheckinRun, Coach, CoachRelay, Escalation, Measurement, Patient
+from coachbot.adapters.db import schedule_store, store
+from coachbot.adapters.db.models import (
+    CheckinRun,
+    Coach,
+    CoachRelay,
+    Conversation,
+    Escalation,
+    Measurement,
+    Patient,
+)
 from coachbot.care.escalation_rules import (
     CheckinOutcome,
     EscalationRules,
@@ -36,6 +44,9 @@ class SqlPatients:
 
     async def get(self, patient_id: int) -> Patient | None:
         return await self.session.get(Patient, patient_id)
+
+    async def lock(self, patient_ids: Collection[int]) -> None:
+        await schedule_store.lock_patients(self.session, patient_ids)
 
 
 class SqlCoaches:
@@ -73,6 +84,9 @@ class SqlConversations:
 
     async def save(self, patient_id: int, position: Position | None, now: dt.datetime) -> None:
         await store.save_position(self.session, patient_id, position, now)
+
+    async def current(self, patient_ids: Collection[int]) -> dict[int, Conversation]:
+        return await schedule_store.conversations(self.session, patient_ids)
 
 
 class SqlMeasures:
@@ -163,6 +177,21 @@ class SqlCheckins:
         return (await self.session.execute(select(CheckinRun).where(
             CheckinRun.patient_id == patient_id, CheckinRun.local_date == local_date,
             CheckinRun.reason == reason))).scalars().first()
+
+    async def delivered(self,
+                        limit: int) -> list[tuple[CheckinRun, dt.datetime | None, str, dt.datetime | None]]:
+        return [(run, sent_at, timezone, next_due)
+                for run, sent_at, timezone, next_due in await schedule_store.delivered(self.session, limit)]
+
+    async def reminders_due(self, now: dt.datetime, limit: int) -> list[tuple[int, int]]:
+        return await schedule_store.reminders_due(self.session, now, limit)
+
+    async def take_reminders(self, run_ids: Collection[int]) -> list[tuple[CheckinRun, Patient]]:
+        return await schedule_store.take_reminders(self.session, run_ids)
+
+    async def answered(self, runs: Sequence[object], scripts: Mapping[str, str]) -> set[int]:
+        """`runs` are rows this repository gave out (CheckinRun)."""
+        return await schedule_store.answered_runs(self.session, runs, scripts)  # type: ignore[arg-type]
 
     async def patients_missed_since(self, since: dt.datetime) -> list[int]:
         return list((await self.session.execute(

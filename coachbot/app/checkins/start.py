@@ -28,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, Conversation, Escalation, OutboxMessage, Patient
+from coachbot.adapters.db.store import outbox_values
 from coachbot.adapters.db.unit_of_work import joined, session_of
-from coachbot.app.channel import Channel, QueuedMessage, question_token
-from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
+from coachbot.app.channel import Channel, Outgoing, QueuedMessage, question_token
+from coachbot.app.checkins.reminders import TickReport, ago
 from coachbot.app.coaches.coaching import coach_of
 from coachbot.app.coaches.relay import HELD, held_patients
 from coachbot.app.coaches.summary import notes_after_cards
@@ -201,6 +202,16 @@ class CheckinStarter:
             return "its first claim was abandoned (a process stopped between claim and send)"
         return (f"it fell due while no scheduler was running (within the "
                 f"{ago(self.config.timing.grace)} grace window)")
+
+
+def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Outgoing],
+                 now: dt.datetime) -> list[OutboxMessage]:
+    """Outbox rows in order, as every writer builds them (`store.outbox_values`)."""
+    assert patient.chat_id is not None
+    rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
+            for item in outgoing]
+    session.add_all(rows)
+    return rows
 
 
 async def coaching_paused(session: AsyncSession, patient_id: int) -> bool:
