@@ -52,8 +52,8 @@ from coachbot.app.coaches.coaching import (
 )
 from coachbot.app.coaches.code_attempts import CodeAttempts
 from coachbot.app.coaches.desk import CoachDesk, is_join
+from coachbot.app.coaches.notes import notes_after_cards
 from coachbot.app.coaches.relay import relay_from_patient
-from coachbot.app.coaches.summary import notes_after_cards
 from coachbot.app.data_rights.consent import record_consent
 from coachbot.app.data_rights.requests import DataRightsDesk
 from coachbot.app.escalations import coach_actions
@@ -367,7 +367,7 @@ class PatientService:
         outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
         cards = await alert_rows(uow, patient, delivery.escalations, self.channel, self.alerts)
         outgoing += cards + await notes_after_cards(  # what the patient wrote for the coach goes with it
-            session, patient, cards, words=self.engine.library.service.channel.coach_tools,
+            uow, patient, cards, words=self.engine.library.service.channel.coach_tools,
             channel=self.channel, now=now)
         return UpdateResult(outgoing=outgoing, label=patient.label, patient_id=patient.id,
                             accepted_press=accepted)

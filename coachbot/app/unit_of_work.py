@@ -171,6 +171,13 @@ class MeasureRepository(Protocol):
     async def answered_since(self, patient_id: int, script: str, since: dt.datetime) -> bool:
         """Whether the patient answered anything of `script` since `since`."""
 
+    async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
+        """When the patient's latest `code` was recorded; None if never."""
+
+    async def texts(self, patient_id: int, code: str, *, after: dt.datetime | None,
+                    limit: int) -> list[tuple[dt.datetime, str]]:
+        """The patient's latest non-empty text answers with `code` (after `after` if given), newest first."""
+
 
 class RelayRepository(Protocol):
     async def get(self, patient_id: int) -> RelayRecord | None: ...

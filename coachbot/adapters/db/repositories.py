@@ -103,6 +103,23 @@ class SqlMeasures:
                now: dt.datetime) -> None:
         store.add_measurement(self.session, patient_id, code, value, script, state, now)
 
+    async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
+        return (await self.session.execute(
+            select(Measurement.recorded_at).where(Measurement.patient_id == patient_id,
+                                                  Measurement.code == code)
+            .order_by(Measurement.recorded_at.desc()).limit(1))).scalar()
+
+    async def texts(self, patient_id: int, code: str, *, after: dt.datetime | None,
+                    limit: int) -> list[tuple[dt.datetime, str]]:
+        query = select(Measurement.recorded_at, Measurement.value_text).where(
+            Measurement.patient_id == patient_id, Measurement.code == code,
+            Measurement.value_text.is_not(None))
+        if after is not None:
+            query = query.where(Measurement.recorded_at > after)
+        rows = await self.session.execute(
+            query.order_by(Measurement.recorded_at.desc(), Measurement.id.desc()).limit(limit))
+        return [(at, text) for at, text in rows.all() if text]
+
     async def answered_since(self, patient_id: int, script: str, since: dt.datetime) -> bool:
         found = await self.session.execute(select(Measurement.id).where(
             Measurement.patient_id == patient_id, Measurement.script == script,

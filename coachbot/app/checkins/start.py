@@ -33,8 +33,8 @@ from coachbot.adapters.db.unit_of_work import joined, session_of
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage, question_token
 from coachbot.app.checkins.reminders import TickReport, ago
 from coachbot.app.coaches.coaching import coach_of
+from coachbot.app.coaches.notes import notes_after_cards
 from coachbot.app.coaches.relay import HELD, held_patients
-from coachbot.app.coaches.summary import notes_after_cards
 from coachbot.app.pipeline import PatientService
 from coachbot.app.unit_of_work import UnitOfWorkFactory
 from coachbot.engine import StartDialog
@@ -186,7 +186,7 @@ class CheckinStarter:
             coach = await coach_of(joined(session), patient) if notice.is_new else None
             if coach is not None and coach.telegram_user_id is not None:
                 cards.append(self.channel.coach_alert(notice, coach.telegram_user_id))
-        cards += await notes_after_cards(session, patient, cards, now=now, channel=self.channel,
+        cards += await notes_after_cards(joined(session), patient, cards, now=now, channel=self.channel,
                                          words=self.service.engine.library.service.channel.coach_tools)
         return write_outbox(session, patient, outgoing + cards, now)
 

@@ -4,8 +4,7 @@ notes that go with the next alert card.
 
 The daily check-in ends with "anything else you would like your coach to know?": those words were
 written for a person, so they reach one. /patient shows the latest few, and the first alert card
-after a note is followed by every note the coach has not been sent yet (a marker measurement,
-NOTES_SENT, records how far they have gone, in the card's transaction).
+after a note is followed by every note the coach has not been sent yet (`coachbot.app.coaches.notes`).
 
 The chart is the weekly summary's chart (`coachbot.adapters.charts`) with the coach's own words. Only
 its data is written here; the outbox sender draws it when it sends it (`coachbot.adapters.charts.rows`).
@@ -19,7 +18,6 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from coachbot.adapters.db import store
 from coachbot.adapters.db.models import (
     Coach,
     CoachNote,
@@ -29,7 +27,9 @@ from coachbot.adapters.db.models import (
     Patient,
     StepSuggestion,
 )
-from coachbot.app.channel import Channel, Outgoing
+from coachbot.adapters.db.unit_of_work import joined
+from coachbot.app.coaches.notes import note_lines as _note_lines
+from coachbot.app.coaches.notes import patient_notes
 from coachbot.care.weekly_summary import ChartData, daily_records
 from coachbot.scheduling import local_date_of, zone_of
 from coachbot.spec.coach_words import CoachWords, fill
@@ -42,12 +42,6 @@ RECENT = 5
 SCORE_CODES = ("pain_now", "mood_now", "peg_score", "phq2_total", "gad2_total", "phq9_total", "gad7_total",
                "sleep_quality", "activity_days", "pain_usual", "mood_usual", "pain_baseline", "mood_baseline")
 """The numbers a coach reads first, in this order; other numeric answers follow by name."""
-NOTE_MEASURE = "note"
-"""The daily check-in's free-text answer to "anything else you would like your coach to know?"."""
-NOTES_SENT = "notes_to_coach"
-"""A marker measurement: the patient's notes up to its time have gone to the coach with a card."""
-NOTES_WINDOW = dt.timedelta(days=14)
-"""Older notes are not sent with a card (the coach can still see the latest in /patient)."""
 
 
 def coach_name(coach: Coach | None, none: str) -> str:
@@ -85,7 +79,7 @@ async def summary_text(session: AsyncSession, patient: Patient, words: CoachWord
         relay=fill(words.relay_open_line, coach=coach_name(relay_coach, words.none)) if relay else "",
         scores=await _scores(session, patient, words, zone) or words.none,
         escalations="\n".join(await _escalations(session, patient, words, tiers, now)) or words.none,
-        patient_notes="\n".join(_note_lines(words, await patient_notes(session, patient.id), zone))
+        patient_notes="\n".join(_note_lines(words, await patient_notes(joined(session), patient.id), zone))
         or words.none,
         notes="\n".join(await _notes(session, patient, words, zone)) or words.none,
         steps="\n".join(await _steps(session, patient, words, steps, zone)) or words.none)
@@ -111,44 +105,6 @@ async def _escalations(session: AsyncSession, patient: Patient, words: CoachWord
         Escalation.patient_id == patient.id, Escalation.status.in_(("open", "acknowledged")))
         .order_by(Escalation.opened_at))
     return [escalation_line(words, tiers, row, patient.label, now=now) for row in rows.scalars()]
-
-
-async def patient_notes(session: AsyncSession, patient_id: int, *, after: dt.datetime | None = None,
-                        limit: int = RECENT) -> list[tuple[dt.datetime, str]]:
-    """The patient's latest notes to their coach (newest first), only those after `after` if given."""
-    query = select(Measurement.recorded_at, Measurement.value_text).where(
-        Measurement.patient_id == patient_id, Measurement.code == NOTE_MEASURE,
-        Measurement.value_text.is_not(None))
-    if after is not None:
-        query = query.where(Measurement.recorded_at > after)
-    rows = await session.execute(query.order_by(Measurement.recorded_at.desc(), Measurement.id.desc())
-                                 .limit(limit))
-    return [(at, text) for at, text in rows.all() if text and text.strip()]
-
-
-def _note_lines(words: CoachWords, notes: Sequence[tuple[dt.datetime, str]], zone: dt.tzinfo) -> list[str]:
-    return [fill(words.patient_note_line, date=at.astimezone(zone).strftime("%d %b"), text=text.strip())
-            for at, text in notes]
-
-
-async def notes_after_cards(session: AsyncSession, patient: Patient, cards: Sequence[Outgoing], *,
-                            words: CoachWords, channel: Channel, now: dt.datetime) -> list[Outgoing]:
-    """The patient's notes not yet sent to the coach, as one message after the alert cards just
-    written (to the first card's chat); records that they have gone. Nothing without a card."""
-    chat = next((card.chat_id for card in cards if card.chat_id is not None), None)
-    if chat is None:
-        return []
-    sent = (await session.execute(
-        select(Measurement.recorded_at).where(Measurement.patient_id == patient.id,
-                                               Measurement.code == NOTES_SENT)
-        .order_by(Measurement.recorded_at.desc()).limit(1))).scalar()
-    since = now - NOTES_WINDOW
-    notes = await patient_notes(session, patient.id, after=max(sent, since) if sent else since)
-    if not notes:
-        return []
-    store.add_measurement(session, patient.id, NOTES_SENT, 1, "coach", "card", now)
-    lines = _note_lines(words, list(reversed(notes)), zone_of(patient.timezone))  # oldest first
-    return channel.text(fill(words.patient_notes_card, label=patient.label, notes="\n".join(lines)), chat)
 
 
 async def _notes(session: AsyncSession, patient: Patient, words: CoachWords, zone: dt.tzinfo) -> list[str]:
