@@ -40,9 +40,7 @@ APP_ADAPTER_DEBT: frozenset[tuple[str, str]] = frozenset({
 })
 KNOWN_DEBT: frozenset[str] = frozenset({
     # App modules that still take an AsyncSession and query through coachbot.adapters.db / SQLAlchemy
-    # instead of the unit of work's repositories (coachbot/app/unit_of_work.py). channel.py: the port
-    # module types QueuedMessage with a db model.
-    "coachbot.app.channel",
+    # instead of the unit of work's repositories (coachbot/app/unit_of_work.py).
     "coachbot.app.pipeline",
     # The built application holds the database engine and session maker it was built with.
     "coachbot.app.application",
