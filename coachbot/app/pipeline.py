@@ -269,7 +269,7 @@ class PatientService:
             if tools is not None:
                 return tools
         if coach is not None:
-            return await self._coach_turn(session, coach, event, now)
+            return await self._coach_turn(uow, coach, event, now)
         if isinstance(event, ReachabilityChange):
             # Rows still queued for a blocked chat fail on their first 403, which drops the rest.
             if patient is not None:
@@ -328,13 +328,14 @@ class PatientService:
             return result
         return await self.patient_turn(uow, patient, event, now)
 
-    async def _coach_turn(self, session: AsyncSession, coach: Coach, event: Inbound,
+    async def _coach_turn(self, uow: UnitOfWork, coach: Coach, event: Inbound,
                           now: dt.datetime) -> UpdateResult:
         """A registered coach's message that the coach tools did not take: a pin or block of a step,
         /resolve, /rebase, a note a Resolve press asked for; else a greeting, help or a pointer."""
         assert self.channel is not None
+        session = session_of(uow)
         if self.care is not None and isinstance(event, TextMessage) and (
-                said := await coach_step_command(session, coach, event.text, steps=self.care.steps,
+                said := await coach_step_command(uow, coach, event.text, steps=self.care.steps,
                                                  words=self.care.texts.coach, now=now)) is not None:
             return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
                                 label=f"coach:{coach.id}")

@@ -113,6 +113,16 @@ class ConversationRecord(Protocol):
     started_at: dt.datetime
 
 
+class StepOverrideRecord(Protocol):
+    """A coach's pin or block of one self-management step for one patient."""
+
+    patient_id: int
+    step_id: str
+    kind: str
+    coach_id: int | None
+    created_at: dt.datetime
+
+
 class RelayRecord(Protocol):
     """An open conversation between a coach and a patient (/message ... /close)."""
 
@@ -127,6 +137,9 @@ class RelayRecord(Protocol):
 class PatientRepository(Protocol):
     async def get(self, patient_id: int) -> PatientRecord | None:
         """The patient with this id, or None (erased)."""
+
+    async def by_label(self, label: str) -> PatientRecord | None:
+        """The patient with this pseudonymous label, or None."""
 
     async def lock(self, patient_ids: Collection[int]) -> None:
         """Lock these patients' rows before any of their runs, in id order, where the database locks
@@ -177,6 +190,15 @@ class MeasureRepository(Protocol):
     async def texts(self, patient_id: int, code: str, *, after: dt.datetime | None,
                     limit: int) -> list[tuple[dt.datetime, str]]:
         """The patient's latest non-empty text answers with `code` (after `after` if given), newest first."""
+
+
+class StepOverrideRepository(Protocol):
+    async def get(self, patient_id: int, step_id: str) -> StepOverrideRecord | None: ...
+
+    async def add(self, *, patient_id: int, step_id: str, kind: str, coach_id: int, now: dt.datetime) -> None:
+        """A new pin or block (one per patient and step: `get` first)."""
+
+    async def remove(self, override: StepOverrideRecord) -> None: ...
 
 
 class RelayRepository(Protocol):
@@ -281,6 +303,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> OutboxRepository: ...
     @property
     def relays(self) -> RelayRepository: ...
+    @property
+    def step_overrides(self) -> StepOverrideRepository: ...
     @property
     def audit(self) -> AuditLog: ...
 

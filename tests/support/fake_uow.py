@@ -94,6 +94,15 @@ class FakeRelay:
 
 
 @dataclass
+class FakeOverride:
+    patient_id: int
+    step_id: str
+    kind: str
+    coach_id: int | None
+    created_at: dt.datetime
+
+
+@dataclass
 class FakeStore:
     """What the database holds: shared by every unit of work made by one `FakeUnitOfWorks`."""
 
@@ -106,6 +115,7 @@ class FakeStore:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
     relays: dict[int, FakeRelay] = field(default_factory=dict)
+    overrides: list[FakeOverride] = field(default_factory=list)
 
     def measure(self, patient_id: int, code: str, value: float, at: dt.datetime,
                 script: str = "daily") -> None:
@@ -118,6 +128,12 @@ class _Patients:
 
     async def get(self, patient_id: int) -> FakePatient | None:
         return self.db.patients.get(patient_id)
+
+    async def by_label(self, label: str) -> FakePatient | None:
+        return next((p for p in self.db.patients.values() if p.label == label), None)
+
+    async def lock(self, patient_ids: Collection[int]) -> None:
+        return None
 
 
 class _Coaches:
@@ -276,6 +292,21 @@ class _Relays:
                 if pid in patient_ids and relay.updated_at > since}
 
 
+class _Overrides:
+    def __init__(self, db: FakeStore) -> None:
+        self.db = db
+
+    async def get(self, patient_id: int, step_id: str) -> FakeOverride | None:
+        return next((o for o in self.db.overrides
+                     if (o.patient_id, o.step_id) == (patient_id, step_id)), None)
+
+    async def add(self, *, patient_id: int, step_id: str, kind: str, coach_id: int, now: dt.datetime) -> None:
+        self.db.overrides.append(FakeOverride(patient_id, step_id, kind, coach_id, now))
+
+    async def remove(self, override: object) -> None:
+        self.db.overrides.remove(override)  # type: ignore[arg-type]
+
+
 class FakeUnitOfWork:
     """One 'transaction' on a copy of the store: `commit` writes the copy back."""
 
@@ -290,6 +321,7 @@ class FakeUnitOfWork:
         self.conversations, self.measures = _Conversations(db), _Measures(db)
         self.checkins, self.escalations = _Checkins(db), _Escalations(db)
         self.outbox, self.audit, self.relays = _Outbox(db), _Audit(db), _Relays(db)
+        self.step_overrides = _Overrides(db)
 
     async def __aenter__(self) -> Self:
         return self

@@ -10,9 +10,11 @@ from coachbot.app.channel import EscalationNotice, Outgoing
 from coachbot.app.coaches.relay import IDLE_AFTER, live_relay, relay_from_patient
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import evaluate_patient, open_or_update
+from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.engine import TextMessage
 from tests.support.basics import library
 from tests.support.fake_uow import FakeCoach, FakePatient, FakeUnitOfWorks
+from tests.support.self_management import care
 
 MONDAY = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 THIRD_DAY = MONDAY + dt.timedelta(days=2, minutes=1)
@@ -158,3 +160,24 @@ async def test_a_live_relay_forwards_the_words_to_the_coach_and_logs_only_their_
     assert db.relays[1].updated_at == later
     assert db.audit == [{"actor": "P-TEST", "action": "relay_to_coach", "subject": "P-TEST",
                          "detail": {"coach": 1, "length": len("my back is worse")}}]
+
+
+async def test_a_coach_pins_only_their_own_patients_steps_and_a_stranger_hears_no_such_patient() -> None:
+    steps, words = care().steps, care().texts.coach
+    step = steps.steps[0].id
+    uows = FakeUnitOfWorks()
+    db = uows.store
+    mine, theirs = FakeCoach(1, "Sam", telegram_user_id=901), FakeCoach(2, "Kim", telegram_user_id=902)
+    db.coaches.update({1: mine, 2: theirs})
+    db.patients[1] = FakePatient(1, "P-AAAAAA", chat_id=42, coach_id=1)
+    async with uows() as uow:
+        pinned = await coach_step_command(uow, mine, f"/pin P-AAAAAA {step}", steps=steps, words=words,
+                                          now=MONDAY)
+        refused = await coach_step_command(uow, theirs, f"/block P-AAAAAA {step}", steps=steps, words=words,
+                                           now=MONDAY)
+        unknown = await coach_step_command(uow, theirs, f"/block P-ZZZZZZ {step}", steps=steps, words=words,
+                                           now=MONDAY)
+        await uow.commit()
+    assert [(o.patient_id, o.step_id, o.kind, o.coach_id) for o in db.overrides] == [(1, step, "pin", 1)]
+    assert pinned is not None and refused == unknown.replace("P-ZZZZZZ", "P-AAAAAA")  # type: ignore[union-attr]
+    assert [entry["action"] for entry in db.audit] == ["step_pin"]

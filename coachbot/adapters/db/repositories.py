@@ -22,6 +22,7 @@ from coachbot.adapters.db.models import (
     Escalation,
     Measurement,
     Patient,
+    StepOverride,
 )
 from coachbot.care.escalation_rules import (
     CheckinOutcome,
@@ -44,6 +45,10 @@ class SqlPatients:
 
     async def get(self, patient_id: int) -> Patient | None:
         return await self.session.get(Patient, patient_id)
+
+    async def by_label(self, label: str) -> Patient | None:
+        found = await self.session.execute(select(Patient).where(Patient.label == label))
+        return found.scalar_one_or_none()
 
     async def lock(self, patient_ids: Collection[int]) -> None:
         await schedule_store.lock_patients(self.session, patient_ids)
@@ -125,6 +130,23 @@ class SqlMeasures:
             Measurement.patient_id == patient_id, Measurement.script == script,
             Measurement.recorded_at >= since).limit(1))
         return found.first() is not None
+
+
+class SqlStepOverrides:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, patient_id: int, step_id: str) -> StepOverride | None:
+        return (await self.session.execute(select(StepOverride).where(
+            StepOverride.patient_id == patient_id, StepOverride.step_id == step_id))).scalar_one_or_none()
+
+    async def add(self, *, patient_id: int, step_id: str, kind: str, coach_id: int, now: dt.datetime) -> None:
+        self.session.add(StepOverride(patient_id=patient_id, step_id=step_id, kind=kind, coach_id=coach_id,
+                                      created_at=now))
+
+    async def remove(self, override: object) -> None:
+        """`override` is a row this repository gave out (a StepOverride)."""
+        await self.session.delete(override)
 
 
 class SqlRelays:

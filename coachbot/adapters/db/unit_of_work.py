@@ -33,6 +33,7 @@ from coachbot.adapters.db.repositories import (
     SqlOutbox,
     SqlPatients,
     SqlRelays,
+    SqlStepOverrides,
 )
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -74,6 +75,7 @@ class SqlUnitOfWork:
     outbox: SqlOutbox
     audit: SqlAuditLog
     relays: SqlRelays
+    step_overrides: SqlStepOverrides
 
     def __init__(self, sessions: Sessions, gate: WriteGate) -> None:
         self._sessions, self._gate = sessions, gate
@@ -92,6 +94,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutbox(session)
         self.audit = SqlAuditLog(session)
         self.relays = SqlRelays(session)
+        self.step_overrides = SqlStepOverrides(session)
 
     async def __aenter__(self) -> Self:
         await self._gate.__aenter__()
