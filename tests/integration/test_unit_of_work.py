@@ -47,11 +47,11 @@ async def test_an_error_inside_the_block_rolls_back_and_releases_the_gate(sessio
 async def test_on_sqlite_every_unit_of_work_holds_the_one_gate_of_its_database(
         session_factory: Sessions) -> None:
     gate = write_gate(session_factory)
-    assert write_gate(session_factory) is gate, "one gate per database engine, whoever asks"
     if session_factory.kw["bind"].dialect.name != "sqlite":
         assert not isinstance(gate, asyncio.Lock), "PostgreSQL locks rows: writers run side by side"
         return
     assert isinstance(gate, asyncio.Lock)
+    assert write_gate(session_factory) is gate, "one gate per database engine, whoever asks"
     first, second = SqlUnitOfWorks(session_factory), SqlUnitOfWorks(session_factory)
     async with first():
         assert gate.locked()
