@@ -184,6 +184,17 @@ class MeasureRepository(Protocol):
     async def answered_since(self, patient_id: int, script: str, since: dt.datetime) -> bool:
         """Whether the patient answered anything of `script` since `since`."""
 
+    async def values_between(self, patient_id: int, code: str, since: dt.datetime,
+                             until: dt.datetime) -> list[tuple[dt.datetime, float]]:
+        """The patient's numeric `code` answers from `since` to `until`, oldest first; read once per
+        transaction until a measurement is recorded (a check-in's start and end both ask)."""
+
+    async def recorded_since(self, patient_id: int, code: str, since: dt.datetime) -> bool:
+        """Whether a `code` was recorded for the patient since `since`."""
+
+    async def latest_texts(self, patient_id: int, codes: Collection[str]) -> dict[str, str]:
+        """The latest non-blank text answer to each of `codes` (codes never answered are left out)."""
+
     async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
         """When the patient's latest `code` was recorded; None if never."""
 

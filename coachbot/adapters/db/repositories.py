@@ -23,6 +23,7 @@ from coachbot.adapters.db.models import (
     Measurement,
     Patient,
     StepOverride,
+    table_of,
 )
 from coachbot.care.escalation_rules import (
     CheckinOutcome,
@@ -108,6 +109,31 @@ class SqlMeasures:
                now: dt.datetime) -> None:
         store.add_measurement(self.session, patient_id, code, value, script, state, now)
 
+    async def values_between(self, patient_id: int, code: str, since: dt.datetime,
+                             until: dt.datetime) -> list[tuple[dt.datetime, float]]:
+        reads = store.remembered_reads(self.session)  # forgotten when a measurement is added
+        key = (_VALUES_BETWEEN, patient_id, code, since, until)
+        values: list[tuple[dt.datetime, float]] | None = reads.get(key)
+        if values is None:
+            rows = (await self.session.execute(_VALUES_BETWEEN, {
+                "patient_id": patient_id, "code": code, "since": since, "until": until})).all()
+            values = reads[key] = [(at, float(value)) for at, value in rows if value is not None]
+        return list(values)
+
+    async def recorded_since(self, patient_id: int, code: str, since: dt.datetime) -> bool:
+        row = (await self.session.execute(
+            select(Measurement.id).where(Measurement.patient_id == patient_id, Measurement.code == code,
+                                         Measurement.recorded_at >= since).limit(1))).first()
+        return row is not None
+
+    async def latest_texts(self, patient_id: int, codes: Collection[str]) -> dict[str, str]:
+        rows = (await self.session.execute(
+            select(Measurement.code, Measurement.value_text)
+            .where(Measurement.patient_id == patient_id, Measurement.code.in_(list(codes)),
+                   Measurement.value_text.is_not(None))
+            .order_by(Measurement.recorded_at, Measurement.id))).all()
+        return {code: text for code, text in rows if text and text.strip()}
+
     async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
         return (await self.session.execute(
             select(Measurement.recorded_at).where(Measurement.patient_id == patient_id,
@@ -147,6 +173,17 @@ class SqlStepOverrides:
     async def remove(self, override: object) -> None:
         """`override` is a row this repository gave out (a StepOverride)."""
         await self.session.delete(override)
+
+
+_M = table_of(Measurement)
+_VALUES_BETWEEN = (
+    select(_M.c.recorded_at, _M.c.value_num)
+    .where(_M.c.patient_id == bindparam("patient_id"), _M.c.code == bindparam("code"),
+           _M.c.recorded_at >= bindparam("since"), _M.c.recorded_at <= bindparam("until"),
+           _M.c.value_num.is_not(None))
+    .order_by(_M.c.recorded_at, _M.c.id))
+"""Built once, on the table (so the session runs it as plain Core, without the ORM's handling of
+a statement): every daily check-in's start and end reads the pain answers with it."""
 
 
 class SqlRelays:

@@ -22,6 +22,7 @@ from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import chart_row_payload
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Measurement, Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import Channel, Outgoing, Press
 from coachbot.app.checkins.flare import FLARE_SHOWN, flare_now, flare_plan, flare_shown
 from coachbot.app.self_management.population_prior import PriorCache
@@ -121,13 +122,13 @@ class SelfManagement:
         if patient.onboarded_at is None:
             return context
         if isinstance(event, StartDialog) and event.script == self.service.daily:
-            step, _ = await flare_now(session, patient, now, self.flare_rules)
+            step, _ = await flare_now(joined(session), patient, now, self.flare_rules)
             return replace(context, facts={**context.facts, "in_flare": 1.0 if step.short_checkins else 0.0})
         if (position is not None and position.script == self.service.daily
                 and PAIN_MEASURE in position.answers):
             # `pain_jumped`: today's pain answer started a flare-up, so the leg check runs before any
             # flare-up advice or reassurance is given.
-            step, _ = await flare_now(session, patient, now, self.flare_rules)
+            step, _ = await flare_now(joined(session), patient, now, self.flare_rules)
             return replace(context, facts={**context.facts,
                                            "pain_jumped": 1.0 if step.change == "started" else 0.0})
         return context
@@ -135,7 +136,7 @@ class SelfManagement:
     async def suggest(self, session: AsyncSession, patient: Patient, now: dt.datetime,
                       exclude: Sequence[str] = ()) -> list[Reply]:
         """Today's step (or a different one), with its "A different one" button; [] when none."""
-        flare, _ = await flare_now(session, patient, now, self.flare_rules)
+        flare, _ = await flare_now(joined(session), patient, now, self.flare_rules)
         state = await patient_state(session, patient, now, flare=flare.short_checkins)
         history = await history_of(session, patient.id, now)
         # The prior's queries only when a step is drawn (not when today's is shown again).
@@ -185,7 +186,7 @@ class SelfManagement:
         FLARE_SHOWN), so it is shown once per flare-up. Every piece of advice passes the step gates
         (`advice_allowed`): after a yes at the leg check there is no walking, stretching or warmth."""
         words = self.texts.flare
-        step, checkins = await flare_now(session, patient, now, self.flare_rules)
+        step, checkins = await flare_now(joined(session), patient, now, self.flare_rules)
         if step.change == "settled":
             return [Reply(words.settled.strip())]
         if step.change == "timed_out":
@@ -194,7 +195,7 @@ class SelfManagement:
         if flare is None:
             return []
         earlier = step.change != "started"
-        if earlier and await flare_shown(session, patient.id, flare.started_at):
+        if earlier and await flare_shown(joined(session), patient.id, flare.started_at):
             return []
         flags = (await patient_state(session, patient, now, flare=True)).flags
         store.add_measurement(session, patient.id, FLARE_SHOWN, 1, "flare", "shown", now)
@@ -203,7 +204,7 @@ class SelfManagement:
         parts = [fill(started, now=_num(jump), before=_num(flare.baseline))]
         if advice_allowed("reassurance", flags):
             parts.append(words.reassurance.strip())
-        plan = await flare_plan(session, patient.id)
+        plan = await flare_plan(joined(session), patient.id)
         if plan:
             lines = [words.plan_intro.strip()]
             templates = {"flare_helps": words.plan_helps, "flare_avoid": words.plan_avoid,
@@ -246,7 +247,7 @@ class SelfManagement:
         summary = build_summary(self.summary, patient.name or self.service.messages.name_fallback,
                                 days, helpful)
         text = summary.text
-        if not await flare_plan(session, patient.id):
+        if not await flare_plan(joined(session), patient.id):
             text += "\n\n" + self.texts.weekly.no_plan_offer.strip()
         extras.replies.append(Reply(text))
         weeks = max(1, -(-len(days) // 7))
@@ -283,7 +284,7 @@ class SelfManagement:
                 return [Reply(words.nothing_to_swap.strip())]
             return await self.suggest(session, patient, now, exclude=(current,)) or [
                 Reply(words.no_more_today.strip())]
-        flare, _ = await flare_now(session, patient, now, self.flare_rules)
+        flare, _ = await flare_now(joined(session), patient, now, self.flare_rules)
         state = await patient_state(session, patient, now, flare=flare.short_checkins)
         allowed = steps_for_now(self.steps, state)
         listed = allowed[:MAX_LISTED]
