@@ -113,6 +113,17 @@ class ConversationRecord(Protocol):
     started_at: dt.datetime
 
 
+class InviteRecord(Protocol):
+    """A coach's invite: only the code's hash is stored."""
+
+    id: int
+    name: str
+    is_admin: bool
+    is_backup: bool
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+
 class StepOverrideRecord(Protocol):
     """A coach's pin or block of one self-management step for one patient."""
 
@@ -152,6 +163,13 @@ class CoachRepository(Protocol):
     async def least_loaded(self, exclude: Collection[int] = ()) -> CoachRecord | None:
         """The active coach reachable in Telegram with the fewest open (not stopped) patients, the
         oldest on a tie; None when there is none."""
+
+    async def by_telegram_id(self, telegram_user_id: int) -> CoachRecord | None:
+        """The coach of this Telegram account, active or not."""
+
+    async def add(self, *, telegram_user_id: int, name: str, is_admin: bool, is_backup: bool,
+                  now: dt.datetime) -> CoachRecord:
+        """A new active coach, with its id."""
 
     async def backups(self) -> Sequence[CoachRecord]:
         """The active backup coaches reachable in Telegram, oldest first (they get re-sent cards)."""
@@ -201,6 +219,20 @@ class MeasureRepository(Protocol):
     async def texts(self, patient_id: int, code: str, *, after: dt.datetime | None,
                     limit: int) -> list[tuple[dt.datetime, str]]:
         """The patient's latest non-empty text answers with `code` (after `after` if given), newest first."""
+
+
+class InviteRepository(Protocol):
+    async def add(self, *, code_hash: str, name: str, is_admin: bool, is_backup: bool, now: dt.datetime,
+                  expires_at: dt.datetime) -> InviteRecord:
+        """A new invite, with its id."""
+
+    async def by_hash(self, code_hash: str) -> InviteRecord | None: ...
+
+    async def take(self, invite_id: int, now: dt.datetime) -> bool:
+        """Compare-and-set: mark the invite used now, if nobody has; True when this call did."""
+
+    async def used_by(self, invite_id: int, coach_id: int) -> None:
+        """Record which coach the invite made."""
 
 
 class StepOverrideRepository(Protocol):
@@ -316,6 +348,8 @@ class UnitOfWork(Protocol):
     def relays(self) -> RelayRepository: ...
     @property
     def step_overrides(self) -> StepOverrideRepository: ...
+    @property
+    def invites(self) -> InviteRepository: ...
     @property
     def audit(self) -> AuditLog: ...
 

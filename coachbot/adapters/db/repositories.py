@@ -10,13 +10,14 @@ import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, false, func, literal, or_, select
+from sqlalchemy import Select, and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import (
     CheckinRun,
     Coach,
+    CoachInvite,
     CoachRelay,
     Conversation,
     Escalation,
@@ -70,6 +71,18 @@ class SqlCoaches:
                 .group_by(Coach.id).order_by(func.count(Patient.id), Coach.id).limit(1))
         row = (await self.session.execute(load)).first()
         return row[0] if row else None
+
+    async def by_telegram_id(self, telegram_user_id: int) -> Coach | None:
+        return (await self.session.execute(
+            select(Coach).where(Coach.telegram_user_id == telegram_user_id))).scalar_one_or_none()
+
+    async def add(self, *, telegram_user_id: int, name: str, is_admin: bool, is_backup: bool,
+                  now: dt.datetime) -> Coach:
+        coach = Coach(telegram_user_id=telegram_user_id, name=name, is_admin=is_admin, is_backup=is_backup,
+                      active=True, created_at=now)
+        self.session.add(coach)
+        await self.session.flush()
+        return coach
 
     async def backups(self) -> list[Coach]:
         return list((await self.session.execute(select(Coach).where(
@@ -156,6 +169,32 @@ class SqlMeasures:
             Measurement.patient_id == patient_id, Measurement.script == script,
             Measurement.recorded_at >= since).limit(1))
         return found.first() is not None
+
+
+class SqlInvites:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, *, code_hash: str, name: str, is_admin: bool, is_backup: bool, now: dt.datetime,
+                  expires_at: dt.datetime) -> CoachInvite:
+        invite = CoachInvite(code_hash=code_hash, name=name, is_admin=is_admin, is_backup=is_backup,
+                             created_at=now, expires_at=expires_at)
+        self.session.add(invite)
+        await self.session.flush()
+        return invite
+
+    async def by_hash(self, code_hash: str) -> CoachInvite | None:
+        return (await self.session.execute(
+            select(CoachInvite).where(CoachInvite.code_hash == code_hash))).scalar_one_or_none()
+
+    async def take(self, invite_id: int, now: dt.datetime) -> bool:
+        taken = await self.session.execute(update(CoachInvite).where(
+            CoachInvite.id == invite_id, CoachInvite.used_at.is_(None)).values(used_at=now))
+        return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def used_by(self, invite_id: int, coach_id: int) -> None:
+        await self.session.execute(update(CoachInvite).where(CoachInvite.id == invite_id)
+                                   .values(used_by=coach_id))
 
 
 class SqlStepOverrides:

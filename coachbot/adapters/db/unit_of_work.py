@@ -29,6 +29,7 @@ from coachbot.adapters.db.repositories import (
     SqlCoaches,
     SqlConversations,
     SqlEscalations,
+    SqlInvites,
     SqlMeasures,
     SqlOutbox,
     SqlPatients,
@@ -76,6 +77,7 @@ class SqlUnitOfWork:
     audit: SqlAuditLog
     relays: SqlRelays
     step_overrides: SqlStepOverrides
+    invites: SqlInvites
 
     def __init__(self, sessions: Sessions, gate: WriteGate) -> None:
         self._sessions, self._gate = sessions, gate
@@ -95,6 +97,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(session)
         self.relays = SqlRelays(session)
         self.step_overrides = SqlStepOverrides(session)
+        self.invites = SqlInvites(session)
 
     async def __aenter__(self) -> Self:
         await self._gate.__aenter__()

@@ -80,7 +80,7 @@ class CoachDesk:
             store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
                         detail={"reason": "paused"}, now=self.now)
             return UpdateResult(outgoing=self._say(self.words.code_attempts_paused))
-        coach = await redeem(self.session, chat_id, code, self.now)
+        coach = await redeem(joined(self.session), chat_id, code, self.now)
         if coach is None:
             if attempts.wrong(chat_id, self.now):
                 store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_paused", subject=None,
