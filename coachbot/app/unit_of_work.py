@@ -244,6 +244,14 @@ class StepOverrideRepository(Protocol):
     async def remove(self, override: StepOverrideRecord) -> None: ...
 
 
+class SuggestionRepository(Protocol):
+    async def answers_by_band(self, since: dt.datetime, *,
+                              patient_id: int | None = None) -> Sequence[tuple[str, str, str, str, int]]:
+        """Answered step suggestions since `since` (of one patient, or everyone's), counted per
+        (pain band, mood band, step, feedback): the bands of the patient's latest pain and mood when
+        the step was offered, as `care.step_policy.score_band` draws them (0-3, 4-6, 7-10, unknown)."""
+
+
 class RelayRepository(Protocol):
     async def get(self, patient_id: int) -> RelayRecord | None: ...
 
@@ -350,6 +358,8 @@ class UnitOfWork(Protocol):
     def step_overrides(self) -> StepOverrideRepository: ...
     @property
     def invites(self) -> InviteRepository: ...
+    @property
+    def suggestions(self) -> SuggestionRepository: ...
     @property
     def audit(self) -> AuditLog: ...
 

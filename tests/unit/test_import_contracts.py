@@ -52,7 +52,6 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.coaches.admin", "coachbot.app.coaches.coaching", "coachbot.app.coaches.desk",
     "coachbot.app.coaches.summary",
     "coachbot.app.escalations.coach_actions",
-    "coachbot.app.self_management.population_prior",
     "coachbot.app.self_management.service", "coachbot.app.self_management.suggestions",
 })
 ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({

@@ -7,10 +7,11 @@ answer path runs are built once, on the tables, as in `store.py`, whose function
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, false, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store, store
@@ -24,6 +25,7 @@ from coachbot.adapters.db.models import (
     Measurement,
     Patient,
     StepOverride,
+    StepSuggestion,
     table_of,
 )
 from coachbot.care.escalation_rules import (
@@ -223,6 +225,52 @@ _VALUES_BETWEEN = (
     .order_by(_M.c.recorded_at, _M.c.id))
 """Built once, on the table (so the session runs it as plain Core, without the ORM's handling of
 a statement): every daily check-in's start and end reads the pain answers with it."""
+
+
+class SqlSuggestions:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def answers_by_band(self, since: dt.datetime, *,
+                              patient_id: int | None = None) -> list[tuple[str, str, str, str, int]]:
+        if patient_id is None:
+            result = await self.session.execute(_counts_query(own=False), {"since": since})
+        else:
+            result = await self.session.execute(_counts_query(own=True),
+                                                {"since": since, "patient_id": patient_id})
+        return [(pain, mood, step, feedback, int(n)) for pain, mood, step, feedback, n in result.all()]
+
+
+_S = table_of(StepSuggestion)
+
+
+@functools.cache
+def _counts_query(*, own: bool) -> Select[Any]:
+    """Built once (per kind): each suggestion asks for the patient's own counts, and building this
+    statement cost more than running it. On the tables, so the session runs it as plain Core."""
+    answered = (select(_S.c.step_id, _S.c.feedback,
+                       _latest("pain_now").label("pain"), _latest("mood_now").label("mood"))
+                .where(_S.c.feedback.is_not(None), _S.c.suggested_at >= bindparam("since")))
+    if own:
+        answered = answered.where(_S.c.patient_id == bindparam("patient_id"))
+    inner = answered.subquery()
+    pain, mood = _band(inner.c.pain).label("pain_band"), _band(inner.c.mood).label("mood_band")
+    return (select(pain, mood, inner.c.step_id, inner.c.feedback, func.count())
+            .group_by(pain, mood, inner.c.step_id, inner.c.feedback))
+
+
+def _latest(code: str) -> ColumnElement[float]:
+    """The patient's latest answer to `code` at the moment the step was offered (an index lookup)."""
+    return (select(_M.c.value_num)
+            .where(_M.c.patient_id == _S.c.patient_id, _M.c.code == code,
+                   _M.c.recorded_at <= _S.c.suggested_at)
+            .order_by(_M.c.recorded_at.desc()).limit(1)
+            .correlate(_S).scalar_subquery())
+
+
+def _band(value: ColumnElement[float]) -> ColumnElement[str]:
+    """`care.step_policy.score_band` in SQL: 0-3, 4-6, 7-10, or "unknown" with no answer."""
+    return case((value.is_(None), "unknown"), (value < 4, "0-3"), (value < 7, "4-6"), else_="7-10")
 
 
 class SqlRelays:

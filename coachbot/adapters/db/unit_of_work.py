@@ -35,6 +35,7 @@ from coachbot.adapters.db.repositories import (
     SqlPatients,
     SqlRelays,
     SqlStepOverrides,
+    SqlSuggestions,
 )
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
     relays: SqlRelays
     step_overrides: SqlStepOverrides
     invites: SqlInvites
+    suggestions: SqlSuggestions
 
     def __init__(self, sessions: Sessions, gate: WriteGate) -> None:
         self._sessions, self._gate = sessions, gate
@@ -98,6 +100,7 @@ class SqlUnitOfWork:
         self.relays = SqlRelays(session)
         self.step_overrides = SqlStepOverrides(session)
         self.invites = SqlInvites(session)
+        self.suggestions = SqlSuggestions(session)
 
     async def __aenter__(self) -> Self:
         await self._gate.__aenter__()

@@ -140,7 +140,7 @@ class SelfManagement:
         state = await patient_state(session, patient, now, flare=flare.short_checkins)
         history = await history_of(session, patient.id, now)
         # The prior's queries only when a step is drawn (not when today's is shown again).
-        prior = (await self.prior.prior_for(session, patient.id, now)
+        prior = (await self.prior.prior_for(joined(session), patient.id, now)
                  if needs_prior(state, history, now, exclude) else None)
         offered = await suggest_step(session, patient, self.steps, now, state=state, prior=prior,
                                      exclude=exclude, history=history)
