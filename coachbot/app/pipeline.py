@@ -420,7 +420,7 @@ class PatientService:
             uow.measures.record(patient.id, effect.code, effect.value, script=effect.script,
                                 state=effect.state, now=now)
             if effect.code == STEP_FEEDBACK_MEASURE:
-                await record_feedback(session, patient.id, effect.value, now)
+                await record_feedback(uow, patient.id, effect.value, now)
         elif isinstance(effect, UpdateProfile):
             _update_profile(patient, effect, now)
             if effect.field == "consent":  # which text was agreed to (app/data_rights/consent.py)
@@ -445,7 +445,7 @@ class PatientService:
             if self.care is not None:
                 delivery.replies += await self.care.suggest(session, patient, now)
             elif self.steps is not None and (
-                    offered := await suggest_step(session, patient, self.steps, now)) is not None:
+                    offered := await suggest_step(uow, patient, self.steps, now)) is not None:
                 delivery.replies.append(Reply(text=f"{offered.step.title}\n\n{offered.step.text.strip()}"))
         elif isinstance(effect, DialogEnded):
             self._dialog_ended(patient, effect, now)

@@ -213,6 +213,10 @@ class MeasureRepository(Protocol):
     async def latest_texts(self, patient_id: int, codes: Collection[str]) -> dict[str, str]:
         """The latest non-blank text answer to each of `codes` (codes never answered are left out)."""
 
+    async def answers(self, patient_id: int, codes: Collection[str], *,
+                      since: dt.datetime | None = None) -> Sequence[tuple[str, float | None, str | None]]:
+        """The patient's answers to `codes` (since `since`, or all), oldest first: (code, number, text)."""
+
     async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
         """When the patient's latest `code` was recorded; None if never."""
 
@@ -243,8 +247,26 @@ class StepOverrideRepository(Protocol):
 
     async def remove(self, override: StepOverrideRecord) -> None: ...
 
+    async def of_patient(self, patient_id: int) -> list[tuple[str, str]]:
+        """(step id, "pin" or "block") of the patient's overrides, oldest first."""
+
 
 class SuggestionRepository(Protocol):
+    async def history(self, patient_id: int, since: dt.datetime) -> list[tuple[str, dt.datetime, str | None]]:
+        """(step id, suggested at, feedback) of the patient's suggestions since `since`, oldest first."""
+
+    async def record(self, patient_id: int, step_id: str, reason: str, now: dt.datetime) -> None:
+        """A new suggestion, waiting for feedback."""
+
+    async def todays(self, patient_id: int, since: dt.datetime, now: dt.datetime) -> str | None:
+        """The step suggested between `since` and `now` and not turned down, the latest, if any."""
+
+    async def decline(self, patient_id: int, step_id: str, now: dt.datetime) -> None:
+        """The patient's latest suggestion of `step_id`, if it waits for feedback, is "declined"."""
+
+    async def give_feedback(self, patient_id: int, feedback: str, now: dt.datetime) -> None:
+        """The patient's latest suggestion waiting for feedback gets `feedback`."""
+
     async def answers_by_band(self, since: dt.datetime, *,
                               patient_id: int | None = None) -> Sequence[tuple[str, str, str, str, int]]:
         """Answered step suggestions since `since` (of one patient, or everyone's), counted per
@@ -299,6 +321,9 @@ class EscalationRepository(Protocol):
 
     async def open_for_patient(self, patient_id: int) -> Sequence[EscalationRecord]:
         """Every open or acknowledged escalation of the patient."""
+
+    async def open_rules(self, patient_id: int) -> list[str]:
+        """The rules of the patient's open or acknowledged escalations."""
 
     async def due_for_realert(self, now: dt.datetime, *,
                               limit: int) -> Sequence[tuple[EscalationRecord, PatientRecord]]:

@@ -130,7 +130,7 @@ async def test_new_leg_numbness_holds_back_exercise_and_heat_steps(
     assert "GP" in said and "coach" in said
     async with session_factory() as session:
         patient = (await session.execute(select(Patient))).scalar_one()
-        state = await patient_state(session, patient, clock.now)
+        state = await patient_state(joined(session), patient, clock.now)
         rules = set((await session.execute(select(Escalation.rule))).scalars())
         suggested = (await session.execute(select(StepSuggestion.step_id))).scalars().all()
     assert {"leg_weakness", "leg_numbness", "numb_skin"} <= state.flags
@@ -145,7 +145,7 @@ async def test_new_leg_numbness_holds_back_exercise_and_heat_steps(
     cleared = await checkin(service, clock, ["8", "4", "no", "helped", "skip"])
     assert "change in your leg" not in cleared
     async with session_factory() as session:
-        state = await patient_state(session, patient, clock.now)
+        state = await patient_state(joined(session), patient, clock.now)
     assert not state.flags & {"leg_weakness", "leg_numbness"}, "a later no clears the leg flags"
 
 

@@ -52,7 +52,7 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.coaches.admin", "coachbot.app.coaches.coaching", "coachbot.app.coaches.desk",
     "coachbot.app.coaches.summary",
     "coachbot.app.escalations.coach_actions",
-    "coachbot.app.self_management.service", "coachbot.app.self_management.suggestions",
+    "coachbot.app.self_management.service",
 })
 ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({
     # The scheduler tick finds due schedules and claims check-in runs in the database.

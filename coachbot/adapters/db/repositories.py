@@ -11,7 +11,20 @@ import functools
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, false, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store, store
@@ -149,6 +162,16 @@ class SqlMeasures:
             .order_by(Measurement.recorded_at, Measurement.id))).all()
         return {code: text for code, text in rows if text and text.strip()}
 
+    async def answers(self, patient_id: int, codes: Collection[str], *,
+                      since: dt.datetime | None = None) -> list[tuple[str, float | None, str | None]]:
+        if since is None:
+            rows = await self.session.execute(_answers_query(tuple(codes), windowed=False),
+                                              {"patient_id": patient_id})
+        else:
+            rows = await self.session.execute(_answers_query(tuple(codes), windowed=True),
+                                              {"patient_id": patient_id, "since": since})
+        return [(code, number, text) for code, number, text in rows.all()]
+
     async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
         return (await self.session.execute(
             select(Measurement.recorded_at).where(Measurement.patient_id == patient_id,
@@ -215,6 +238,10 @@ class SqlStepOverrides:
         """`override` is a row this repository gave out (a StepOverride)."""
         await self.session.delete(override)
 
+    async def of_patient(self, patient_id: int) -> list[tuple[str, str]]:
+        rows = await self.session.execute(_OVERRIDES, {"patient_id": patient_id})
+        return [(step, kind) for step, kind in rows.all()]
+
 
 _M = table_of(Measurement)
 _VALUES_BETWEEN = (
@@ -231,6 +258,44 @@ class SqlSuggestions:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def history(self, patient_id: int, since: dt.datetime) -> list[tuple[str, dt.datetime, str | None]]:
+        rows = await self.session.execute(_PAST, {"patient_id": patient_id, "since": since})
+        return [(step, at, feedback) for step, at, feedback in rows.all()]
+
+    async def record(self, patient_id: int, step_id: str, reason: str, now: dt.datetime) -> None:
+        store.forget_open_step(self.session)
+        await self.session.execute(_RECORD, {"patient_id": patient_id, "step_id": step_id,
+                                             "suggested_at": now, "reason": reason})
+
+    async def todays(self, patient_id: int, since: dt.datetime, now: dt.datetime) -> str | None:
+        row = (await self.session.execute(
+            select(StepSuggestion.step_id).where(
+                StepSuggestion.patient_id == patient_id, StepSuggestion.suggested_at >= since,
+                StepSuggestion.suggested_at <= now,
+                (StepSuggestion.feedback.is_(None)) | (StepSuggestion.feedback != "declined"))
+            .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1))).first()
+        return row[0] if row else None
+
+    async def decline(self, patient_id: int, step_id: str, now: dt.datetime) -> None:
+        row = (await self.session.execute(
+            select(StepSuggestion).where(StepSuggestion.patient_id == patient_id,
+                                         StepSuggestion.step_id == step_id)
+            .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(1)
+        )).scalar_one_or_none()
+        if row is not None and row.feedback is None:
+            store.forget_open_step(self.session)
+            row.feedback, row.feedback_at = "declined", now
+
+    async def give_feedback(self, patient_id: int, feedback: str, now: dt.datetime) -> None:
+        latest = (await self.session.execute(
+            select(StepSuggestion).where(StepSuggestion.patient_id == patient_id,
+                                         StepSuggestion.feedback.is_(None))
+            .order_by(StepSuggestion.suggested_at.desc()).limit(1))).scalar_one_or_none()
+        if latest is not None:
+            store.forget_open_step(self.session)
+            latest.feedback = feedback
+            latest.feedback_at = now
+
     async def answers_by_band(self, since: dt.datetime, *,
                               patient_id: int | None = None) -> list[tuple[str, str, str, str, int]]:
         if patient_id is None:
@@ -242,6 +307,29 @@ class SqlSuggestions:
 
 
 _S = table_of(StepSuggestion)
+_E, _O = table_of(Escalation), table_of(StepOverride)
+# The statements of a step suggestion, built once: building and hashing them anew cost more than
+# running them. On the tables, not the mapped classes: the session then runs them as plain Core, which
+# costs less CPU than the ORM's handling of a statement (they return plain rows either way).
+_OPEN_RULES = select(_E.c.rule).where(_E.c.patient_id == bindparam("patient_id"), _E.c.status.in_(OPEN))
+_OVERRIDES = (select(_O.c.step_id, _O.c.kind)
+              .where(_O.c.patient_id == bindparam("patient_id"))
+              .order_by(_O.c.created_at, _O.c.id))
+_PAST = (select(_S.c.step_id, _S.c.suggested_at, _S.c.feedback)
+         .where(_S.c.patient_id == bindparam("patient_id"), _S.c.suggested_at >= bindparam("since"))
+         .order_by(_S.c.suggested_at, _S.c.id))
+_RECORD = insert(_S)
+"""A new suggestion, written at once (added to the session, its flush cost more than the insert)."""
+
+
+@functools.cache
+def _answers_query(codes: tuple[str, ...], *, windowed: bool) -> Select[Any]:
+    """Answers to a fixed set of codes (one statement per set, built once)."""
+    query = select(_M.c.code, _M.c.value_num, _M.c.value_text).where(
+        _M.c.patient_id == bindparam("patient_id"), _M.c.code.in_(list(codes)))
+    if windowed:
+        query = query.where(_M.c.recorded_at >= bindparam("since"))
+    return query.order_by(_M.c.recorded_at, _M.c.id)
 
 
 @functools.cache
@@ -373,6 +461,9 @@ class SqlEscalations:
         return (await self.session.execute(select(Escalation).where(
             Escalation.patient_id == patient_id, Escalation.rule == rule,
             Escalation.status.in_(OPEN)).limit(1))).scalars().first()
+
+    async def open_rules(self, patient_id: int) -> list[str]:
+        return list((await self.session.execute(_OPEN_RULES, {"patient_id": patient_id})).scalars())
 
     async def open_for_patient(self, patient_id: int) -> list[Escalation]:
         result = await self.session.execute(select(Escalation).where(

@@ -137,12 +137,12 @@ class SelfManagement:
                       exclude: Sequence[str] = ()) -> list[Reply]:
         """Today's step (or a different one), with its "A different one" button; [] when none."""
         flare, _ = await flare_now(joined(session), patient, now, self.flare_rules)
-        state = await patient_state(session, patient, now, flare=flare.short_checkins)
-        history = await history_of(session, patient.id, now)
+        state = await patient_state(joined(session), patient, now, flare=flare.short_checkins)
+        history = await history_of(joined(session), patient.id, now)
         # The prior's queries only when a step is drawn (not when today's is shown again).
         prior = (await self.prior.prior_for(joined(session), patient.id, now)
                  if needs_prior(state, history, now, exclude) else None)
-        offered = await suggest_step(session, patient, self.steps, now, state=state, prior=prior,
+        offered = await suggest_step(joined(session), patient, self.steps, now, state=state, prior=prior,
                                      exclude=exclude, history=history)
         if offered is None or (exclude and offered.suggestion.repeat):
             return []
@@ -197,7 +197,7 @@ class SelfManagement:
         earlier = step.change != "started"
         if earlier and await flare_shown(joined(session), patient.id, flare.started_at):
             return []
-        flags = (await patient_state(session, patient, now, flare=True)).flags
+        flags = (await patient_state(joined(session), patient, now, flare=True)).flags
         store.add_measurement(session, patient.id, FLARE_SHOWN, 1, "flare", "shown", now)
         jump = next((c.pain for c in checkins if c.at == flare.started_at), flare.peak)
         started = words.started_earlier if earlier else words.started
@@ -243,7 +243,7 @@ class SelfManagement:
                    Measurement.recorded_at >= since, Measurement.value_num.is_not(None)))).all()
         days = daily_records(((at, code, float(v)) for at, code, v in rows if v is not None), first, last,
                              zone)
-        helpful = helpful_titles(self.steps, await history_of(session, patient.id, now), since)
+        helpful = helpful_titles(self.steps, await history_of(joined(session), patient.id, now), since)
         summary = build_summary(self.summary, patient.name or self.service.messages.name_fallback,
                                 days, helpful)
         text = summary.text
@@ -279,13 +279,13 @@ class SelfManagement:
         if argument == DIFFERENT:
             zone = zone_of(patient.timezone)
             midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), tzinfo=zone)
-            current = await todays_step(session, patient, now, midnight)
+            current = await todays_step(joined(session), patient, now, midnight)
             if current is None:
                 return [Reply(words.nothing_to_swap.strip())]
             return await self.suggest(session, patient, now, exclude=(current,)) or [
                 Reply(words.no_more_today.strip())]
         flare, _ = await flare_now(joined(session), patient, now, self.flare_rules)
-        state = await patient_state(session, patient, now, flare=flare.short_checkins)
+        state = await patient_state(joined(session), patient, now, flare=flare.short_checkins)
         allowed = steps_for_now(self.steps, state)
         listed = allowed[:MAX_LISTED]
         if not argument:
