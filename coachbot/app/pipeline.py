@@ -42,19 +42,16 @@ from coachbot.app.channel import (
     question_token,
 )
 from coachbot.app.coaches.coaching import (
-    coach_for_chat,
     coach_turn,
-    export_patient,
-    patient_with_conversation,
     pick_coach,
     queued_alerts,
-    removed_coach,
 )
 from coachbot.app.coaches.code_attempts import CodeAttempts
 from coachbot.app.coaches.desk import CoachDesk, is_join
 from coachbot.app.coaches.notes import notes_after_cards
 from coachbot.app.coaches.relay import relay_from_patient
 from coachbot.app.data_rights.consent import record_consent
+from coachbot.app.data_rights.export import export_patient
 from coachbot.app.data_rights.requests import DataRightsDesk
 from coachbot.app.escalations import coach_actions
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
@@ -241,7 +238,7 @@ class PatientService:
         assert self.channel is not None
         now = self.clock()
         async with self.uows() as uow:
-            outgoing = await queued_alerts(session_of(uow), self.channel)
+            outgoing = await queued_alerts(uow, self.channel)
             queued = await outbox.queue(uow, outgoing, chat_id=0, now=now)
             await uow.commit()
         return queued
@@ -261,8 +258,11 @@ class PatientService:
                                              self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
-        patient, conversation = await patient_with_conversation(session, chat_id, now)
-        coach = await coach_for_chat(session, chat_id) if patient is None else None
+        found, conversation = await uow.patients.with_conversation(chat_id, now)
+        patient = cast(Patient | None, found)  # the row, as the modules still on sessions take it
+        coach = None
+        if patient is None:  # the active coach whose private chat this is, if any
+            coach = cast(Coach | None, await uow.coaches.for_chat(chat_id, active=True))
         if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
             desk = CoachDesk(session, self, self.channel, now)
             tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
@@ -281,11 +281,12 @@ class PatientService:
                 return UpdateResult(outgoing=list(event.notice), label=patient.label if patient else None)
             event = TextMessage(event.text)
         if patient is None:
-            if (removed := await removed_coach(session, chat_id)) is not None:  # not a patient by mistake
+            # A coach who was removed is told so, not signed up as a patient by mistake.
+            if (removed := await uow.coaches.for_chat(chat_id, active=False)) is not None:
                 said = self.engine.library.service.channel.coach_tools.access_removed
                 return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
                                     label=f"coach:{removed.id}")
-            patient = await self._new_patient(session, chat_id, now)
+            patient = await self._new_patient(uow, chat_id, now)
         if patient.unreachable:  # writing to us means they can hear us again
             patient.unreachable = False  # (set only when it changes: setting it dirties the session,
             patient.updated_at = now  # and every statement after that pays a flush of nothing)
@@ -345,7 +346,7 @@ class PatientService:
             return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
         outgoing, started = coach_turn(coach, event, self.channel)
         if started:
-            outgoing += await queued_alerts(session, self.channel)
+            outgoing += await queued_alerts(uow, self.channel)
         return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=started)
 
     async def patient_turn(self, uow: UnitOfWork, patient: Patient, event: Event | Press,
@@ -393,10 +394,10 @@ class PatientService:
             value = str(options[press.index].value)
         return ButtonPress(state=position.state, value=value), list(press.on_current), True
 
-    async def _new_patient(self, session: AsyncSession, chat_id: int, now: dt.datetime) -> Patient:
+    async def _new_patient(self, uow: UnitOfWork, chat_id: int, now: dt.datetime) -> Patient:
         """A new patient, given at once to the active coach with the fewest patients (if any)."""
-        patient = await store.create_patient(session, chat_id, now)
-        coach = await pick_coach(session)
+        patient = await store.create_patient(session_of(uow), chat_id, now)
+        coach = await pick_coach(uow)
         if coach is None:
             log.warning("no coach registered: alerts will queue")
         else:

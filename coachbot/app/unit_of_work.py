@@ -152,6 +152,12 @@ class PatientRepository(Protocol):
     async def by_label(self, label: str) -> PatientRecord | None:
         """The patient with this pseudonymous label, or None."""
 
+    async def with_conversation(self, chat_id: int,
+                                now: dt.datetime) -> tuple[PatientRecord | None, ConversationRecord | None]:
+        """The patient of a chat and the dialog they are in, in one read (with what the rest of the
+        transaction asks next: whether a step waits for feedback). Hold on to the conversation while
+        the transaction runs, so a later `conversations.position` needs no read."""
+
     async def lock(self, patient_ids: Collection[int]) -> None:
         """Lock these patients' rows before any of their runs, in id order, where the database locks
         rows (PostgreSQL): a /stop and a check-in for one patient then queue instead of deadlocking."""
@@ -166,6 +172,9 @@ class CoachRepository(Protocol):
 
     async def by_telegram_id(self, telegram_user_id: int) -> CoachRecord | None:
         """The coach of this Telegram account, active or not."""
+
+    async def for_chat(self, chat_id: int, *, active: bool) -> CoachRecord | None:
+        """The active (or the deactivated) coach whose private chat this is."""
 
     async def add(self, *, telegram_user_id: int, name: str, is_admin: bool, is_backup: bool,
                   now: dt.datetime) -> CoachRecord:
@@ -321,6 +330,9 @@ class EscalationRepository(Protocol):
 
     async def open_for_patient(self, patient_id: int) -> Sequence[EscalationRecord]:
         """Every open or acknowledged escalation of the patient."""
+
+    async def without_alert(self) -> Sequence[tuple[EscalationRecord, PatientRecord]]:
+        """Open or acknowledged escalations that never got an alert row, oldest first, with patients."""
 
     async def open_rules(self, patient_id: int) -> list[str]:
         """The rules of the patient's open or acknowledged escalations."""

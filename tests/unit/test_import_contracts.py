@@ -49,7 +49,7 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.data_rights.outbox_bodies", "coachbot.app.data_rights.purge",
     "coachbot.app.data_rights.requests", "coachbot.app.data_rights.staff",
     "coachbot.app.checkins.start",
-    "coachbot.app.coaches.admin", "coachbot.app.coaches.coaching", "coachbot.app.coaches.desk",
+    "coachbot.app.coaches.admin", "coachbot.app.coaches.desk",
     "coachbot.app.coaches.summary",
     "coachbot.app.escalations.coach_actions",
     "coachbot.app.self_management.service",

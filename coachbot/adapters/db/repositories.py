@@ -17,6 +17,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     false,
     func,
     insert,
@@ -36,6 +37,7 @@ from coachbot.adapters.db.models import (
     Conversation,
     Escalation,
     Measurement,
+    OutboxMessage,
     Patient,
     StepOverride,
     StepSuggestion,
@@ -63,12 +65,36 @@ class SqlPatients:
     async def get(self, patient_id: int) -> Patient | None:
         return await self.session.get(Patient, patient_id)
 
+    async def with_conversation(self, chat_id: int,
+                                now: dt.datetime) -> tuple[Patient | None, Conversation | None]:
+        since = now - dt.timedelta(days=store.OPEN_STEP_DAYS)
+        row = (await self.session.execute(_PATIENT_WITH_CONVERSATION,
+                                          {"chat_id": chat_id, "since": since})).first()
+        if row is None:
+            return None, None
+        if row[1] is None:
+            store.note_no_conversation(self.session, row[0].id)
+        store.note_open_step(self.session, row[0].id, since, bool(row[2]))
+        return row[0], row[1]
+
     async def by_label(self, label: str) -> Patient | None:
         found = await self.session.execute(select(Patient).where(Patient.label == label))
         return found.scalar_one_or_none()
 
     async def lock(self, patient_ids: Collection[int]) -> None:
         await schedule_store.lock_patients(self.session, patient_ids)
+
+
+_PATIENT_WITH_CONVERSATION = (
+    select(Patient, Conversation,
+           select(StepSuggestion.id)
+           .where(StepSuggestion.patient_id == Patient.id, StepSuggestion.feedback.is_(None),
+                  StepSuggestion.suggested_at >= bindparam("since"))
+           .exists().label("open_step"))
+    .outerjoin(Conversation, Conversation.patient_id == Patient.id)
+    .where(Patient.chat_id == bindparam("chat_id")))
+"""Built once: every update that takes the full path starts with it. With whether a step waits for
+feedback (`store.has_open_step`), which a starting check-in branches on: one query fewer."""
 
 
 class SqlCoaches:
@@ -86,6 +112,13 @@ class SqlCoaches:
                 .group_by(Coach.id).order_by(func.count(Patient.id), Coach.id).limit(1))
         row = (await self.session.execute(load)).first()
         return row[0] if row else None
+
+    async def for_chat(self, chat_id: int, *, active: bool) -> Coach | None:
+        if chat_id <= 0:  # a private chat's id is the user's id; groups are negative
+            return None
+        result = await self.session.execute(
+            select(Coach).where(Coach.telegram_user_id == chat_id, Coach.active.is_(active)))
+        return result.scalar_one_or_none()
 
     async def by_telegram_id(self, telegram_user_id: int) -> Coach | None:
         return (await self.session.execute(
@@ -461,6 +494,13 @@ class SqlEscalations:
         return (await self.session.execute(select(Escalation).where(
             Escalation.patient_id == patient_id, Escalation.rule == rule,
             Escalation.status.in_(OPEN)).limit(1))).scalars().first()
+
+    async def without_alert(self) -> list[tuple[Escalation, Patient]]:
+        has_alert = exists().where(OutboxMessage.escalation_id == Escalation.id)
+        result = await self.session.execute(
+            select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
+            .where(Escalation.status.in_(OPEN), ~has_alert).order_by(Escalation.id))
+        return [(escalation, patient) for escalation, patient in result.all()]
 
     async def open_rules(self, patient_id: int) -> list[str]:
         return list((await self.session.execute(_OPEN_RULES, {"patient_id": patient_id})).scalars())

@@ -117,7 +117,7 @@ async def remove_coach(session: AsyncSession, coach_or_code: str, now: dt.dateti
         select(Patient).where(Patient.coach_id == coach.id).order_by(Patient.id))).scalars().all()
     to: list[int] = []
     for patient in patients:
-        heir = await pick_coach(session)
+        heir = await pick_coach(joined(session))
         patient.coach_id = heir.id if heir is not None else None
         store.audit(session, actor="cli", action="patient_reassigned", subject=patient.label,
                     detail={"from": coach.id, "to": patient.coach_id, "why": "coach_removed"}, now=now)

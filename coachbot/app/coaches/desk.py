@@ -30,6 +30,7 @@ from coachbot.app.coaches.invites import redeem
 from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
 from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
 from coachbot.app.escalations import coach_actions
+from coachbot.app.unit_of_work import CoachRecord
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
 
@@ -90,7 +91,7 @@ class CoachDesk:
             return UpdateResult(outgoing=self._say(self.words.code_not_valid))
         attempts.joined(chat_id)
         outgoing = self._say(fill(self.words.joined, name=coach.name))
-        outgoing += await queued_alerts(self.session, self.channel)
+        outgoing += await queued_alerts(joined(self.session), self.channel)
         return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=True)
 
     async def handle(self, coach: Coach, event: Inbound) -> UpdateResult | None:
@@ -253,13 +254,13 @@ class CoachDesk:
                               coach=coach_name(target, self.words.none))) + told + closing
 
     # -- helpers ------------------------------------------------------------------------------------
-    async def _target(self, coach_id: int | None, current: set[int]) -> Coach | None:
+    async def _target(self, coach_id: int | None, current: set[int]) -> CoachRecord | None:
         """The coach named, or else the active coach (not the current one) with the fewest open patients."""
         if coach_id is not None:
             target = await self.session.get(Coach, coach_id)
             ok = target is not None and target.active and coach_id not in current
             return target if ok else None
-        return await pick_coach(self.session, exclude=current)
+        return await pick_coach(joined(self.session), exclude=current)
 
     async def _find(self, label: str, why: str) -> Patient | None:
         """The patient under `label` if this coach may see them (theirs, or any for an admin)."""

@@ -30,6 +30,7 @@ from coachbot.adapters.db.models import (
 from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.coaches.notes import note_lines as _note_lines
 from coachbot.app.coaches.notes import patient_notes
+from coachbot.app.unit_of_work import CoachRecord
 from coachbot.care.weekly_summary import ChartData, daily_records
 from coachbot.scheduling import local_date_of, zone_of
 from coachbot.spec.coach_words import CoachWords, fill
@@ -44,7 +45,7 @@ SCORE_CODES = ("pain_now", "mood_now", "peg_score", "phq2_total", "gad2_total", 
 """The numbers a coach reads first, in this order; other numeric answers follow by name."""
 
 
-def coach_name(coach: Coach | None, none: str) -> str:
+def coach_name(coach: CoachRecord | None, none: str) -> str:
     return f"{coach.name} ({coach.id})" if coach is not None else none
 
 
