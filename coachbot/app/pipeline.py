@@ -66,7 +66,7 @@ from coachbot.app.escalations.raising import (
 from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.app.self_management.service import Photo, SelfManagement, is_own_command, outgoing_for
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
-from coachbot.app.unit_of_work import PatientRecord, UnitOfWork, UnitOfWorkFactory
+from coachbot.app.unit_of_work import CoachRecord, PatientRecord, UnitOfWork, UnitOfWorkFactory
 from coachbot.engine import (
     ButtonPress,
     ChangeStatus,
@@ -254,7 +254,7 @@ class PatientService:
         if isinstance(event, Notice):
             return UpdateResult(outgoing=list(event.rows))
         if isinstance(event, EscalationPress):  # a coach's Acknowledge / Resolve / Message patient
-            return await coach_actions.press(session, event, self.channel,  # type: ignore[arg-type]
+            return await coach_actions.press(uow, event, self.channel,  # type: ignore[arg-type]
                                              self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
@@ -329,19 +329,18 @@ class PatientService:
             return result
         return await self.patient_turn(uow, patient, event, now)
 
-    async def _coach_turn(self, uow: UnitOfWork, coach: Coach, event: Inbound,
+    async def _coach_turn(self, uow: UnitOfWork, coach: CoachRecord, event: Inbound,
                           now: dt.datetime) -> UpdateResult:
         """A registered coach's message that the coach tools did not take: a pin or block of a step,
         /resolve, /rebase, a note a Resolve press asked for; else a greeting, help or a pointer."""
         assert self.channel is not None
-        session = session_of(uow)
         if self.care is not None and isinstance(event, TextMessage) and (
                 said := await coach_step_command(uow, coach, event.text, steps=self.care.steps,
                                                  words=self.care.texts.coach, now=now)) is not None:
             return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
                                 label=f"coach:{coach.id}")
         handled = await coach_actions.command(
-            session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
+            uow, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
         if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
             return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
         outgoing, started = coach_turn(coach, event, self.channel)

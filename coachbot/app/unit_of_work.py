@@ -86,6 +86,8 @@ class EscalationRecord(Protocol):
     resolved_by: int | None
     next_alert_at: dt.datetime | None
     realerts: int
+    resolution_note: str | None
+    note_pending_by: int | None
 
 
 class CheckinRunRecord(Protocol):
@@ -325,6 +327,11 @@ class CheckinRepository(Protocol):
 
 
 class EscalationRepository(Protocol):
+    async def get(self, escalation_id: int) -> EscalationRecord | None: ...
+
+    async def note_pending_for(self, coach_id: int) -> EscalationRecord | None:
+        """The unresolved escalation whose Resolve press waits for this coach's note, the latest."""
+
     async def open_for_rule(self, patient_id: int, rule: str) -> EscalationRecord | None:
         """The patient's open or acknowledged escalation for this rule."""
 
@@ -357,6 +364,9 @@ class EscalationRepository(Protocol):
 
 
 class OutboxRepository(Protocol):
+    async def delivered_cards(self, escalation_id: int) -> Sequence[tuple[int, int, dict[str, Any]]]:
+        """(Telegram message id, chat id, payload) of every card of the escalation that was delivered."""
+
     async def queue(self, outgoing: Sequence[Outgoing], *, chat_id: int, patient_id: int | None,
                     now: dt.datetime) -> list[dict[str, Any]]:
         """One row per message, in order, sent from the conversation in `chat_id`: a message without a

@@ -51,7 +51,6 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.checkins.start",
     "coachbot.app.coaches.admin", "coachbot.app.coaches.desk",
     "coachbot.app.coaches.summary",
-    "coachbot.app.escalations.coach_actions",
     "coachbot.app.self_management.service",
 })
 ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({

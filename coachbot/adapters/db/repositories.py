@@ -490,6 +490,14 @@ class SqlEscalations:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def get(self, escalation_id: int) -> Escalation | None:
+        return await self.session.get(Escalation, escalation_id)
+
+    async def note_pending_for(self, coach_id: int) -> Escalation | None:
+        return (await self.session.execute(
+            select(Escalation).where(Escalation.note_pending_by == coach_id, Escalation.status != "resolved")
+            .order_by(Escalation.updated_at.desc(), Escalation.id.desc()).limit(1))).scalar_one_or_none()
+
     async def open_for_rule(self, patient_id: int, rule: str) -> Escalation | None:
         return (await self.session.execute(select(Escalation).where(
             Escalation.patient_id == patient_id, Escalation.rule == rule,
@@ -552,6 +560,12 @@ class SqlEscalations:
 class SqlOutbox:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def delivered_cards(self, escalation_id: int) -> list[tuple[int, int, dict[str, Any]]]:
+        rows = (await self.session.execute(select(OutboxMessage).where(
+            OutboxMessage.escalation_id == escalation_id, OutboxMessage.message_id.is_not(None),
+            OutboxMessage.kind.in_(("photo", "text"))))).scalars().all()
+        return [(int(row.message_id or 0), row.chat_id, row.payload) for row in rows]
 
     async def queue(self, outgoing: Sequence[store.OutgoingLike], *, chat_id: int, patient_id: int | None,
                     now: dt.datetime) -> list[dict[str, Any]]:

@@ -113,7 +113,7 @@ class CoachDesk:
         a coach may well expect a plain reply to go through (it does not: nothing is sent)."""
         if not isinstance(event, TextMessage) or event.text.startswith("/"):
             return None
-        if await coach_actions.note_pending(self.session, self.coach) is not None:
+        if await coach_actions.note_pending(joined(self.session), self.coach) is not None:
             return None  # the note a Resolve press asked for: it wins over any open conversation
         labels = await self._open_conversations()
         if not labels:
