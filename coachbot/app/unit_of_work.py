@@ -228,6 +228,11 @@ class MeasureRepository(Protocol):
                       since: dt.datetime | None = None) -> Sequence[tuple[str, float | None, str | None]]:
         """The patient's answers to `codes` (since `since`, or all), oldest first: (code, number, text)."""
 
+    async def numbers(self, patient_id: int, *, codes: Collection[str] | None = None,
+                      since: dt.datetime | None = None) -> Sequence[tuple[str, float, dt.datetime]]:
+        """The patient's numeric answers (to `codes`, since `since`, or all), oldest first:
+        (code, value, recorded at)."""
+
     async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
         """When the patient's latest `code` was recorded; None if never."""
 
@@ -278,11 +283,19 @@ class SuggestionRepository(Protocol):
     async def give_feedback(self, patient_id: int, feedback: str, now: dt.datetime) -> None:
         """The patient's latest suggestion waiting for feedback gets `feedback`."""
 
+    async def latest(self, patient_id: int, limit: int) -> list[tuple[str, dt.datetime, str | None]]:
+        """(step id, suggested at, feedback) of the patient's latest suggestions, newest first."""
+
     async def answers_by_band(self, since: dt.datetime, *,
                               patient_id: int | None = None) -> Sequence[tuple[str, str, str, str, int]]:
         """Answered step suggestions since `since` (of one patient, or everyone's), counted per
         (pain band, mood band, step, feedback): the bands of the patient's latest pain and mood when
         the step was offered, as `care.step_policy.score_band` draws them (0-3, 4-6, 7-10, unknown)."""
+
+
+class CoachNoteRepository(Protocol):
+    async def latest(self, patient_id: int, limit: int) -> Sequence[tuple[str, dt.datetime, CoachRecord]]:
+        """(text, written at, author) of the coaches' latest notes about the patient, newest first."""
 
 
 class RelayRepository(Protocol):
@@ -407,6 +420,8 @@ class UnitOfWork(Protocol):
     def invites(self) -> InviteRepository: ...
     @property
     def suggestions(self) -> SuggestionRepository: ...
+    @property
+    def coach_notes(self) -> CoachNoteRepository: ...
     @property
     def audit(self) -> AuditLog: ...
 

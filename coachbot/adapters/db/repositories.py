@@ -33,6 +33,7 @@ from coachbot.adapters.db.models import (
     CheckinRun,
     Coach,
     CoachInvite,
+    CoachNote,
     CoachRelay,
     Conversation,
     Escalation,
@@ -205,6 +206,17 @@ class SqlMeasures:
                                               {"patient_id": patient_id, "since": since})
         return [(code, number, text) for code, number, text in rows.all()]
 
+    async def numbers(self, patient_id: int, *, codes: Collection[str] | None = None,
+                      since: dt.datetime | None = None) -> list[tuple[str, float, dt.datetime]]:
+        query = select(Measurement.code, Measurement.value_num, Measurement.recorded_at).where(
+            Measurement.patient_id == patient_id, Measurement.value_num.is_not(None))
+        if codes is not None:
+            query = query.where(Measurement.code.in_(list(codes)))
+        if since is not None:
+            query = query.where(Measurement.recorded_at >= since)
+        rows = await self.session.execute(query.order_by(Measurement.recorded_at, Measurement.id))
+        return [(code, float(value), at) for code, value, at in rows.all() if value is not None]
+
     async def last_recorded(self, patient_id: int, code: str) -> dt.datetime | None:
         return (await self.session.execute(
             select(Measurement.recorded_at).where(Measurement.patient_id == patient_id,
@@ -329,6 +341,13 @@ class SqlSuggestions:
             latest.feedback = feedback
             latest.feedback_at = now
 
+    async def latest(self, patient_id: int, limit: int) -> list[tuple[str, dt.datetime, str | None]]:
+        rows = await self.session.execute(
+            select(StepSuggestion.step_id, StepSuggestion.suggested_at, StepSuggestion.feedback)
+            .where(StepSuggestion.patient_id == patient_id)
+            .order_by(StepSuggestion.suggested_at.desc(), StepSuggestion.id.desc()).limit(limit))
+        return [(step, at, feedback) for step, at, feedback in rows.all()]
+
     async def answers_by_band(self, since: dt.datetime, *,
                               patient_id: int | None = None) -> list[tuple[str, str, str, str, int]]:
         if patient_id is None:
@@ -392,6 +411,18 @@ def _latest(code: str) -> ColumnElement[float]:
 def _band(value: ColumnElement[float]) -> ColumnElement[str]:
     """`care.step_policy.score_band` in SQL: 0-3, 4-6, 7-10, or "unknown" with no answer."""
     return case((value.is_(None), "unknown"), (value < 4, "0-3"), (value < 7, "4-6"), else_="7-10")
+
+
+class SqlCoachNotes:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def latest(self, patient_id: int, limit: int) -> list[tuple[str, dt.datetime, Coach]]:
+        rows = await self.session.execute(
+            select(CoachNote, Coach).join(Coach, Coach.id == CoachNote.coach_id)
+            .where(CoachNote.patient_id == patient_id)
+            .order_by(CoachNote.created_at.desc(), CoachNote.id.desc()).limit(limit))
+        return [(note.text, note.created_at, coach) for note, coach in rows.all()]
 
 
 class SqlRelays:

@@ -27,6 +27,7 @@ from coachbot.adapters.db.repositories import (
     SqlAuditLog,
     SqlCheckins,
     SqlCoaches,
+    SqlCoachNotes,
     SqlConversations,
     SqlEscalations,
     SqlInvites,
@@ -80,6 +81,7 @@ class SqlUnitOfWork:
     step_overrides: SqlStepOverrides
     invites: SqlInvites
     suggestions: SqlSuggestions
+    coach_notes: SqlCoachNotes
 
     def __init__(self, sessions: Sessions, gate: WriteGate) -> None:
         self._sessions, self._gate = sessions, gate
@@ -101,6 +103,7 @@ class SqlUnitOfWork:
         self.step_overrides = SqlStepOverrides(session)
         self.invites = SqlInvites(session)
         self.suggestions = SqlSuggestions(session)
+        self.coach_notes = SqlCoachNotes(session)
 
     async def __aenter__(self) -> Self:
         await self._gate.__aenter__()

@@ -160,10 +160,11 @@ class CoachDesk:
         patient = await self._find(label, "patient")
         if patient is None:
             return self._say(fill(self.words.no_such_patient, label=_shown(label)))
-        text = await summary_text(self.session, patient, self.words, self.tiers, steps=self.service.steps,
+        uow = joined(self.session)
+        text = await summary_text(uow, patient, self.words, self.tiers, steps=self.service.steps,
                                   now=self.now)
         outgoing = self._say(text)
-        data = await chart_data(self.session, patient, self.words, self.now)
+        data = await chart_data(uow, patient, self.words, self.now)
         if data is not None:
             caption = fill(self.words.chart.caption, label=patient.label)
             outgoing.append(Outgoing(kind=CHART, payload=chart_row_payload(data, caption[:1024])))
