@@ -264,7 +264,7 @@ class PatientService:
         if patient is None:  # the active coach whose private chat this is, if any
             coach = cast(Coach | None, await uow.coaches.for_chat(chat_id, active=True))
         if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
-            desk = CoachDesk(session, self, self.channel, now)
+            desk = CoachDesk(uow, self, self.channel, now)
             tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
             if tools is not None:
                 return tools

@@ -154,6 +154,9 @@ class PatientRepository(Protocol):
     async def by_label(self, label: str) -> PatientRecord | None:
         """The patient with this pseudonymous label, or None."""
 
+    async def of_coach(self, coach_id: int) -> Sequence[PatientRecord]:
+        """The coach's patients, by label."""
+
     async def with_conversation(self, chat_id: int,
                                 now: dt.datetime) -> tuple[PatientRecord | None, ConversationRecord | None]:
         """The patient of a chat and the dialog they are in, in one read (with what the rest of the
@@ -294,6 +297,9 @@ class SuggestionRepository(Protocol):
 
 
 class CoachNoteRepository(Protocol):
+    async def add(self, *, patient_id: int, coach_id: int, text: str, now: dt.datetime) -> int:
+        """A coach's note about a patient; its id."""
+
     async def latest(self, patient_id: int, limit: int) -> Sequence[tuple[str, dt.datetime, CoachRecord]]:
         """(text, written at, author) of the coaches' latest notes about the patient, newest first."""
 
@@ -305,6 +311,9 @@ class RelayRepository(Protocol):
         """Open the patient's conversation with this coach, or hand an open one to them."""
 
     async def close(self, relay: RelayRecord) -> None: ...
+
+    async def labels_with(self, coach_id: int) -> list[str]:
+        """The labels of the patients whose conversation is with this coach, in order."""
 
     async def live_among(self, patient_ids: Collection[int], since: dt.datetime) -> set[int]:
         """Of `patient_ids`, those whose conversation saw a message after `since`."""
@@ -353,6 +362,12 @@ class EscalationRepository(Protocol):
 
     async def without_alert(self) -> Sequence[tuple[EscalationRecord, PatientRecord]]:
         """Open or acknowledged escalations that never got an alert row, oldest first, with patients."""
+
+    async def queue(self, coach_id: int | None,
+                    limit: int) -> tuple[Sequence[tuple[EscalationRecord, str]], int]:
+        """Open or acknowledged escalations (of one coach's patients, or everyone's), urgent first,
+        then soon, then routine, oldest first within a tier, with the patient's label: the first
+        `limit`, and how many there are."""
 
     async def open_rules(self, patient_id: int) -> list[str]:
         """The rules of the patient's open or acknowledged escalations."""

@@ -49,7 +49,7 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.data_rights.outbox_bodies", "coachbot.app.data_rights.purge",
     "coachbot.app.data_rights.requests", "coachbot.app.data_rights.staff",
     "coachbot.app.checkins.start",
-    "coachbot.app.coaches.admin", "coachbot.app.coaches.desk",
+    "coachbot.app.coaches.admin",
     "coachbot.app.self_management.service",
 })
 ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({

@@ -78,6 +78,10 @@ class SqlPatients:
         store.note_open_step(self.session, row[0].id, since, bool(row[2]))
         return row[0], row[1]
 
+    async def of_coach(self, coach_id: int) -> list[Patient]:
+        return list((await self.session.execute(
+            select(Patient).where(Patient.coach_id == coach_id).order_by(Patient.label))).scalars())
+
     async def by_label(self, label: str) -> Patient | None:
         found = await self.session.execute(select(Patient).where(Patient.label == label))
         return found.scalar_one_or_none()
@@ -417,6 +421,12 @@ class SqlCoachNotes:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def add(self, *, patient_id: int, coach_id: int, text: str, now: dt.datetime) -> int:
+        note = CoachNote(patient_id=patient_id, coach_id=coach_id, text=text, created_at=now)
+        self.session.add(note)
+        await self.session.flush()
+        return note.id
+
     async def latest(self, patient_id: int, limit: int) -> list[tuple[str, dt.datetime, Coach]]:
         rows = await self.session.execute(
             select(CoachNote, Coach).join(Coach, Coach.id == CoachNote.coach_id)
@@ -443,6 +453,11 @@ class SqlRelays:
     async def close(self, relay: object) -> None:
         """`relay` is a row this repository gave out (a CoachRelay)."""
         await self.session.delete(relay)
+
+    async def labels_with(self, coach_id: int) -> list[str]:
+        return list((await self.session.execute(
+            select(Patient.label).join(CoachRelay, CoachRelay.patient_id == Patient.id)
+            .where(CoachRelay.coach_id == coach_id).order_by(Patient.label))).scalars())
 
     async def live_among(self, patient_ids: Collection[int], since: dt.datetime) -> set[int]:
         if not patient_ids:
@@ -540,6 +555,20 @@ class SqlEscalations:
             select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
             .where(Escalation.status.in_(OPEN), ~has_alert).order_by(Escalation.id))
         return [(escalation, patient) for escalation, patient in result.all()]
+
+    async def queue(self, coach_id: int | None, limit: int) -> tuple[list[tuple[Escalation, str]], int]:
+        query = (select(Escalation, Patient.label).join(Patient, Patient.id == Escalation.patient_id)
+                 .where(Escalation.status.in_(OPEN)))
+        if coach_id is not None:
+            query = query.where(Patient.coach_id == coach_id)
+        tier_rank = case(_TIERS, value=Escalation.tier, else_=len(_TIERS))
+        rows = [(escalation, label) for escalation, label in (await self.session.execute(
+            query.order_by(tier_rank, Escalation.opened_at, Escalation.id).limit(limit + 1))).all()]
+        total = len(rows)
+        if total > limit:
+            total = int((await self.session.execute(
+                select(func.count()).select_from(query.subquery()))).scalar_one())
+        return rows[:limit], total
 
     async def open_rules(self, patient_id: int) -> list[str]:
         return list((await self.session.execute(_OPEN_RULES, {"patient_id": patient_id})).scalars())
