@@ -164,7 +164,7 @@ class PatientService:
         row_before = _row_values(patient)
         context = await self._context(session, patient, now)
         if self.care is not None:
-            context = await self.care.with_facts(session, patient, event, context, now, position=position)
+            context = await self.care.with_facts(uow, patient, event, context, now, position=position)
         outcome = self.engine.handle(context, position, event, now)
         delivery = Delivery(patient_label=patient.label, chat_id=patient.chat_id,
                             position=outcome.position)
@@ -177,7 +177,7 @@ class PatientService:
         answer_readings(delivery.replies, self.engine.library.escalation,
                         [(e.code, e.value) for e in outcome.effects if isinstance(e, RecordMeasure)])
         if self.care is not None:
-            extras = await self.care.after_event(session, patient, event, outcome, now)
+            extras = await self.care.after_event(uow, patient, event, outcome, now)
             extras.merge_into(delivery.replies)  # the check-in's closing line stays last
             delivery.photos += extras.photos
         await uow.conversations.save(patient.id, outcome.position, now)
@@ -309,7 +309,7 @@ class PatientService:
         if (rights := await self.rights.handle(session, patient, event, now)) is not None:
             return rights  # /forget, withdrawing consent, the offer after /stop (app/data_rights)
         if self.care is not None and isinstance(event, TextMessage | Press):
-            event, replies = await self.care.patient_event(session, patient, event, now)
+            event, replies = await self.care.patient_event(uow, patient, event, now)
             if replies is not None:
                 return UpdateResult(outgoing=outgoing_for(self.channel, replies, None), label=patient.label,
                                     patient_id=patient.id,
@@ -443,7 +443,7 @@ class PatientService:
         elif isinstance(effect, SuggestStep):
             delivery.suggest_step = True
             if self.care is not None:
-                delivery.replies += await self.care.suggest(session, patient, now)
+                delivery.replies += await self.care.suggest(uow, patient, now)
             elif self.steps is not None and (
                     offered := await suggest_step(uow, patient, self.steps, now)) is not None:
                 delivery.replies.append(Reply(text=f"{offered.step.title}\n\n{offered.step.text.strip()}"))

@@ -153,7 +153,7 @@ async def test_todays_step_shown_again_asks_nothing_of_the_population_prior(
         async with session_factory() as session, session.begin():
             with statements(session_factory) as said:
                 at = clock.now + dt.timedelta(minutes=minutes)
-                replies = await service.care.suggest(session, patient, at)
+                replies = await service.care.suggest(joined(session), patient, at)
         shown.append(replies[0].text)
         sent.append(said)
     assert shown[0] == shown[1], "the same step, shown again"

@@ -50,7 +50,6 @@ KNOWN_DEBT: frozenset[str] = frozenset({
     "coachbot.app.data_rights.requests", "coachbot.app.data_rights.staff",
     "coachbot.app.checkins.start",
     "coachbot.app.coaches.admin",
-    "coachbot.app.self_management.service",
 })
 ADAPTER_ALLOWED: frozenset[tuple[str, str]] = frozenset({
     # The scheduler tick finds due schedules and claims check-in runs in the database.
