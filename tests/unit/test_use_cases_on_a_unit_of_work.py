@@ -9,6 +9,7 @@ from coachbot.app import outbox
 from coachbot.app.channel import EscalationNotice, Outgoing
 from coachbot.app.coaches.relay import IDLE_AFTER, live_relay, relay_from_patient
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
+from coachbot.app.escalations.deadlines import EscalationTicker
 from coachbot.app.escalations.raising import evaluate_patient, open_or_update
 from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.engine import TextMessage
@@ -181,3 +182,40 @@ async def test_a_coach_pins_only_their_own_patients_steps_and_a_stranger_hears_n
     assert [(o.patient_id, o.step_id, o.kind, o.coach_id) for o in db.overrides] == [(1, step, "pin", 1)]
     assert pinned is not None and refused == unknown.replace("P-ZZZZZZ", "P-AAAAAA")  # type: ignore[union-attr]
     assert [entry["action"] for entry in db.audit] == ["step_pin"]
+
+
+class Service:
+    """What the deadline ticker reads of the service: the rules file and the alert settings."""
+
+    def __init__(self, group: int | None = None) -> None:
+        self.engine = type("E", (), {"library": library()})()
+        self.alerts = AlertSettings(group_chat_id=group)
+
+
+async def test_an_urgent_escalation_past_its_deadline_goes_to_the_backups_and_the_group_once() -> None:
+    uows = FakeUnitOfWorks()
+    db = uows.store
+    db.coaches[1] = FakeCoach(1, "Sam", telegram_user_id=901)
+    db.coaches[2] = FakeCoach(2, "Backup", telegram_user_id=902, is_backup=True)
+    db.patients[1] = FakePatient(1, "P-TEST", chat_id=42, coach_id=1)
+    async with uows() as uow:
+        await open_or_update(uow, 1, "P-TEST", "Europe/London", tier="urgent", rule="crisis",
+                             reason="plans", evidence={"last_days": []}, now=MONDAY,
+                             rules=library().escalation, stated=True)
+        await uow.commit()
+    [row] = db.escalations
+    assert row.next_alert_at == MONDAY + dt.timedelta(minutes=60)
+    queued: list[object] = []
+    clock = [MONDAY + dt.timedelta(minutes=30)]
+    ticker = EscalationTicker(uows, Service(group=-100), Cards(),  # type: ignore[arg-type]
+                              clock=lambda: clock[0], on_queued=queued.extend)
+    assert await ticker.send_due_realerts() == 0, "not due yet"
+    clock[0] = MONDAY + dt.timedelta(minutes=61)
+    assert await ticker.send_due_realerts() == 1
+    assert await ticker.send_due_realerts() == 0, "the next re-send waits realert_every"
+    assert sorted(row["chat_id"] for row in db.outbox) == [-100, 902]
+    assert all(row["patient_id"] is None for row in db.outbox), "a coach's row marks no patient"
+    [row] = db.escalations
+    assert (row.realerts, row.next_alert_at) == (1, MONDAY + dt.timedelta(minutes=90))
+    assert [entry["action"] for entry in db.audit][-1] == "escalation_realerted"
+    assert len(queued) == 2
