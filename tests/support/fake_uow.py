@@ -83,6 +83,7 @@ class FakeRun:
     due_at: dt.datetime
     status: str
     reason: str | None = None
+    closed_at: dt.datetime | None = None
 
 
 @dataclass
@@ -206,7 +207,8 @@ class _Checkins:
                 if run.patient_id == patient_id and run.local_date >= since and run.status in statuses}
 
     async def patients_missed_since(self, since: dt.datetime) -> list[int]:
-        return sorted({run.patient_id for run in self.db.runs if run.status == "missed"})
+        return sorted({run.patient_id for run in self.db.runs if run.status == "missed"
+                       and run.closed_at is not None and run.closed_at > since})
 
     async def on_day(self, patient_id: int, local_date: dt.date, *, reason: str) -> FakeRun | None:
         return next((run for run in self.db.runs if run.patient_id == patient_id
