@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.dialog_sets import load_or_last_good
 from coachbot.adapters.db.migrate import upgrade_async
+from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks
 from coachbot.app.application import App
 from coachbot.app.data_rights.texts import load_texts as load_rights_texts
 from coachbot.app.pipeline import Clock, PatientService, system_clock
@@ -47,7 +48,8 @@ async def build_app(database_url: str, dialogs_dir: Path, *, clock: Clock = syst
             steps = (care.steps if care is not None
                      else load_steps(steps_file) if steps_file.exists() else None)
             patients = PatientService(sessions, engine, clock, steps=steps, care=care,
-                                      channel=channel(library) if channel is not None else None)
+                                      channel=channel(library) if channel is not None else None,
+                                      uows=SqlUnitOfWorks(sessions))  # the use cases' transactions
             patients.rights.texts = load_rights_texts(dialogs_dir)  # dialogs/forget.yaml
     except BaseException:
         await db.dispose()
@@ -82,7 +84,7 @@ async def terminal_chat(database_url: str, dialogs_dir: Path, *, files: Path, ou
     try:
         service = app.patients
         assert service.channel is not None
-        async with service.gate, app.sessions() as session, session.begin():
+        async with app.sessions() as session:
             first_update_id = await store.last_update_id(session) + 1
         queued: list[QueuedMessage] = []
         ticker = CheckinScheduler(app.sessions, service, service.channel, scheduler, clock=clock,

@@ -295,10 +295,11 @@ def _cmd_schedule_status(args: argparse.Namespace) -> int:
 
 def _cmd_escalations_list(args: argparse.Namespace) -> int:
     """Escalations, urgent first then oldest (`listing.ORDER`): labels, rules, tiers and times only."""
+    from coachbot.adapters.db.unit_of_work import joined
     from coachbot.app.escalations.listing import escalation_table
 
     async def report(session: Any) -> str:
-        return await escalation_table(session, args.status, args.tier)
+        return await escalation_table(joined(session), args.status, args.tier)
 
     return _print_report(args, report)
 

@@ -13,12 +13,9 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from coachbot.engine import Event, Reply
-
-if TYPE_CHECKING:
-    from coachbot.adapters.db.models import OutboxMessage
 
 STALE_STATE = "<stale>"
 """The state a press is given when it was not for the question the patient is on: the engine answers
@@ -143,6 +140,20 @@ Inbound = Event | Press | Notice | EditedText | ChannelCommand | ReachabilityCha
 
 # -- outbound ---------------------------------------------------------------------------------------
 
+class OutboxRow(Protocol):
+    """A stored outbox row, as a database adapter reads it."""
+
+    id: int
+    chat_id: int
+    lane: int
+    kind: str
+    payload: dict[str, Any]
+    not_before: dt.datetime
+    attempts: int
+    patient_id: int | None
+    escalation_id: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class QueuedMessage:
     """An outbox row as the sender needs it, detached from any session."""
@@ -159,7 +170,7 @@ class QueuedMessage:
     label: str | None
 
     @classmethod
-    def of(cls, row: OutboxMessage, label: str | None) -> QueuedMessage:
+    def of(cls, row: OutboxRow, label: str | None) -> QueuedMessage:
         return cls(id=row.id, chat_id=row.chat_id, lane=row.lane, kind=row.kind, payload=row.payload,
                    not_before=row.not_before, attempts=row.attempts, patient_id=row.patient_id,
                    escalation_id=row.escalation_id,

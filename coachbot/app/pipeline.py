@@ -11,22 +11,20 @@ The channel (`Channel`, implemented by adapters/telegram) only formats; this mod
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store, store
-from coachbot.adapters.db.models import Patient, ProcessedUpdate, table_of
-from coachbot.adapters.db.store import outbox_values
+from coachbot.adapters.db.models import Coach, Patient, ProcessedUpdate, table_of
+from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, session_of
+from coachbot.app import outbox
 from coachbot.app.channel import (
     STALE_STATE,
     Channel,
@@ -44,19 +42,16 @@ from coachbot.app.channel import (
     question_token,
 )
 from coachbot.app.coaches.coaching import (
-    coach_for_chat,
     coach_turn,
-    export_patient,
-    patient_with_conversation,
     pick_coach,
     queued_alerts,
-    removed_coach,
 )
 from coachbot.app.coaches.code_attempts import CodeAttempts
 from coachbot.app.coaches.desk import CoachDesk, is_join
+from coachbot.app.coaches.notes import notes_after_cards
 from coachbot.app.coaches.relay import relay_from_patient
-from coachbot.app.coaches.summary import notes_after_cards
 from coachbot.app.data_rights.consent import record_consent
+from coachbot.app.data_rights.export import export_patient
 from coachbot.app.data_rights.requests import DataRightsDesk
 from coachbot.app.escalations import coach_actions
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
@@ -72,6 +67,7 @@ from coachbot.app.escalations.raising import (
 from coachbot.app.self_management.overrides import coach_step_command
 from coachbot.app.self_management.service import Photo, SelfManagement, is_own_command, outgoing_for
 from coachbot.app.self_management.suggestions import record_feedback, suggest_step
+from coachbot.app.unit_of_work import CoachRecord, PatientRecord, UnitOfWork, UnitOfWorkFactory
 from coachbot.engine import (
     ButtonPress,
     ChangeStatus,
@@ -128,17 +124,17 @@ class Delivery:
 class PatientService:
     """Applies events to patients; one instance is shared by the whole process."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,  # noqa: PLR0917
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], engine: Engine,
                  clock: Clock = system_clock, channel: Channel | None = None,
-                 gate: WriteGate | None = None, steps: StepLibrary | None = None, *,
-                 care: SelfManagement | None = None) -> None:
-        self.sessions = sessions
+                 steps: StepLibrary | None = None, *, care: SelfManagement | None = None,
+                 uows: UnitOfWorkFactory | None = None) -> None:
+        self.sessions = sessions  # for the modules still on sessions (KNOWN_DEBT); the rest use `uows`
+        self.uows: UnitOfWorkFactory = uows if uows is not None else SqlUnitOfWorks(sessions)
         self.care = care  # flare-ups, the weekly summary, /steps, /flareplan, coach pins
         self.steps = care.steps if care is not None else steps
         self.engine = engine
         self.clock = clock
         self.channel = channel
-        self.gate = gate or write_gate(sessions)
         self.alerts = AlertSettings()  # the Telegram bot sets these from COACHBOT_ALERT_SHOW_NAME etc.
         self.rights = DataRightsDesk(self)  # /forget, withdrawing consent (words: dialogs/forget.yaml)
         self.code_attempts = CodeAttempts()  # wrong /coach codes per account (in memory, per process)
@@ -147,47 +143,50 @@ class PatientService:
         """`_dispatch`, the very road of `handle_update`, for tests and benches that read the engine's
         replies rather than messages: no update id, no outbox rows, one transaction."""
         turn = _RecordedTurn(self)
-        async with self.gate, self.sessions() as session, session.begin():
-            result = await turn._dispatch(session, chat_id, event, self.clock())
+        async with self.uows() as uow:
+            result = await turn._dispatch(uow, chat_id, event, self.clock())
+            await uow.commit()
         return turn.delivery(chat_id, result)
 
-    async def _evaluate(self, session: AsyncSession, delivery: Delivery, *, patient_id: int, label: str,
+    async def _evaluate(self, uow: UnitOfWork, delivery: Delivery, *, patient_id: int, label: str,
                         timezone: str, codes: list[str], now: dt.datetime) -> None:
         """The escalation rules, in this transaction, when the answer recorded a measure they read."""
         rules = self.engine.library.escalation
         if rules is not None and watches(rules, codes):
-            notices = await evaluate_patient(session, patient_id, label, timezone, rules=rules, now=now,
-                                             answering=True)
+            notices = await evaluate_patient(uow, patient_id, label, timezone, rules=rules,
+                                             now=now, answering=True)
             delivery.escalations += notices
             tell_patient(delivery.replies, notices, rules)
 
-    async def apply(self, session: AsyncSession, patient: Patient, event: Event,
+    async def apply(self, uow: UnitOfWork, record: PatientRecord, event: Event,
                     now: dt.datetime) -> Delivery:
-        """Run one event for a loaded patient inside the caller's transaction."""
-        position = await store.load_position(session, patient.id)
+        """Run one event for a loaded patient inside the caller's unit of work."""
+        session = session_of(uow)  # until the modules below take the unit of work (KNOWN_DEBT)
+        patient = cast(Patient, record)  # the row the session loaded, as those modules need it
+        position = await uow.conversations.position(patient.id)
         row_before = _row_values(patient)
         context = await self._context(session, patient, now)
         if (position is None and isinstance(event, TextMessage) and patient.onboarded_at is not None
-                and await urgent_open(session, patient.id)):  # words outside a dialog only: no cost elsewhere
+                and await urgent_open(uow, patient.id)):  # words outside a dialog only: no cost elsewhere
             context = replace(context, facts={**context.facts, URGENT_OPEN: 1.0})
         if self.care is not None:
-            context = await self.care.with_facts(session, patient, event, context, now, position=position)
+            context = await self.care.with_facts(uow, patient, event, context, now, position=position)
         outcome = self.engine.handle(context, position, event, now)
         delivery = Delivery(patient_label=patient.label, chat_id=patient.chat_id,
                             position=outcome.position)
         schedule_basis = schedule_store.schedule_basis(patient)
         for effect in outcome.effects:
-            await self._apply_effect(session, patient, effect, now, delivery)
-        await self._evaluate(session, delivery, patient_id=patient.id, label=patient.label,
+            await self._apply_effect(uow, session, patient, effect, now, delivery)
+        await self._evaluate(uow, delivery, patient_id=patient.id, label=patient.label,
                              timezone=patient.timezone, now=now,
                              codes=[e.code for e in outcome.effects if isinstance(e, RecordMeasure)])
         answer_readings(delivery.replies, self.engine.library.escalation,
                         [(e.code, e.value) for e in outcome.effects if isinstance(e, RecordMeasure)])
         if self.care is not None:
-            extras = await self.care.after_event(session, patient, event, outcome, now)
+            extras = await self.care.after_event(uow, patient, event, outcome, now)
             extras.merge_into(delivery.replies)  # the check-in's closing line stays last
             delivery.photos += extras.photos
-        await store.save_position(session, patient.id, outcome.position, now)
+        await uow.conversations.save(patient.id, outcome.position, now)
         if _row_values(patient) != row_before:  # its position is the conversation's row, not this one
             patient.updated_at = now
         if schedule_store.schedule_basis(patient) != schedule_basis:
@@ -224,12 +223,13 @@ class PatientService:
             raise RuntimeError("handle_update needs a Channel to format messages")
         now = self.clock()
         try:
-            async with self.gate, self.sessions() as session, session.begin():
-                result = await self._dispatch(session, chat_id, event, now)
-                result.queued = await self._write_outbox(session, chat_id, result.outgoing, now,
-                                                         patient_id=result.patient_id, label=result.label)
-                await session.execute(store.INSERT_UPDATE_ID,
+            async with self.uows() as uow:
+                result = await self._dispatch(uow, chat_id, event, now)
+                result.queued = await outbox.queue(uow, result.outgoing, chat_id=chat_id, now=now,
+                                                   patient_id=result.patient_id, label=result.label)
+                await session_of(uow).execute(store.INSERT_UPDATE_ID,
                                       {"update_id": update_id, "processed_at": now})
+                await uow.commit()
         except IntegrityError:
             if await self._already_processed(update_id):
                 log.warning("update %s was already applied (a redelivery, or an id that clashes with a "
@@ -243,45 +243,39 @@ class PatientService:
         it was raised); returns the rows, for the sender. Called at start and when a coach says /start."""
         assert self.channel is not None
         now = self.clock()
-        async with self.gate, self.sessions() as session, session.begin():
-            outgoing = await queued_alerts(session, self.channel)
-            return await self._write_outbox(session, 0, outgoing, now)
+        async with self.uows() as uow:
+            outgoing = await queued_alerts(uow, self.channel)
+            queued = await outbox.queue(uow, outgoing, chat_id=0, now=now)
+            await uow.commit()
+        return queued
 
     async def _already_processed(self, update_id: int) -> bool:
         async with self.sessions() as session:
             return await session.get(ProcessedUpdate, update_id) is not None
 
-    async def _dispatch(self, session: AsyncSession, chat_id: int, event: Inbound,
+    async def _dispatch(self, uow: UnitOfWork, chat_id: int, event: Inbound,
                         now: dt.datetime) -> UpdateResult:
+        session = session_of(uow)  # until the modules it calls take the unit of work (KNOWN_DEBT)
         assert self.channel is not None
         if isinstance(event, Notice):
             return UpdateResult(outgoing=list(event.rows))
         if isinstance(event, EscalationPress):  # a coach's Acknowledge / Resolve / Message patient
-            return await coach_actions.press(session, event, self.channel,  # type: ignore[arg-type]
+            return await coach_actions.press(uow, event, self.channel,  # type: ignore[arg-type]
                                              self.engine.library.escalation, now)
         # One query for the patient and their conversation (which `apply` then finds in the session);
         # only a chat that is no patient's can be a coach's, so coaches cost nothing on the hot path.
-        patient, conversation = await patient_with_conversation(session, chat_id, now)
-        coach = await coach_for_chat(session, chat_id) if patient is None else None
+        found, conversation = await uow.patients.with_conversation(chat_id, now)
+        patient = cast(Patient | None, found)  # the row, as the modules still on sessions take it
+        coach = None
+        if patient is None:  # the active coach whose private chat this is, if any
+            coach = cast(Coach | None, await uow.coaches.for_chat(chat_id, active=True))
         if coach is not None or (patient is None and is_join(event)):  # coach tools, or /coach CODE
-            desk = CoachDesk(session, self, self.channel, now)
+            desk = CoachDesk(uow, self, self.channel, now)
             tools = await desk.handle(coach, event) if coach else await desk.join(chat_id, event)
             if tools is not None:
                 return tools
-        if coach is not None and self.care is not None and isinstance(event, TextMessage) and (
-                said := await coach_step_command(session, coach, event.text, steps=self.care.steps,
-                                                 words=self.care.texts.coach, now=now)) is not None:
-            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
-                                label=f"coach:{coach.id}")
         if coach is not None:
-            handled = await coach_actions.command(
-                session, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
-            if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
-                return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
-            outgoing, started = coach_turn(coach, event, self.channel)
-            if started:
-                outgoing += await queued_alerts(session, self.channel)
-            return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=started)
+            return await self._coach_turn(uow, coach, event, now)
         if isinstance(event, ReachabilityChange):
             # Rows still queued for a blocked chat fail on their first 403, which drops the rest.
             if patient is not None:
@@ -293,15 +287,16 @@ class PatientService:
                 return UpdateResult(outgoing=list(event.notice), label=patient.label if patient else None)
             event = TextMessage(event.text)
         if patient is None:
-            if (removed := await removed_coach(session, chat_id)) is not None:  # not a patient by mistake
+            # A coach who was removed is told so, not signed up as a patient by mistake.
+            if (removed := await uow.coaches.for_chat(chat_id, active=False)) is not None:
                 said = self.engine.library.service.channel.coach_tools.access_removed
                 return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
                                     label=f"coach:{removed.id}")
-            patient = await self._new_patient(session, chat_id, now)
+            patient = await self._new_patient(uow, chat_id, now)
         if patient.unreachable:  # writing to us means they can hear us again
             patient.unreachable = False  # (set only when it changes: setting it dirties the session,
             patient.updated_at = now  # and every statement after that pays a flush of nothing)
-        relayed = await relay_from_patient(session, patient, event, channel=self.channel, now=now,
+        relayed = await relay_from_patient(uow, patient, event, channel=self.channel, now=now,
                                            words=self.engine.library.service.channel.coach_tools)
         if relayed is not None:  # a coach's conversation is open: to the coach, after any safety flow
             safety = self.engine.library.service.preempt.values()
@@ -309,18 +304,18 @@ class PatientService:
             if not in_safety_dialog and self.engine.library.triggers.detect(relayed.text) is None:
                 return UpdateResult(outgoing=relayed.to_patient + relayed.to_coach, label=patient.label,
                                     patient_id=patient.id)
-            result = await self.patient_turn(session, patient, TextMessage(relayed.text), now)
+            result = await self.patient_turn(uow, patient, TextMessage(relayed.text), now)
             result.outgoing += relayed.to_coach
             return result
         typed = typed_text(event)
         if typed and self.engine.library.triggers.detect(typed) is not None:
             # Words of risk come first wherever they were typed: after a command word (/help, /checkin,
             # /steps ...), in a caption or an edit. The engine pre-empts any dialog with the safety flow.
-            return await self.patient_turn(session, patient, TextMessage(typed), now)
+            return await self.patient_turn(uow, patient, TextMessage(typed), now)
         if (rights := await self.rights.handle(session, patient, event, now)) is not None:
             return rights  # /forget, withdrawing consent, the offer after /stop (app/data_rights)
         if self.care is not None and isinstance(event, TextMessage | Press):
-            event, replies = await self.care.patient_event(session, patient, event, now)
+            event, replies = await self.care.patient_event(uow, patient, event, now)
             if replies is not None:
                 return UpdateResult(outgoing=outgoing_for(self.channel, replies, None), label=patient.label,
                                     patient_id=patient.id,
@@ -333,33 +328,53 @@ class PatientService:
             event = StartDialog(service.settings if event.name == "settings" else service.daily)
         elif _unknown_command(event):  # never taken as an answer: said kindly, then what they can type;
             # /steps and /flareplan while onboarding are known, but wait: its question again instead
-            result = await self.patient_turn(session, patient, TextMessage(
+            result = await self.patient_turn(uow, patient, TextMessage(
                 "/start" if _waits_for_onboarding(patient, event) else "/help"), now)
             result.outgoing[:0] = self.channel.replies([] if _waits_for_onboarding(patient, event) else [
                 Reply(self.engine.library.service.messages.unknown_command)], None)
             return result
-        return await self.patient_turn(session, patient, event, now)
+        return await self.patient_turn(uow, patient, event, now)
 
-    async def patient_turn(self, session: AsyncSession, patient: Patient, event: Event | Press,
+    async def _coach_turn(self, uow: UnitOfWork, coach: CoachRecord, event: Inbound,
+                          now: dt.datetime) -> UpdateResult:
+        """A registered coach's message that the coach tools did not take: a pin or block of a step,
+        /resolve, /rebase, a note a Resolve press asked for; else a greeting, help or a pointer."""
+        assert self.channel is not None
+        if self.care is not None and isinstance(event, TextMessage) and (
+                said := await coach_step_command(uow, coach, event.text, steps=self.care.steps,
+                                                 words=self.care.texts.coach, now=now)) is not None:
+            return UpdateResult(outgoing=self.channel.replies([Reply(said)], None),
+                                label=f"coach:{coach.id}")
+        handled = await coach_actions.command(
+            uow, coach, event, self.channel, self.engine.library.escalation, now)  # type: ignore[arg-type]
+        if handled is not None:  # /resolve, /rebase, or the note a Resolve press asked for
+            return UpdateResult(outgoing=handled, label=f"coach:{coach.id}")
+        outgoing, started = coach_turn(coach, event, self.channel)
+        if started:
+            outgoing += await queued_alerts(uow, self.channel)
+        return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=started)
+
+    async def patient_turn(self, uow: UnitOfWork, patient: Patient, event: Event | Press,
                            now: dt.datetime) -> UpdateResult:
         """One patient event through the engine inside the caller's transaction, with its replies and
         coach cards formatted for the channel (the data-rights desk uses it for words of risk too)."""
         assert self.channel is not None
+        session = session_of(uow)
         first: list[Outgoing] = []
         accepted: bool | None = None
         if isinstance(event, Press):
             event, first, accepted = await self._resolve_press(session, patient, event)
         event = _onboarding_first(patient, event)
-        delivery = await self.apply(session, patient, event, now)
+        delivery = await self.apply(uow, patient, event, now)
         if not delivery.replies and isinstance(event, StartDialog):
             # The engine declined (a safety dialog runs, or messages are stopped): say where things are.
-            delivery = await self.apply(session, patient, TextMessage("/help"), now)
+            delivery = await self.apply(uow, patient, TextMessage("/help"), now)
         position = delivery.position
         token = question_token(position.script, position.state) if position else None
         outgoing = first + outgoing_for(self.channel, delivery.replies, token, delivery.photos)
-        cards = await alert_rows(session, patient, delivery.escalations, self.channel, self.alerts)
+        cards = await alert_rows(uow, patient, delivery.escalations, self.channel, self.alerts)
         outgoing += cards + await notes_after_cards(  # what the patient wrote for the coach goes with it
-            session, patient, cards, words=self.engine.library.service.channel.coach_tools,
+            uow, patient, cards, words=self.engine.library.service.channel.coach_tools,
             channel=self.channel, now=now)
         return UpdateResult(outgoing=outgoing, label=patient.label, patient_id=patient.id,
                             accepted_press=accepted)
@@ -384,27 +399,10 @@ class PatientService:
             value = str(options[press.index].value)
         return ButtonPress(state=position.state, value=value), list(press.on_current), True
 
-    @staticmethod
-    async def _write_outbox(session: AsyncSession, chat_id: int, outgoing: list[Outgoing],
-                            now: dt.datetime, *, patient_id: int | None = None,
-                            label: str | None = None) -> list[QueuedMessage]:
-        """One row per message, ids in order, in one statement (`store.INSERT_OUTBOX`); the values as
-        every writer builds them (`store.outbox_values`)."""
-        if not outgoing:
-            return []
-        values = [outbox_values(item, chat_id=chat_id, patient_id=patient_id, now=now) for item in outgoing]
-        result = await session.execute(store.INSERT_OUTBOX, values)
-        return [QueuedMessage(id=row_id, chat_id=v["chat_id"], lane=v["lane"], kind=v["kind"],
-                              payload=v["payload"], not_before=now, attempts=0, patient_id=v["patient_id"],
-                              escalation_id=v["escalation_id"],
-                              label=label if item.chat_id is None else (
-                                  f"escalation:{item.escalation_id}" if item.escalation_id else None))
-                for item, v, row_id in zip(outgoing, values, result.scalars().all(), strict=True)]
-
-    async def _new_patient(self, session: AsyncSession, chat_id: int, now: dt.datetime) -> Patient:
+    async def _new_patient(self, uow: UnitOfWork, chat_id: int, now: dt.datetime) -> Patient:
         """A new patient, given at once to the active coach with the fewest patients (if any)."""
-        patient = await store.create_patient(session, chat_id, now)
-        coach = await pick_coach(session)
+        patient = await store.create_patient(session_of(uow), chat_id, now)
+        coach = await pick_coach(uow)
         if coach is None:
             log.warning("no coach registered: alerts will queue")
         else:
@@ -420,15 +418,15 @@ class PatientService:
         status: Status = patient.status  # type: ignore[assignment]
         return PatientContext(status=status, name=patient.name, facts=facts)
 
-    async def _apply_effect(self, session: AsyncSession, patient: Patient, effect: Effect,
-                            now: dt.datetime, delivery: Delivery) -> None:
+    async def _apply_effect(self, uow: UnitOfWork, session: AsyncSession,  # noqa: PLR0917
+                            patient: Patient, effect: Effect, now: dt.datetime, delivery: Delivery) -> None:
         if isinstance(effect, Reply):
             delivery.replies.append(effect)
         elif isinstance(effect, RecordMeasure):
-            store.add_measurement(session, patient.id, effect.code, effect.value, effect.script,
-                                  effect.state, now)
+            uow.measures.record(patient.id, effect.code, effect.value, script=effect.script,
+                                state=effect.state, now=now)
             if effect.code == STEP_FEEDBACK_MEASURE:
-                await record_feedback(session, patient.id, effect.value, now)
+                await record_feedback(uow, patient.id, effect.value, now)
         elif isinstance(effect, UpdateProfile):
             _update_profile(patient, effect, now)
             if effect.field == "consent":  # which text was agreed to (app/data_rights/consent.py)
@@ -436,24 +434,24 @@ class PatientService:
         elif isinstance(effect, ChangeStatus):
             patient.status = effect.status
             patient.paused_until = effect.until
-            store.audit(session, actor=patient.label, action=f"status_{effect.status}",
-                        subject=patient.label, detail={}, now=now)
+            uow.audit.record(actor=patient.label, action=f"status_{effect.status}",
+                             subject=patient.label, detail={}, now=now)
         elif isinstance(effect, Escalate):
             raised = await open_or_update(
-                session, patient.id, patient.label, patient.timezone, tier=effect.tier, rule=effect.rule,
-                reason=effect.reason, evidence=dict(effect.evidence), now=now,
+                uow, patient.id, patient.label, patient.timezone, tier=effect.tier,
+                rule=effect.rule, reason=effect.reason, evidence=dict(effect.evidence), now=now,
                 rules=self.engine.library.escalation, severity=effect.severity, stated=True)
             delivery.escalations.append(notice_of(raised.row, patient.label, raised.is_new, raised.worse))
         elif isinstance(effect, SafetyTriggered):
-            store.audit(session, actor="system", action="safety_trigger", subject=patient.label,
-                        detail={"kind": effect.kind, "rule": effect.rule}, now=now)
+            uow.audit.record(actor="system", action="safety_trigger", subject=patient.label,
+                             detail={"kind": effect.kind, "rule": effect.rule}, now=now)
             log.warning("safety trigger %s (%s) for %s", effect.kind, effect.rule, patient.label)
         elif isinstance(effect, SuggestStep):
             delivery.suggest_step = True
             if self.care is not None:
-                delivery.replies += await self.care.suggest(session, patient, now)
+                delivery.replies += await self.care.suggest(uow, patient, now)
             elif self.steps is not None and (
-                    offered := await suggest_step(session, patient, self.steps, now)) is not None:
+                    offered := await suggest_step(uow, patient, self.steps, now)) is not None:
                 delivery.replies.append(Reply(text=f"{offered.step.title}\n\n{offered.step.text.strip()}"))
         elif isinstance(effect, DialogEnded):
             self._dialog_ended(patient, effect, now)
@@ -499,9 +497,9 @@ class _RecordedTurn(PatientService):
         self.channel = _ReplyChannel()
         self.applied: list[Delivery] = []
 
-    async def apply(self, session: AsyncSession, patient: Patient, event: Event,
+    async def apply(self, uow: UnitOfWork, record: PatientRecord, event: Event,
                     now: dt.datetime) -> Delivery:
-        delivery = await super().apply(session, patient, event, now)
+        delivery = await super().apply(uow, record, event, now)
         self.applied.append(delivery)
         return delivery
 
@@ -515,24 +513,6 @@ class _RecordedTurn(PatientService):
             photos=[photo for d in applied for photo in d.photos],
             suggest_step=any(d.suggest_step for d in applied),
             position=applied[-1].position if applied else None)
-
-
-WriteGate = AbstractAsyncContextManager[Any]
-
-
-def write_gate(sessions: async_sessionmaker[AsyncSession]) -> WriteGate:
-    """What a writing transaction holds while it runs: an asyncio lock on SQLite, nothing elsewhere.
-
-    SQLite has one writer at a time, and a writer that finds the lock taken waits in SQLite's busy
-    handler; the service's SQLite statements run on the event loop (adapters/db/sqlite_inline.py), so
-    that wait would hold up the very transaction it waits for. Every writer of the process therefore
-    queues on this asyncio lock first, which costs nothing. PostgreSQL locks rows, so its
-    transactions run side by side.
-    """
-    bind = sessions.kw.get("bind")
-    if bind is not None and bind.dialect.name == "sqlite":
-        return asyncio.Lock()
-    return contextlib.nullcontext()
 
 
 _ROW_COLUMNS = tuple(c.key for c in table_of(Patient).columns if c.key != "updated_at")

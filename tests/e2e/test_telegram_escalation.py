@@ -135,8 +135,8 @@ async def test_unacknowledged_urgent_goes_to_backup_and_group_and_only_coaches_m
     group = fake_bot_api.group(GROUP, "Coaches")
     clock = Clock()
     async with bot_at(fake_bot_api, database_url, clock, coach_group_chat_id=GROUP) as bot:
-        ticker = EscalationTicker(bot.core.sessions, bot.service, bot.channel, clock=clock,
-                                  gate=bot.service.gate, on_queued=bot.sender.offer)
+        ticker = EscalationTicker(bot.service.uows, bot.service, bot.channel, clock=clock,
+                                  on_queued=bot.sender.offer)
         await alex.send_command("/start")
         await alex.wait_for_message(lambda m: bool(m.buttons))
         await alex.send_text("I want to end my life")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Conversation, Patient, StepSuggestion
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import ChannelCommand, ReachabilityChange
 from coachbot.app.checkins.flare import pain_checkins
 from coachbot.app.pipeline import PatientService
@@ -83,11 +84,11 @@ async def test_a_pain_answer_recorded_in_the_transaction_is_in_the_next_pain_his
     now = clock.now
     async with session_factory() as session, session.begin():
         with statements(session_factory) as sent:
-            first = await pain_checkins(session, patient.id, now)
-            again = await pain_checkins(session, patient.id, now)
+            first = await pain_checkins(joined(session), patient.id, now)
+            again = await pain_checkins(joined(session), patient.id, now)
         assert first == again == [] and len(sent) == 1, "the second read is the first one's list"
         store.add_measurement(session, patient.id, "pain_now", 7, "daily_checkin", "pain_now", now)
-        after = await pain_checkins(session, patient.id, now)
+        after = await pain_checkins(joined(session), patient.id, now)
     assert [c.pain for c in after] == [7.0]
 
 
@@ -152,7 +153,7 @@ async def test_todays_step_shown_again_asks_nothing_of_the_population_prior(
         async with session_factory() as session, session.begin():
             with statements(session_factory) as said:
                 at = clock.now + dt.timedelta(minutes=minutes)
-                replies = await service.care.suggest(session, patient, at)
+                replies = await service.care.suggest(joined(session), patient, at)
         shown.append(replies[0].text)
         sent.append(said)
     assert shown[0] == shown[1], "the same step, shown again"

@@ -22,6 +22,7 @@ from coachbot.adapters.db.models import (
     OutboxMessage,
     Patient,
 )
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import ChannelCommand
 from coachbot.app.coaches.invites import create_invite
@@ -102,7 +103,7 @@ class Desk:
 
     async def invite(self, *, admin: bool = False, hours: float = 72, name: str = "Kim") -> str:
         async with self.sessions() as session, session.begin():
-            made = await create_invite(session, self.clock(), name=name, is_admin=admin,
+            made = await create_invite(joined(session), self.clock(), name=name, is_admin=admin,
                                        expires_in=dt.timedelta(hours=hours))
             return made.code
 

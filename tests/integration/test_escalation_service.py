@@ -21,6 +21,7 @@ from coachbot.adapters.db.models import (
     OutboxMessage,
     Patient,
 )
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.adapters.telegram.messages_out import TelegramChannel
 from coachbot.app.channel import ChannelCommand, EscalationPress, Press, QueuedMessage, question_token
 from coachbot.app.escalations.alerts import AlertSettings
@@ -48,8 +49,8 @@ class World:
         self.service = PatientService(sessions, Engine(lib), self.clock, channel=self.channel)
         self.service.alerts = AlertSettings(group_chat_id=GROUP)
         self.queued: list[QueuedMessage] = []
-        self.ticker = EscalationTicker(sessions, self.service, self.channel, clock=self.clock,
-                                       gate=self.service.gate, on_queued=self.queued.extend)
+        self.ticker = EscalationTicker(self.service.uows, self.service, self.channel, clock=self.clock,
+                                       on_queued=self.queued.extend)
 
     async def send(self, event: Any, chat: int = CHAT, update_id: int | None = None) -> Any:
         if update_id is None:
@@ -377,8 +378,8 @@ async def test_with_no_coach_escalations_queue_and_are_listed_without_names(
     [escalation] = await w.rows(Escalation)
     assert cards(await w.rows(OutboxMessage)) == []
     async with session_factory() as session:
-        table = await escalation_table(session)
-        assert await escalation_table(session, "resolved") == "no resolved escalations"
+        table = await escalation_table(joined(session))
+        assert await escalation_table(joined(session), "resolved") == "no resolved escalations"
     [patient] = await w.rows(Patient)
     assert patient.label in table and "crisis" in table and "urgent" in table and "Alex" not in table
     assert "kill" not in table and table.endswith("1 escalation(s)")

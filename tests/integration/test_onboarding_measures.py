@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import Escalation, Measurement, Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.self_management.suggestions import patient_state
 from coachbot.engine import StartDialog, TextMessage
 from tests.support.basics import Clock
@@ -48,7 +49,7 @@ async def test_after_an_emergency_red_flag_onboarding_finishes_with_a_checkin_ti
     assert ("urgent", "red_flag_emergency") in alerts
     assert {"rf_emergency", "pain_usual", "mood_usual"} <= codes
     async with session_factory() as session:
-        state = await patient_state(session, await session.get(Patient, patient.id), clock.now)  # type: ignore[arg-type]
+        state = await patient_state(joined(session), await session.get(Patient, patient.id), clock.now)  # type: ignore[arg-type]
     assert "red_flag" in state.flags  # no steps until a coach has spoken with the patient
 
 
@@ -59,7 +60,7 @@ async def flags_after(sessions: async_sessionmaker[AsyncSession], clock: Clock, 
     clock.now += dt.timedelta(days=40)  # standing answers count however old they are
     patient = await the_patient(sessions)
     async with sessions() as session:
-        return (await patient_state(session, patient, clock.now)).flags
+        return (await patient_state(joined(session), patient, clock.now)).flags
 
 
 async def test_diabetes_or_nerve_damage_at_onboarding_sets_the_neuropathy_gate(
@@ -81,7 +82,7 @@ async def test_off_sick_at_the_fourth_weekly_review_replaces_not_working_from_on
     await onboard(session_factory, clock, ["hello", "yes", "Sam", "no", "no", "4", "5", "no", "not working",
                                            "9am", "sunday", "UK"])
     async with session_factory() as session:
-        before = (await patient_state(session, await the_patient(session_factory), clock.now)).flags
+        before = (await patient_state(joined(session), await the_patient(session_factory), clock.now)).flags
     assert "not_working" in before
     service = make_service(session_factory, clock)
     clock.now += dt.timedelta(days=29)
@@ -93,5 +94,6 @@ async def test_off_sick_at_the_fourth_weekly_review_replaces_not_working_from_on
     for text in ["3", "3", "3", "0", "0", "0", "0", "6", "3", "off sick"]:
         await service.handle(CHAT, TextMessage(text))
     async with session_factory() as session:
-        flags = (await patient_state(session, await session.get(Patient, patient.id), clock.now)).flags  # type: ignore[arg-type]
+        row = await session.get(Patient, patient.id)
+        flags = (await patient_state(joined(session), row, clock.now)).flags  # type: ignore[arg-type]
     assert "not_working" not in flags  # off sick still has a manager to talk to

@@ -23,6 +23,7 @@ from coachbot.adapters.db.models import (
     StepOverride,
     StepSuggestion,
 )
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import Press
 from coachbot.app.pipeline import Delivery, PatientService
 from coachbot.app.self_management.population_prior import PriorCache, answer_counts
@@ -129,7 +130,7 @@ async def test_new_leg_numbness_holds_back_exercise_and_heat_steps(
     assert "GP" in said and "coach" in said
     async with session_factory() as session:
         patient = (await session.execute(select(Patient))).scalar_one()
-        state = await patient_state(session, patient, clock.now)
+        state = await patient_state(joined(session), patient, clock.now)
         rules = set((await session.execute(select(Escalation.rule))).scalars())
         suggested = (await session.execute(select(StepSuggestion.step_id))).scalars().all()
     assert {"leg_weakness", "leg_numbness", "numb_skin"} <= state.flags
@@ -144,7 +145,7 @@ async def test_new_leg_numbness_holds_back_exercise_and_heat_steps(
     cleared = await checkin(service, clock, ["8", "4", "no", "helped", "skip"])
     assert "change in your leg" not in cleared
     async with session_factory() as session:
-        state = await patient_state(session, patient, clock.now)
+        state = await patient_state(joined(session), patient, clock.now)
     assert not state.flags & {"leg_weakness", "leg_numbness"}, "a later no clears the leg flags"
 
 
@@ -293,12 +294,12 @@ async def test_population_prior_comes_from_other_patients_in_the_same_bands(
                                suggested_at=at - dt.timedelta(days=1), reason="before any pain answer",
                                feedback="not_tried")])
     async with session_factory() as session:
-        counts = await answer_counts(session, now - dt.timedelta(days=30))
+        counts = await answer_counts(joined(session), now - dt.timedelta(days=30))
         cache_ = PriorCache(refresh=dt.timedelta(minutes=10))
-        prior = await cache_.prior_for(session, patients[0].id, now)
-        await cache_.prior_for(session, patients[1].id, now + dt.timedelta(minutes=5))
+        prior = await cache_.prior_for(joined(session), patients[0].id, now)
+        await cache_.prior_for(joined(session), patients[1].id, now + dt.timedelta(minutes=5))
         assert cache_.loads == 1, "one aggregate query per refresh interval"
-        await cache_.prior_for(session, patients[1].id, now + dt.timedelta(minutes=11))
+        await cache_.prior_for(joined(session), patients[1].id, now + dt.timedelta(minutes=11))
         assert cache_.loads == 2
     assert counts[("7-10", "4-6", "relaxed_breathing")] == (6.0, 0.0)
     assert counts[("0-3", "4-6", "relaxed_breathing")] == (0.0, 2.0)

@@ -36,13 +36,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import Patient, Schedule
+from coachbot.adapters.db.unit_of_work import WriteGate, write_gate
 from coachbot.app.channel import Channel, QueuedMessage
 from coachbot.app.checkins.reminders import Reminders, TickReport, ago
 from coachbot.app.checkins.start import CheckinStarter, Claim
 from coachbot.app.data_rights.outbox_bodies import BodyClearing
 from coachbot.app.escalations.deadlines import EscalationTicker
 from coachbot.app.failures import described
-from coachbot.app.pipeline import PatientService, WriteGate
+from coachbot.app.pipeline import PatientService
 from coachbot.config import Settings
 from coachbot.scheduling import (
     Dialog,
@@ -109,20 +110,22 @@ class CheckinScheduler:
         self.on_queued = on_queued or (lambda rows: None)
         names = service.engine.library.service
         self.scripts = {"daily": names.daily, "weekly": names.weekly}
-        # The service's write gate: on SQLite every writer of this process queues on it instead of
-        # sleeping in SQLite's busy handler (a check-in batch never leaves an answer waiting long).
-        self.gate: WriteGate = getattr(service, "gate", None) or contextlib.nullcontext()
+        # The service's units of work hold the database's write gate: on SQLite every writer of this
+        # process queues on it instead of sleeping in SQLite's busy handler (a check-in batch never
+        # leaves an answer waiting long). The tick's own writes below take the same one.
+        self.uows = service.uows
+        self.gate: WriteGate = write_gate(sessions)
 
         def hand_over(rows: list[QueuedMessage]) -> None:
             self.on_queued(rows)  # looked up at each call: the sender may be attached later
 
-        self.reminders = Reminders(sessions, channel, self.config.timing, self.config.reminder_text,
-                                   self.scripts, clock=clock, on_queued=hand_over, gate=self.gate)
-        self.starter = CheckinStarter(sessions, service, channel, self.config, self.scripts, me=self.me,
-                                      clock=clock, on_queued=hand_over, gate=self.gate)
-        self.escalations = EscalationTicker(sessions, service, channel, clock=clock, gate=self.gate,
+        self.reminders = Reminders(self.uows, channel, self.config.timing, self.config.reminder_text,
+                                   self.scripts, clock=clock, on_queued=hand_over)
+        self.starter = CheckinStarter(self.uows, service, channel, self.config, self.scripts, me=self.me,
+                                      clock=clock, on_queued=hand_over)
+        self.escalations = EscalationTicker(self.uows, service, channel, clock=clock,
                                             on_queued=hand_over)  # re-sends past deadlines; missed check-ins
-        self.bodies = BodyClearing(sessions, self.config.keep_sent, clock=clock, gate=self.gate)
+        self.bodies = BodyClearing(sessions, self.config.keep_sent, clock=clock)
         self._apscheduler: AsyncIOScheduler | None = None
         self._alive_since: dt.datetime | None = None
         self._last_tick: dt.datetime | None = None

@@ -138,7 +138,7 @@ class TelegramBot:
         self.sender = OutboxSender(self.application.bot, core.sessions, pacer, clock=clock,
                                    retry_base=settings.outbox_retry_base_seconds,
                                    retry_max=settings.outbox_retry_max_seconds, secret=token,
-                                   gate=self.service.gate, max_in_flight=SENDS_IN_FLIGHT)
+                                   max_in_flight=SENDS_IN_FLIGHT)
         handler = UpdateHandler(self.service, self.channel, self.sender, on_done=self._update_done,
                                 unreadable=self.bot.unreadable.take)
         # block=True: `process_update` returns only once the handler is done, which the webhook server's
@@ -195,10 +195,8 @@ class TelegramBot:
         logged: the bot keeps serving, and the next start tries again."""
         try:
             await self._set_menus()
-            await warn_if_no_coach(self.core.sessions)  # the drawing process starts with the first chart
-            async with self.service.gate:
-                await outbox_store.prune_processed_updates(self.core.sessions,
-                                                           self.clock() - KEEP_UPDATE_IDS)
+            await warn_if_no_coach(self.service.uows)  # the drawing process starts with the first chart
+            await outbox_store.prune_processed_updates(self.core.sessions, self.clock() - KEEP_UPDATE_IDS)
         except Exception as exc:
             log.error("after start: could not set the menus or tidy up (%s)", type(exc).__name__)
 

@@ -45,7 +45,6 @@ from coachbot.adapters.telegram.outbox_calls import call
 from coachbot.adapters.telegram.pacing import Pacer, Slot
 from coachbot.app.channel import QueuedMessage
 from coachbot.app.failures import described
-from coachbot.app.pipeline import WriteGate, write_gate
 
 log = logging.getLogger("coachbot.telegram.outbox")
 
@@ -70,9 +69,9 @@ class OutboxSender:
 
     def __init__(self, bot: Bot, sessions: store.Sessions, pacer: Pacer, *, clock: Clock,
                  retry_base: float = 1.0, retry_max: float = 300.0, sweep_every: float = 2.0,
-                 max_in_flight: int = 64, secret: str = "", gate: WriteGate | None = None) -> None:
+                 max_in_flight: int = 64, secret: str = "") -> None:
         self.bot, self.sessions, self.pacer, self.clock = bot, sessions, pacer, clock
-        self.gate = gate or write_gate(sessions)  # the service's, so SQLite writers queue, not sleep
+        self.gate = store.write_gate(sessions)  # the database's, so SQLite writers queue, not sleep
         self.retry_base, self.retry_max, self.sweep_every = retry_base, retry_max, sweep_every
         self._secret = secret
         self._queues: dict[int, list[QueuedMessage]] = {}  # per chat: alert cards first, then by id

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import OutboxMessage, Patient, ProcessedUpdate, table_of
+from coachbot.adapters.db.unit_of_work import write_gate
 from coachbot.app.channel import QueuedMessage
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -100,6 +101,6 @@ async def fail_chat(sessions: Sessions, chat_id: int, *, now: dt.datetime, error
 
 async def prune_processed_updates(sessions: Sessions, before: dt.datetime) -> int:
     """Forget update ids older than Telegram ever redelivers (it keeps updates for 24 hours)."""
-    async with sessions() as session, session.begin():
+    async with write_gate(sessions), sessions() as session, session.begin():
         result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < before))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import Schedule
+from coachbot.adapters.db.unit_of_work import write_gate
 from coachbot.adapters.terminal.clock import SimulatedClock
 from coachbot.adapters.terminal.transcript import Transcript
 from coachbot.app.channel import ChannelCommand, Inbound, QueuedMessage
@@ -83,7 +84,8 @@ class TerminalChat:
         """Before the first message: a coach for the alert cards, the first registered one or one the
         terminal plays (added only once someone chats, so an idle start leaves the database as it was)."""
         if not self.coach_ready:
-            async with self.patients.gate, self.patients.sessions() as session, session.begin():
+            async with write_gate(self.patients.sessions), self.patients.sessions() as session, \
+                    session.begin():
                 await store.coach_for_alerts(session, TERMINAL_COACH_ID, "Coach (terminal)", self.clock())
             self.coach_ready = True
 
@@ -91,7 +93,8 @@ class TerminalChat:
         """Print what was queued, then mark it sent, as the outbox sender would once Telegram took it."""
         await self.transcript.show(rows)
         if rows:
-            async with self.patients.gate, self.patients.sessions() as session, session.begin():
+            async with write_gate(self.patients.sessions), self.patients.sessions() as session, \
+                    session.begin():
                 await store.mark_delivered(session, [row.id for row in rows], self.clock())
 
     async def jump(self, dialog: Dialog) -> None:

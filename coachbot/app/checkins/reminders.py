@@ -12,16 +12,12 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from coachbot.adapters.db import schedule_store as runs
-from coachbot.adapters.db.models import CheckinRun, OutboxMessage, Patient
-from coachbot.adapters.db.store import outbox_values
-from coachbot.app.channel import Channel, Outgoing, QueuedMessage
+from coachbot.app import outbox
+from coachbot.app.channel import LANE_BULK, Channel, QueuedMessage
 from coachbot.app.failures import described
-from coachbot.app.pipeline import WriteGate
+from coachbot.app.unit_of_work import CheckinRunRecord, PatientRecord, UnitOfWorkFactory
 from coachbot.engine import Reply
-from coachbot.scheduling import Timing, reminder_at, zone_of
+from coachbot.scheduling import Occurrence, Profile, Timing, reminder_at, zone_of
 
 log = logging.getLogger("coachbot.scheduler")
 
@@ -66,40 +62,42 @@ def ago(delta: dt.timedelta) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
-def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Outgoing],
-                 now: dt.datetime) -> list[OutboxMessage]:
-    """Outbox rows in order, as every writer builds them (`store.outbox_values`)."""
-    assert patient.chat_id is not None
-    rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
-            for item in outgoing]
-    session.add_all(rows)
-    return rows
+def occurrence_of(run: CheckinRunRecord) -> Occurrence:
+    """A run as the scheduling rules see it."""
+    return Occurrence("weekly" if run.dialog == "weekly" else "daily", run.local_date, run.due_at)
+
+
+def profile_of(patient: PatientRecord) -> Profile:
+    """A patient as the scheduling rules see them."""
+    return Profile(timezone=patient.timezone, checkin_time=patient.checkin_time,
+                   weekly_day=patient.weekly_review_day, status=patient.status,
+                   paused_until=patient.paused_until, onboarded=patient.onboarded_at is not None,
+                   unreachable=patient.unreachable)
 
 
 class Reminders:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], channel: Channel, timing: Timing,
-                 text: str, scripts: Mapping[str, str], *, clock: Clock, on_queued: OnQueued,
-                 gate: WriteGate) -> None:
-        self.sessions, self.channel, self.timing, self.text = sessions, channel, timing, text
-        self.scripts, self.clock, self.on_queued, self.gate = scripts, clock, on_queued, gate
+    def __init__(self, uows: UnitOfWorkFactory, channel: Channel, timing: Timing,
+                 text: str, scripts: Mapping[str, str], *, clock: Clock, on_queued: OnQueued) -> None:
+        self.uows, self.channel, self.timing, self.text = uows, channel, timing, text
+        self.scripts, self.clock, self.on_queued = scripts, clock, on_queued
 
     async def mark_delivered(self, report: TickReport) -> None:
         """Queued runs whose first message went out become sent, and get their reminder time."""
         now = self.clock()
-        async with self.gate, self.sessions() as session, session.begin():
-            for run, sent_at, timezone, next_due in await runs.delivered(session, 10_000):
+        async with self.uows() as uow:
+            for run, sent_at, timezone, next_due in await uow.checkins.delivered(10_000):
                 if sent_at is None:  # the outbox gave up (blocked, refused): nothing to wait for
                     run.status, run.reason, run.closed_at = "skipped", "undeliverable", now
                     continue
                 run.status, run.sent_at = "sent", sent_at
-                run.reminder_at = reminder_at(runs.occurrence_of(run), sent_at, timezone, self.timing,
-                                              next_due)
+                run.reminder_at = reminder_at(occurrence_of(run), sent_at, timezone, self.timing, next_due)
                 report.delivered += 1
+            await uow.commit()
 
     async def send_due(self, report: TickReport, limit: int, batch: int = 20) -> None:
         """The reminders whose time has come, a batch a transaction (one by one if a batch fails)."""
-        async with self.sessions() as session:
-            due = await runs.reminders_due(session, self.clock(), limit)
+        async with self.uows() as uow:
+            due = await uow.checkins.reminders_due(self.clock(), limit)
         for first in range(0, len(due), batch):
             chunk = due[first:first + batch]
             try:
@@ -125,30 +123,32 @@ class Reminders:
         """Each run's one reminder: taken by compare-and-set, so it is decided once, sent at most once."""
         now = self.clock()
         queued: list[QueuedMessage] = []
-        async with self.gate, self.sessions() as session, session.begin():
-            await runs.lock_patients(session, [patient_id for _, patient_id in due])
-            pairs = await runs.take_reminders(session, [run_id for run_id, _ in due])
-            answered = await runs.answered_runs(session, [run for run, _ in pairs], self.scripts)
-            current = await runs.conversations(session, [patient.id for _, patient in pairs])
-            sent: list[tuple[CheckinRun, Patient, list[OutboxMessage]]] = []
+        async with self.uows() as uow:
+            await uow.patients.lock([patient_id for _, patient_id in due])
+            pairs = await uow.checkins.take_reminders([run_id for run_id, _ in due])
+            answered = await uow.checkins.answered([run for run, _ in pairs], self.scripts)
+            current = await uow.conversations.current([patient.id for _, patient in pairs])
+            sent: list[tuple[CheckinRunRecord, PatientRecord, list[QueuedMessage]]] = []
             for run, patient in pairs:
                 if run.id in answered:
                     run.status, run.closed_at = "answered", now
                     continue
-                profile = runs.profile_of(patient)
+                profile = profile_of(patient)
                 quiet = self.timing.quiet.is_quiet(now, zone_of(patient.timezone))
                 if (profile.is_paused(now) or profile.status == "stopped" or profile.unreachable or quiet
                         or patient.chat_id is None or patient.id not in current
                         or current[patient.id].script != self.scripts[run.dialog]):
                     continue  # nothing to remind of, or not now: the one chance is spent
-                outgoing = [replace(item, lane=runs.LANE_BULK)
+                outgoing = [replace(item, lane=LANE_BULK)
                             for item in self.channel.replies([Reply(self.text)], None)]
-                sent.append((run, patient, write_outbox(session, patient, outgoing, now)))
+                sent.append((run, patient, await outbox.queue(uow, outgoing, chat_id=patient.chat_id,
+                                                              patient_id=patient.id, label=patient.label,
+                                                              now=now)))
                 run.reminder_sent_at = now
-            await session.flush()
+            await uow.commit()
         for run, patient, rows in sent:
             report.reminders += 1
             log.info("reminder queued for %s %s %s", patient.label, run.dialog, run.local_date)
-            queued += [QueuedMessage.of(row, patient.label) for row in rows]
+            queued += rows
         if queued:
             self.on_queued(queued)

@@ -24,17 +24,20 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store as runs
 from coachbot.adapters.db.models import CheckinRun, Conversation, Escalation, OutboxMessage, Patient
-from coachbot.app.channel import Channel, QueuedMessage, question_token
-from coachbot.app.checkins.reminders import TickReport, ago, write_outbox
+from coachbot.adapters.db.store import outbox_values
+from coachbot.adapters.db.unit_of_work import joined, session_of
+from coachbot.app.channel import Channel, Outgoing, QueuedMessage, question_token
+from coachbot.app.checkins.reminders import TickReport, ago
 from coachbot.app.coaches.coaching import coach_of
+from coachbot.app.coaches.notes import notes_after_cards
 from coachbot.app.coaches.relay import HELD, held_patients
-from coachbot.app.coaches.summary import notes_after_cards
 from coachbot.app.failures import described
-from coachbot.app.pipeline import PatientService, WriteGate
+from coachbot.app.pipeline import PatientService
+from coachbot.app.unit_of_work import UnitOfWorkFactory
 from coachbot.engine import StartDialog
 from coachbot.scheduling import Occurrence, StartDecision, decide_start, local_date_of, zone_of
 
@@ -65,12 +68,11 @@ class Claim:
 class CheckinStarter:
     """Starts the runs a scheduler process has claimed."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], service: PatientService,
+    def __init__(self, uows: UnitOfWorkFactory, service: PatientService,
                  channel: Channel, config: SchedulerConfig, scripts: Mapping[str, str], *, me: str,
-                 clock: Clock, on_queued: OnQueued, gate: WriteGate) -> None:
-        self.sessions, self.service, self.channel, self.config = sessions, service, channel, config
+                 clock: Clock, on_queued: OnQueued) -> None:
+        self.uows, self.service, self.channel, self.config = uows, service, channel, config
         self.scripts, self.me, self.clock, self.on_queued = scripts, me, clock, on_queued
-        self.gate = gate
 
     async def start_claims(self, claims: Sequence[Claim], report: TickReport | None = None) -> TickReport:
         """Step 3: start claimed runs a batch per transaction; a failed batch is retried one by one."""
@@ -100,12 +102,13 @@ class CheckinStarter:
         by_id = {claim.run_id: claim for claim in claims}
         started: list[tuple[CheckinRun, Patient, StartDecision, list[OutboxMessage]]] = []
         closed: list[tuple[CheckinRun, Patient, StartDecision]] = []
-        async with self.gate, self.sessions() as session, session.begin():
+        async with self.uows() as uow:
+            session = session_of(uow)
             await runs.lock_patients(session, [claim.patient_id for claim in claims])
             pairs = await runs.hold_claims(session, list(by_id), self.me, now)
             already = await runs.done_today(session, pairs, self.scripts)
             current = await runs.conversations(session, {patient.id for _, patient in pairs})
-            talking = await held_patients(session, [patient.id for _, patient in pairs], now)
+            talking = await held_patients(joined(session), [patient.id for _, patient in pairs], now)
             going: list[tuple[CheckinRun, Patient, StartDecision]] = []
             for run, patient in sorted(pairs, key=lambda pair: pair[0].due_at, reverse=True):
                 decision = decide_start(runs.occurrence_of(run), runs.profile_of(patient), now,
@@ -134,6 +137,7 @@ class CheckinStarter:
                 run.reason = "late" if decision.late else None
             for run, _, decision in closed:
                 run.status, run.reason, run.closed_at = decision.action, decision.reason, now
+            await uow.commit()
         for run, patient, decision in closed:
             report.count(decision.action, decision.reason)
             self.log_not_sent(patient.label, runs.occurrence_of(run), decision)
@@ -171,7 +175,7 @@ class CheckinStarter:
         script = self.scripts[run.dialog]
         if await coaching_paused(session, patient.id) and self.service.engine.library.script(GENTLE_CHECK):
             script = GENTLE_CHECK
-        delivery = await self.service.apply(session, patient, StartDialog(script), now)
+        delivery = await self.service.apply(joined(session), patient, StartDialog(script), now)
         if not delivery.replies:
             return []
         position = delivery.position
@@ -180,10 +184,10 @@ class CheckinStarter:
         outgoing = [replace(item, lane=runs.LANE_BULK) for item in replies]
         cards = []
         for notice in delivery.escalations:
-            coach = await coach_of(session, patient) if notice.is_new else None
+            coach = await coach_of(joined(session), patient) if notice.is_new else None
             if coach is not None and coach.telegram_user_id is not None:
                 cards.append(self.channel.coach_alert(notice, coach.telegram_user_id))
-        cards += await notes_after_cards(session, patient, cards, now=now, channel=self.channel,
+        cards += await notes_after_cards(joined(session), patient, cards, now=now, channel=self.channel,
                                          words=self.service.engine.library.service.channel.coach_tools)
         return write_outbox(session, patient, outgoing + cards, now)
 
@@ -199,6 +203,16 @@ class CheckinStarter:
             return "its first claim was abandoned (a process stopped between claim and send)"
         return (f"it fell due while no scheduler was running (within the "
                 f"{ago(self.config.timing.grace)} grace window)")
+
+
+def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Outgoing],
+                 now: dt.datetime) -> list[OutboxMessage]:
+    """Outbox rows in order, as every writer builds them (`store.outbox_values`)."""
+    assert patient.chat_id is not None
+    rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id, now=now))
+            for item in outgoing]
+    session.add_all(rows)
+    return rows
 
 
 async def coaching_paused(session: AsyncSession, patient_id: int) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import Coach, CoachInvite, Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.coaches.coaching import pick_coach
 from coachbot.app.coaches.invites import NewInvite, code_hash, create_invite
 
@@ -30,7 +31,7 @@ async def invite(database_url: str, *, name: str, is_admin: bool, is_backup: boo
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
-            return await create_invite(session, dt.datetime.now(dt.UTC), name=name, is_admin=is_admin,
+            return await create_invite(joined(session), dt.datetime.now(dt.UTC), name=name, is_admin=is_admin,
                                        is_backup=is_backup, expires_in=dt.timedelta(hours=expires_hours))
     finally:
         await engine.dispose()
@@ -116,7 +117,7 @@ async def remove_coach(session: AsyncSession, coach_or_code: str, now: dt.dateti
         select(Patient).where(Patient.coach_id == coach.id).order_by(Patient.id))).scalars().all()
     to: list[int] = []
     for patient in patients:
-        heir = await pick_coach(session)
+        heir = await pick_coach(joined(session))
         patient.coach_id = heir.id if heir is not None else None
         store.audit(session, actor="cli", action="patient_reassigned", subject=patient.label,
                     detail={"from": coach.id, "to": patient.coach_id, "why": "coach_removed"}, now=now)

@@ -15,13 +15,8 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import chart_row_payload
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Coach, CoachNote, CoachRelay, Escalation, Patient
 from coachbot.app.channel import Outgoing, UpdateResult
 from coachbot.app.coaches.coaching import pick_coach, queued_alerts
 from coachbot.app.coaches.code_attempts import LIMIT, plain_wait
@@ -29,6 +24,7 @@ from coachbot.app.coaches.invites import redeem
 from coachbot.app.coaches.relay import close_relay, live_relay, open_relay
 from coachbot.app.coaches.summary import chart_data, coach_name, escalation_line, summary_text
 from coachbot.app.escalations import coach_actions
+from coachbot.app.unit_of_work import CoachRecord, PatientRecord, UnitOfWork
 from coachbot.engine import TextMessage
 from coachbot.spec.coach_words import CoachWords, fill
 
@@ -40,7 +36,6 @@ COMMANDS = ("coach", "queue", "patient", "note", "message", "close", "handover")
 QUEUE_SHOWN = 30
 NOTE_MAX = 2000
 LABEL = re.compile(r"^P-[A-Z0-9]{6}$")
-_TIER_RANK = case((Escalation.tier == "urgent", 0), (Escalation.tier == "soon", 1), else_=2)
 
 
 def command_of(event: Inbound) -> tuple[str, str] | None:
@@ -60,9 +55,9 @@ def is_join(event: Inbound) -> bool:
 class CoachDesk:
     """The coach commands, for one update inside the service's transaction."""
 
-    def __init__(self, session: AsyncSession, service: PatientService, channel: Channel,
+    def __init__(self, uow: UnitOfWork, service: PatientService, channel: Channel,
                  now: dt.datetime) -> None:
-        self.session, self.service, self.channel, self.now = session, service, channel, now
+        self.uow, self.service, self.channel, self.now = uow, service, channel, now
         messages = service.engine.library.service.channel
         self.words: CoachWords = messages.coach_tools
         self.tiers: dict[str, str] = {str(tier): label for tier, label in messages.tier_labels.items()}
@@ -77,21 +72,21 @@ class CoachDesk:
         attempts = self.service.code_attempts
         wait = attempts.wait(chat_id, self.now)
         if wait is not None:  # too many wrong codes: this one is not even looked at
-            store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
-                        detail={"reason": "paused"}, now=self.now)
+            self.uow.audit.record(actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
+                                  detail={"reason": "paused"}, now=self.now)
             return UpdateResult(outgoing=self._say(self._paused(wait)))
-        coach = await redeem(self.session, chat_id, code, self.now)
+        coach = await redeem(self.uow, chat_id, code, self.now)
         if coach is None:
             pause = attempts.wrong(chat_id, self.now)
             if pause is not None:
-                store.audit(self.session, actor=f"chat:{chat_id}", action="coach_code_paused", subject=None,
-                            detail={"wrong_codes": LIMIT, "minutes": pause // dt.timedelta(minutes=1)},
-                            now=self.now)
+                minutes = pause // dt.timedelta(minutes=1)
+                self.uow.audit.record(actor=f"chat:{chat_id}", action="coach_code_paused", subject=None,
+                                      detail={"wrong_codes": LIMIT, "minutes": minutes}, now=self.now)
                 return UpdateResult(outgoing=self._say(self._paused(pause)))
             return UpdateResult(outgoing=self._say(self.words.code_not_valid))
         attempts.joined(chat_id)
         outgoing = self._say(fill(self.words.joined, name=coach.name))
-        outgoing += await queued_alerts(self.session, self.channel)
+        outgoing += await queued_alerts(self.uow, self.channel)
         return UpdateResult(outgoing=outgoing, label=f"coach:{coach.id}", coach_started=True)
 
     def _paused(self, wait: dt.timedelta) -> str:
@@ -100,7 +95,7 @@ class CoachDesk:
         words = self.words.wait_minutes if unit == "minutes" else self.words.wait_hours
         return fill(self.words.code_attempts_paused, wait=fill(words, n=n))
 
-    async def handle(self, coach: Coach, event: Inbound) -> UpdateResult | None:
+    async def handle(self, coach: CoachRecord, event: Inbound) -> UpdateResult | None:
         """A registered coach's command; None when it is not one of these (coaching.coach_turn answers)."""
         found = command_of(event)
         self.coach = coach
@@ -119,7 +114,7 @@ class CoachDesk:
         a coach may well expect a plain reply to go through (it does not: nothing is sent)."""
         if not isinstance(event, TextMessage) or event.text.startswith("/"):
             return None
-        if await coach_actions.note_pending(self.session, self.coach) is not None:
+        if await coach_actions.note_pending(self.uow, self.coach) is not None:
             return None  # the note a Resolve press asked for: it wins over any open conversation
         labels = await self._open_conversations()
         if not labels:
@@ -128,9 +123,7 @@ class CoachDesk:
                             label=self.actor)
 
     async def _open_conversations(self) -> list[str]:
-        return list((await self.session.execute(
-            select(Patient.label).join(CoachRelay, CoachRelay.patient_id == Patient.id)
-            .where(CoachRelay.coach_id == self.coach.id).order_by(Patient.label))).scalars())
+        return await self.uow.relays.labels_with(self.coach.id)
 
     # -- commands -----------------------------------------------------------------------------------
     async def _already(self, rest: str) -> list[Outgoing]:
@@ -139,16 +132,8 @@ class CoachDesk:
     async def _queue(self, rest: str) -> list[Outgoing]:
         if rest:
             return self._say(self.words.usage.queue)
-        query = (select(Escalation, Patient.label).join(Patient, Patient.id == Escalation.patient_id)
-                 .where(Escalation.status.in_(("open", "acknowledged"))))
-        if not self.coach.is_admin:
-            query = query.where(Patient.coach_id == self.coach.id)
-        rows = (await self.session.execute(
-            query.order_by(_TIER_RANK, Escalation.opened_at, Escalation.id).limit(QUEUE_SHOWN + 1))).all()
-        total = len(rows)
-        if total > QUEUE_SHOWN:
-            total = int((await self.session.execute(
-                select(func.count()).select_from(query.subquery()))).scalar_one())
+        rows, total = await self.uow.escalations.queue(None if self.coach.is_admin else self.coach.id,
+                                                       QUEUE_SHOWN)
         self._audit("coach_queue_viewed", None, {"shown": min(total, QUEUE_SHOWN), "total": total})
         if not rows:
             return self._say(self.words.queue_empty)
@@ -166,10 +151,11 @@ class CoachDesk:
         patient = await self._find(label, "patient")
         if patient is None:
             return self._say(fill(self.words.no_such_patient, label=_shown(label)))
-        text = await summary_text(self.session, patient, self.words, self.tiers, steps=self.service.steps,
+        uow = self.uow
+        text = await summary_text(uow, patient, self.words, self.tiers, steps=self.service.steps,
                                   now=self.now)
         outgoing = self._say(text)
-        data = await chart_data(self.session, patient, self.words, self.now)
+        data = await chart_data(uow, patient, self.words, self.now)
         if data is not None:
             caption = fill(self.words.chart.caption, label=patient.label)
             outgoing.append(Outgoing(kind=CHART, payload=chart_row_payload(data, caption[:1024])))
@@ -183,10 +169,9 @@ class CoachDesk:
         patient = await self._find(label, "note")
         if patient is None:
             return self._say(fill(self.words.no_such_patient, label=_shown(label)))
-        note = CoachNote(patient_id=patient.id, coach_id=self.coach.id, text=text, created_at=self.now)
-        self.session.add(note)
-        await self.session.flush()
-        self._audit("coach_note_added", patient.label, {"note": note.id, "length": len(text)})
+        note = await self.uow.coach_notes.add(patient_id=patient.id, coach_id=self.coach.id, text=text,
+                                              now=self.now)
+        self._audit("coach_note_added", patient.label, {"note": note, "length": len(text)})
         return self._say(fill(self.words.note_saved, label=patient.label))
 
     async def _message(self, rest: str) -> list[Outgoing]:
@@ -201,7 +186,7 @@ class CoachDesk:
             return self._say(fill(self.words.message_not_sent, label=patient.label))
         to_patient = [replace(item, chat_id=patient.chat_id, patient_id=patient.id)
                       for item in self.channel.text(fill(self.words.to_patient, text=text))]
-        await open_relay(self.session, patient, self.coach, self.now)
+        await open_relay(self.uow, patient, self.coach, self.now)
         self._audit("coach_message_sent", patient.label, {"length": len(text)})
         return to_patient + self._say(fill(self.words.message_sent, label=patient.label))
 
@@ -218,10 +203,10 @@ class CoachDesk:
         patient = await self._find(label, "close")
         if patient is None:
             return self._say(fill(self.words.no_such_patient, label=_shown(label)))
-        relay = await live_relay(self.session, patient.id, self.now)
+        relay = await live_relay(self.uow, patient.id, self.now)
         if relay is None:
             return self._say(fill(self.words.not_open, label=patient.label))
-        out = await close_relay(self.session, patient, relay, actor=self.actor, words=self.words,
+        out = await close_relay(self.uow, patient, relay, actor=self.actor, words=self.words,
                                 channel=self.channel, service=self.service, now=self.now)
         return out + self._say(fill(self.words.closed, label=patient.label))
 
@@ -230,8 +215,7 @@ class CoachDesk:
         if not 1 <= len(parts) <= 2 or (len(parts) == 2 and not parts[1].isdigit()):
             return self._say(self.words.usage.handover)
         if parts[0].lower() == "all":
-            patients = list((await self.session.execute(
-                select(Patient).where(Patient.coach_id == self.coach.id).order_by(Patient.label))).scalars())
+            patients = list(await self.uow.patients.of_coach(self.coach.id))
             if not patients:
                 return self._say(self.words.nothing_to_hand_over)
         else:
@@ -247,10 +231,11 @@ class CoachDesk:
         for patient in patients:
             self._audit("patient_handed_over", patient.label, {"from": patient.coach_id, "to": target.id})
             patient.coach_id = target.id
-            relay = await live_relay(self.session, patient.id, self.now)
+            relay = await live_relay(self.uow, patient.id, self.now)
             if relay is not None:  # a conversation ends with the handover: the new coach starts afresh
-                closing += await close_relay(self.session, patient, relay, actor=self.actor, words=self.words,
-                                             channel=self.channel, service=self.service, now=self.now)
+                closing += await close_relay(self.uow, patient, relay, actor=self.actor,
+                                             words=self.words, channel=self.channel, service=self.service,
+                                             now=self.now)
         labels = ", ".join(p.label for p in patients)
         told = self.channel.text(fill(self.words.handed_to_you, labels=labels,
                                       coach=coach_name(self.coach, self.words.none)),
@@ -259,21 +244,20 @@ class CoachDesk:
                               coach=coach_name(target, self.words.none))) + told + closing
 
     # -- helpers ------------------------------------------------------------------------------------
-    async def _target(self, coach_id: int | None, current: set[int]) -> Coach | None:
+    async def _target(self, coach_id: int | None, current: set[int]) -> CoachRecord | None:
         """The coach named, or else the active coach (not the current one) with the fewest open patients."""
         if coach_id is not None:
-            target = await self.session.get(Coach, coach_id)
+            target = await self.uow.coaches.get(coach_id)
             ok = target is not None and target.active and coach_id not in current
             return target if ok else None
-        return await pick_coach(self.session, exclude=current)
+        return await pick_coach(self.uow, exclude=current)
 
-    async def _find(self, label: str, why: str) -> Patient | None:
+    async def _find(self, label: str, why: str) -> PatientRecord | None:
         """The patient under `label` if this coach may see them (theirs, or any for an admin)."""
         wanted = label.strip().upper()
         patient = None
         if LABEL.match(wanted):
-            patient = (await self.session.execute(
-                select(Patient).where(Patient.label == wanted))).scalar_one_or_none()
+            patient = await self.uow.patients.by_label(wanted)
         if patient is not None and (self.coach.is_admin or patient.coach_id == self.coach.id):
             return patient
         self._audit("coach_access_refused", wanted if LABEL.match(wanted) else None,
@@ -281,8 +265,7 @@ class CoachDesk:
         return None
 
     def _audit(self, action: str, subject: str | None, detail: dict[str, object]) -> None:
-        store.audit(self.session, actor=self.actor, action=action, subject=subject, detail=detail,
-                    now=self.now)
+        self.uow.audit.record(actor=self.actor, action=action, subject=subject, detail=detail, now=self.now)
 
     def _say(self, text: str) -> list[Outgoing]:
         return self.channel.text(text)

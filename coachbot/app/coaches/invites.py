@@ -13,11 +13,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Coach, CoachInvite
+from coachbot.app.unit_of_work import CoachRecord, UnitOfWork
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """No 0/O or 1/I: a code read over the phone survives."""
@@ -43,50 +39,41 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(normal.encode()).hexdigest()
 
 
-async def create_invite(session: AsyncSession, now: dt.datetime, *, name: str, is_admin: bool = False,
+async def create_invite(uow: UnitOfWork, now: dt.datetime, *, name: str, is_admin: bool = False,
                         is_backup: bool = False, expires_in: dt.timedelta = DEFAULT_EXPIRY) -> NewInvite:
     """A fresh invite; the returned code is the only copy there will ever be."""
     code = new_code()
-    invite = CoachInvite(code_hash=code_hash(code), name=name, is_admin=is_admin, is_backup=is_backup,
-                         created_at=now, expires_at=now + expires_in)
-    session.add(invite)
-    await session.flush()
-    store.audit(session, actor="cli", action="coach_invite_created", subject=None,
+    invite = await uow.invites.add(code_hash=code_hash(code), name=name, is_admin=is_admin,
+                                   is_backup=is_backup, now=now, expires_at=now + expires_in)
+    uow.audit.record(actor="cli", action="coach_invite_created", subject=None,
                 detail={"invite": invite.id, "admin": is_admin, "backup": is_backup,
                         "expires_at": invite.expires_at.isoformat()}, now=now)
     return NewInvite(code=code, expires_at=invite.expires_at, invite_id=invite.id)
 
 
-async def redeem(session: AsyncSession, chat_id: int, code: str, now: dt.datetime) -> Coach | None:
+async def redeem(uow: UnitOfWork, chat_id: int, code: str, now: dt.datetime) -> CoachRecord | None:
     """Register the sender of `/coach CODE` as a coach; None when the code is wrong, used or expired.
 
     The invite is taken with a compare-and-set (used_at still empty), so two people racing with one
     code cannot both join. A Telegram account that was a coach before and was deactivated is
     re-activated with the invite's name and roles rather than duplicated.
     """
-    invite = (await session.execute(
-        select(CoachInvite).where(CoachInvite.code_hash == code_hash(code)))).scalar_one_or_none()
+    invite = await uow.invites.by_hash(code_hash(code))
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
-        store.audit(session, actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
+        uow.audit.record(actor=f"chat:{chat_id}", action="coach_code_refused", subject=None,
                     detail={"reason": "unknown" if invite is None else
                             "used" if invite.used_at is not None else "expired"}, now=now)
         return None
-    taken = await session.execute(update(CoachInvite).where(CoachInvite.id == invite.id,
-                                                            CoachInvite.used_at.is_(None))
-                                  .values(used_at=now))
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if not await uow.invites.take(invite.id, now):
         return None
-    coach = (await session.execute(
-        select(Coach).where(Coach.telegram_user_id == chat_id))).scalar_one_or_none()
+    coach = await uow.coaches.by_telegram_id(chat_id)
     if coach is None:
-        coach = Coach(telegram_user_id=chat_id, name=invite.name, is_admin=invite.is_admin,
-                      is_backup=invite.is_backup, active=True, created_at=now)
-        session.add(coach)
+        coach = await uow.coaches.add(telegram_user_id=chat_id, name=invite.name, is_admin=invite.is_admin,
+                                      is_backup=invite.is_backup, now=now)
     else:
         coach.name, coach.active = invite.name, True
         coach.is_admin, coach.is_backup = invite.is_admin, invite.is_backup
-    await session.flush()
-    await session.execute(update(CoachInvite).where(CoachInvite.id == invite.id).values(used_by=coach.id))
-    store.audit(session, actor=f"coach:{coach.id}", action="coach_joined", subject=None,
+    await uow.invites.used_by(invite.id, coach.id)
+    uow.audit.record(actor=f"coach:{coach.id}", action="coach_joined", subject=None,
                 detail={"invite": invite.id, "admin": coach.is_admin, "backup": coach.is_backup}, now=now)
     return coach

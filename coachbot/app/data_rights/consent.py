@@ -3,7 +3,7 @@ that asked (its text is kept under that version in `script_versions`)."""
 
 from __future__ import annotations
 
-from coachbot.adapters.db.models import Patient
+from coachbot.app.unit_of_work import PatientRecord
 from coachbot.engine import Position
 
 
@@ -12,7 +12,7 @@ def consent_version(position: Position | None) -> str | None:
     return f"{position.script}:{position.version}"[:64] if position is not None else None
 
 
-def record_consent(patient: Patient, value: object, position: Position | None) -> None:
+def record_consent(patient: PatientRecord, value: object, position: Position | None) -> None:
     """On a yes, the version agreed to; a no leaves the last version agreed to for the record (the
     consent time, cleared by the profile update, says whether consent stands)."""
     if value == 1:

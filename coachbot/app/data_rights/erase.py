@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import store
 from coachbot.adapters.db.models import AuditEntry, Base, Coach, OutboxMessage, Patient, table_of
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.escalations.raising import urgent_open
 
 log = logging.getLogger("coachbot.data_rights")
@@ -81,7 +82,7 @@ async def erase_patient(session: AsyncSession, patient: Patient, *, actor: str,
     coach = await session.get(Coach, patient.coach_id) if patient.coach_id is not None else None
     erasure = Erasure(label=patient.label,
                       coach_chat_id=coach.telegram_user_id if coach is not None and coach.active else None,
-                      urgent_open=await urgent_open(session, patient.id))
+                      urgent_open=await urgent_open(joined(session), patient.id))
     label, patient_id, chat_id = patient.label, patient.id, patient.chat_id
     await session.flush()  # the pending changes of this transaction first, then the deletes
     conditions = _doomed_conditions(patient_id)

@@ -117,3 +117,26 @@ def _number(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def export_patient(session: AsyncSession, patient: Patient) -> dict[str, Any]:
+    """Everything stored about a patient (`/mydata`, `coachbot patients export`): profile, consent,
+    every answer, escalations, coaches' notes, self-help steps and every message held to or about them.
+    The lists are built by `coachbot.app.data_rights.export`, which walks the same rows erasure does."""
+    return {
+        "label": patient.label,
+        "profile": {
+            "name": patient.name,
+            "status": patient.status,
+            "timezone": patient.timezone,
+            "checkin_time": patient.checkin_time.isoformat() if patient.checkin_time else None,
+            "weekly_review_day": patient.weekly_review_day,
+            "consent_given_at": _iso(patient.consent_at),
+            "consent_version": patient.consent_version,
+            "consent_withdrawn_at": _iso(patient.consent_withdrawn_at),
+            "onboarded_at": _iso(patient.onboarded_at),
+            "paused_until": _iso(patient.paused_until),
+            "first_contact_at": _iso(patient.created_at),
+        },
+        **await held_about(session, patient),
+    }

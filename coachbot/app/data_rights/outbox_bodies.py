@@ -9,17 +9,15 @@ Runs from the scheduler tick (`BodyClearing.tick`), at most once every `EVERY`, 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import Escalation, OutboxMessage, table_of
+from coachbot.adapters.db.unit_of_work import write_gate
 
 log = logging.getLogger("coachbot.data_rights")
 
@@ -48,10 +46,9 @@ class BodyClearing:
     """The scheduler tick's hook; `keep` None turns it off."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], keep: dt.timedelta | None, *,
-                 clock: Callable[[], dt.datetime],
-                 gate: AbstractAsyncContextManager[Any] | None = None) -> None:
+                 clock: Callable[[], dt.datetime]) -> None:
         self.sessions, self.keep, self.clock = sessions, keep, clock
-        self.gate = gate or contextlib.nullcontext()
+        self.gate = write_gate(sessions)  # the database's, as every unit of work takes it
         self._last: dt.datetime | None = None
 
     async def tick(self) -> int:

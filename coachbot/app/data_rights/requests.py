@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from coachbot.adapters.db import schedule_store, store
 from coachbot.adapters.db.models import Patient
+from coachbot.adapters.db.unit_of_work import joined
 from coachbot.app.channel import Outgoing, Press, UpdateResult
 from coachbot.app.data_rights.erase import chats_to_tell, erase_patient
 from coachbot.app.data_rights.texts import DataRightsTexts
@@ -82,7 +83,7 @@ class DataRightsDesk:
             return self._said(patient, await self._question(session, patient))
         if words in _WITHDRAW:
             return await self.withdraw(session, patient, now, [])
-        result = await self.service.patient_turn(session, patient, event, now)  # the stop, as always
+        result = await self.service.patient_turn(joined(session), patient, event, now)  # the stop, as always
         if patient.status == "stopped" and patient.consent_withdrawn_at is None:
             result.outgoing = self._with_offer(result.outgoing)
         return result
@@ -143,7 +144,7 @@ class DataRightsDesk:
         """The /forget question; with an urgent escalation open, what erasing now would cost first."""
         words = self.texts.forget
         question = words.question.strip()
-        if await urgent_open(session, patient.id):
+        if await urgent_open(joined(session), patient.id):
             question += "\n\n" + words.question_open_alert.strip()
         options = (ButtonOption("yes", words.yes_button), ButtonOption("no", words.no_button))
         return self._channel.replies([Reply(question, options=options)], ERASE)

@@ -21,9 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from coachbot.adapters.db import store
 from coachbot.adapters.db.database import make_engine, make_sessionmaker
 from coachbot.adapters.db.models import Patient
-from coachbot.app.coaches.coaching import export_patient
 from coachbot.app.data_rights.erase import chats_to_tell, erase_patient
-from coachbot.app.data_rights.export import measurements_csv
+from coachbot.app.data_rights.export import export_patient, measurements_csv
 from coachbot.app.data_rights.purge import inactive_patients, purge
 from coachbot.app.data_rights.texts import DataRightsTexts
 

@@ -11,12 +11,9 @@ import logging
 import sys
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from coachbot.adapters.db.models import Coach, Patient
 from coachbot.app.channel import Channel, EscalationNotice, Outgoing
 from coachbot.app.coaches.coaching import coach_of
+from coachbot.app.unit_of_work import PatientRecord, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("coachbot.escalations")
 
@@ -30,7 +27,7 @@ class AlertSettings:
     group_chat_id: int | None = None
 
 
-async def alert_rows(session: AsyncSession, patient: Patient | int, notices: list[EscalationNotice],
+async def alert_rows(uow: UnitOfWork, patient: PatientRecord | int, notices: list[EscalationNotice],
                      channel: Channel, settings: AlertSettings) -> list[Outgoing]:
     """The card of each new escalation, and of each made worse, for the patient's coach (assigned now
     if they had none)."""
@@ -38,11 +35,11 @@ async def alert_rows(session: AsyncSession, patient: Patient | int, notices: lis
     if not new:
         return []
     if isinstance(patient, int):
-        found = await session.get(Patient, patient)
+        found = await uow.patients.get(patient)
         if found is None:
             return []
         patient = found
-    coach = await coach_of(session, patient)
+    coach = await coach_of(uow, patient)
     if coach is None or coach.telegram_user_id is None:
         for notice in new:
             log.warning("no coach registered: escalation %s of %s waits for one (coachbot escalations list)",
@@ -56,13 +53,11 @@ NO_COACH = ("no coach is registered: nobody will receive alerts. Escalations sti
             "`coachbot escalations list`) and go to the first coach added with `coachbot coaches add`.")
 
 
-async def warn_if_no_coach(sessions: async_sessionmaker[AsyncSession]) -> bool:
+async def warn_if_no_coach(uows: UnitOfWorkFactory) -> bool:
     """At start: say loudly (in the log and on stderr) that alerts have nowhere to go. True if so."""
-    async with sessions() as session:
-        reachable = (await session.execute(select(Coach.id).where(
-            Coach.active.is_(True), Coach.telegram_user_id.is_not(None)).limit(1))).first()
-    if reachable is not None:
-        return False
+    async with uows() as uow:
+        if await uow.coaches.any_reachable():
+            return False
     log.warning(NO_COACH)
     print(f"coachbot: warning: {NO_COACH}", file=sys.stderr)
     return True

@@ -23,20 +23,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import CheckinRun, Coach, Escalation, OutboxMessage, Patient
-from coachbot.adapters.db.store import outbox_values
-from coachbot.app.channel import Channel, Outgoing, QueuedMessage
+from coachbot.app import outbox
+from coachbot.app.channel import Channel, QueuedMessage
 from coachbot.app.escalations.alerts import AlertSettings, alert_rows
 from coachbot.app.escalations.raising import evaluate_patient, notice_of, tell_patient
 from coachbot.app.failures import described
+from coachbot.app.unit_of_work import EscalationRecord, UnitOfWorkFactory
 from coachbot.care.escalation_rules import (
     EscalationRules,
     deadline_for,
@@ -57,10 +52,10 @@ BATCH = 100
 class EscalationTicker:
     """One per scheduler; `tick` is called once per scheduler tick and never raises."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], service: Any, channel: Channel, *,
-                 clock: Clock, gate: AbstractAsyncContextManager[Any], on_queued: OnQueued) -> None:
-        self.sessions, self.service, self.channel = sessions, service, channel
-        self.clock, self.gate, self.on_queued = clock, gate, on_queued
+    def __init__(self, uows: UnitOfWorkFactory, service: Any, channel: Channel, *,
+                 clock: Clock, on_queued: OnQueued) -> None:
+        self.uows, self.service, self.channel = uows, service, channel
+        self.clock, self.on_queued = clock, on_queued
         self.missed_since: dt.datetime | None = None
 
     @property
@@ -89,27 +84,20 @@ class EscalationTicker:
         assert rules is not None
         now, settings, sent = self.clock(), self.settings, 0
         queued: list[QueuedMessage] = []
-        async with self.gate, self.sessions() as session, session.begin():
-            query = (select(Escalation, Patient).join(Patient, Patient.id == Escalation.patient_id)
-                     .where(Escalation.status.in_(("open", "acknowledged")), Escalation.next_alert_at <= now)
-                     .order_by(Escalation.next_alert_at).limit(BATCH))
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=Escalation)
-            due = (await session.execute(query)).all()
+        async with self.uows() as uow:
+            due = await uow.escalations.due_for_realert(now, limit=BATCH)
             if not due:
                 return 0
-            backups = (await session.execute(select(Coach).where(
-                Coach.active.is_(True), Coach.is_backup.is_(True), Coach.telegram_user_id.is_not(None))
-                .order_by(Coach.id))).scalars().all()
+            backups = await uow.coaches.backups()
             for escalation, patient in due:
                 unresolved = escalation.status == "acknowledged"
-                own = await session.get(Coach, patient.coach_id) if unresolved and patient.coach_id else None
+                own = await uow.coaches.get(patient.coach_id) if unresolved and patient.coach_id else None
                 targets = [own.telegram_user_id] if own is not None and own.active else []
                 targets += [c.telegram_user_id for c in backups if c.id != patient.coach_id]
                 if settings.group_chat_id is not None:
                     targets.append(settings.group_chat_id)
                 if not targets:
-                    own = await session.get(Coach, patient.coach_id) if patient.coach_id else None
+                    own = await uow.coaches.get(patient.coach_id) if patient.coach_id else None
                     targets = [own.telegram_user_id] if own is not None and own.telegram_user_id else []
                     log.warning("escalation %s of %s is past its deadline unacknowledged, and there is no "
                                 "backup coach or coaches' group (COACHBOT_COACH_GROUP_CHAT_ID) to send it "
@@ -119,43 +107,32 @@ class EscalationTicker:
                 notice = replace(notice_of(escalation, patient.label, True), waited=now - since,
                                  unresolved=unresolved,
                                  patient_name=patient.name if settings.show_name else None)
-                rows = [self._row(self.channel.coach_alert(notice, int(chat)), now)
-                        for chat in targets if chat is not None]
-                session.add_all(rows)
+                cards = [self.channel.coach_alert(notice, int(chat)) for chat in targets if chat is not None]
+                # A coach's row carries no patient, so a coach who blocked the bot never marks one.
+                rows = await outbox.queue(uow, cards, chat_id=0, now=now)
                 escalation.realerts += 1
                 escalation.next_alert_at = next_realert_from(
                     escalation.tier, anchor, now, rules)  # type: ignore[arg-type]
-                store.audit(session, actor="system", action="escalation_realerted", subject=patient.label,
+                uow.audit.record(actor="system", action="escalation_realerted", subject=patient.label,
                             detail={"escalation": escalation.id, "recipients": len(rows),
                                     "unresolved": unresolved}, now=now)
                 log.warning("escalation %s %s of %s not %s after %s: re-sent to %d chat(s)",
                             escalation.id, escalation.tier, patient.label,
                             "resolved" if unresolved else "acknowledged", _ago(now - since), len(rows))
-                await session.flush()
-                queued += [QueuedMessage.of(row, None) for row in rows]
+                queued += rows
                 sent += 1
+            await uow.commit()
         if queued:
             self.on_queued(queued)
         return sent
-
-    @staticmethod
-    def _row(item: Outgoing, now: dt.datetime) -> OutboxMessage:
-        """A coach's row: no patient on it, so a coach who blocked the bot never marks a patient."""
-        assert item.chat_id is not None
-        return OutboxMessage(**outbox_values(item, chat_id=item.chat_id, patient_id=None, now=now))
 
     # -- missed check-ins --------------------------------------------------------------------------
     async def evaluate_missed(self) -> int:
         """Evaluate the rules for each patient with a check-in recorded missed since the last tick."""
         now = self.clock()
         since = self.missed_since or now - FIRST_LOOK_BACK
-        async with self.sessions() as session:
-            patients = (await session.execute(
-                select(CheckinRun.patient_id).where(
-                    CheckinRun.status == "missed",
-                    CheckinRun.local_date >= (since - dt.timedelta(days=2)).date(),
-                    CheckinRun.closed_at > since).group_by(CheckinRun.patient_id)
-                .order_by(func.min(CheckinRun.patient_id)))).scalars().all()
+        async with self.uows() as uow:
+            patients = await uow.checkins.patients_missed_since(since)
         raised = 0
         for patient_id in patients:
             raised += await self.after_missed(patient_id, now)
@@ -167,29 +144,28 @@ class EscalationTicker:
         commit together."""
         rules = self.rules
         assert rules is not None
-        async with self.gate, self.sessions() as session, session.begin():
-            patient = await session.get(Patient, patient_id)
+        async with self.uows() as uow:
+            patient = await uow.patients.get(patient_id)
             if patient is None or patient.chat_id is None:
                 return 0
-            notices = await evaluate_patient(session, patient.id, patient.label, patient.timezone,
+            notices = await evaluate_patient(uow, patient.id, patient.label, patient.timezone,
                                              rules=rules, now=now, answering=False)
             if not notices:
                 return 0
             replies: list[Reply] = []
             tell_patient(replies, notices, rules)
             outgoing = self.channel.replies(replies, None)  # lane 0: it says what happens now
-            outgoing += await alert_rows(session, patient, notices, self.channel, self.settings)
-            rows = [OutboxMessage(**outbox_values(item, chat_id=patient.chat_id, patient_id=patient.id,
-                                                  now=now)) for item in outgoing]
-            session.add_all(rows)
-            await session.flush()
-            queued = [QueuedMessage.of(row, patient.label if row.patient_id else None) for row in rows]
+            outgoing += await alert_rows(uow, patient, notices, self.channel, self.settings)
+            queued = await outbox.queue(uow, outgoing, chat_id=patient.chat_id, patient_id=patient.id,
+                                        label=patient.label, now=now)
+            await uow.commit()
         if queued:
             self.on_queued(queued)
         return len(notices)
 
 
-def _since_and_anchor(escalation: Escalation, rules: EscalationRules) -> tuple[dt.datetime, dt.datetime]:
+def _since_and_anchor(escalation: EscalationRecord,
+                      rules: EscalationRules) -> tuple[dt.datetime, dt.datetime]:
     """Since when it has waited, and the deadline its re-sends count from: the acknowledgement and
     the resolution deadline for an acknowledged one; else the last card (a worse statement sends a
     new one) and the acknowledgement deadline."""

@@ -7,30 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import case, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from coachbot.app.unit_of_work import UnitOfWork
 
-from coachbot.adapters.db.models import Escalation, Patient
-
-_TIERS = {"urgent": 0, "soon": 1, "routine": 2}
-#: The listing's order in words; `coachbot escalations list --help` says the same.
+#: The listing's order in words (`EscalationRepository.listed` sorts so); `coachbot escalations list
+#: --help` says the same.
 ORDER = "urgent first, then soon, then routine; oldest first within a tier"
 HEADER = ("id", "patient", "tier", "rule", "status", "opened (UTC)", "due (UTC)", "re-sent", "coach")
 
 
-async def escalation_table(session: AsyncSession, status: str = "unresolved", tier: str | None = None) -> str:
+async def escalation_table(uow: UnitOfWork, status: str = "unresolved", tier: str | None = None) -> str:
     """A plain table in the order `ORDER` describes, sorted by the database; one line saying so when
     there is nothing."""
-    query = (select(Escalation, Patient.label, Patient.coach_id)
-             .join(Patient, Patient.id == Escalation.patient_id))
-    if status == "unresolved":
-        query = query.where(Escalation.status.in_(("open", "acknowledged")))
-    elif status != "all":
-        query = query.where(Escalation.status == status)
-    if tier is not None:
-        query = query.where(Escalation.tier == tier)
-    tier_rank = case(_TIERS, value=Escalation.tier, else_=len(_TIERS))
-    rows = (await session.execute(query.order_by(tier_rank, Escalation.opened_at, Escalation.id))).all()
+    rows = await uow.escalations.listed(status, tier)
     if not rows:
         return f"no {'' if status == 'all' else status + ' '}escalations"
     lines = [HEADER] + [(str(e.id), label, e.tier, e.rule, e.status, _at(e.opened_at), _at(e.due_at),

@@ -17,13 +17,9 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Escalation
 from coachbot.app.channel import EscalationNotice
-from coachbot.app.escalations.history import OPEN, MeasurementRow, completed, history_of, load_history
+from coachbot.app.escalations.history import completed, history_of, load_history
+from coachbot.app.unit_of_work import EscalationRecord, MeasurementRow, UnitOfWork
 from coachbot.care.escalation_rules import (
     BOOKKEEPING,
     EscalationRules,
@@ -72,12 +68,12 @@ class Raised:
     """What raising did: the row, whether it is new, and the statement that made it worse (then its
     card goes to the coach again, marked as worse), else None."""
 
-    row: Escalation
+    row: EscalationRecord
     is_new: bool
     worse: str | None = None
 
 
-async def open_or_update(session: AsyncSession, patient_id: int, label: str, timezone: str, *, tier: str,
+async def open_or_update(uow: UnitOfWork, patient_id: int, label: str, timezone: str, *, tier: str,
                          rule: str, reason: str, evidence: dict[str, Any], now: dt.datetime,
                          rules: EscalationRules | None, severity: int = 0, stated: bool = False) -> Raised:
     """Open the patient's escalation for `rule`, or update the open one, with what the file decides:
@@ -88,30 +84,26 @@ async def open_or_update(session: AsyncSession, patient_id: int, label: str, tim
     if rules is not None:
         tier = rules.tier_of(rule, tier)  # type: ignore[arg-type]
         if "last_days" not in evidence:
-            history = await load_history(session, patient_id, timezone, rules, now, full=True)
+            history = await load_history(uow, patient_id, timezone, rules, now, full=True)
             evidence = {**evidence, **recent_days(rules, history, now)}
     entry = {"at": now.isoformat(), "reason": reason, "severity": severity, "tier": tier}
-    existing = (await session.execute(select(Escalation).where(
-        Escalation.patient_id == patient_id, Escalation.rule == rule,
-        Escalation.status.in_(OPEN)).limit(1))).scalars().first()
+    existing = await uow.escalations.open_for_rule(patient_id, rule)
     if existing is None:
-        row = Escalation(patient_id=patient_id, tier=tier, rule=rule, reason=reason, status="open",
-                         evidence={**evidence, "severity": severity, "history": [entry],
-                                   "alerted_at": now.isoformat()}, opened_at=now, updated_at=now)
-        session.add(row)
-        await session.flush()
+        row = await uow.escalations.open(
+            patient_id=patient_id, tier=tier, rule=rule, reason=reason, now=now,
+            evidence={**evidence, "severity": severity, "history": [entry], "alerted_at": now.isoformat()})
         if rules is not None:
             row.due_at = deadline_for(row.tier, row.opened_at, rules)  # type: ignore[arg-type]
             row.next_alert_at = row.due_at  # the first re-send to the backups, unless acknowledged by then
-        _logged(session, row, label, "escalation_opened", now)
+        _logged(uow, row, label, "escalation_opened", now)
         return Raised(row, True)
     worse = _update(existing, tier=tier, reason=reason, severity=severity, evidence=evidence, entry=entry,
                     stated=stated, now=now, rules=rules)
-    _logged(session, existing, label, "escalation_worse" if worse else "escalation_updated", now)
+    _logged(uow, existing, label, "escalation_worse" if worse else "escalation_updated", now)
     return Raised(existing, False, reason if worse else None)
 
 
-def _update(row: Escalation, *, tier: str, reason: str, severity: int, evidence: dict[str, Any],
+def _update(row: EscalationRecord, *, tier: str, reason: str, severity: int, evidence: dict[str, Any],
             entry: dict[str, Any], stated: bool, now: dt.datetime, rules: EscalationRules | None) -> bool:
     """Fold a new statement into an open escalation; True when it is worse (the card goes again)."""
     held = row.evidence.get("severity")
@@ -139,13 +131,13 @@ def _update(row: Escalation, *, tier: str, reason: str, severity: int, evidence:
     return worse
 
 
-def _logged(session: AsyncSession, row: Escalation, label: str, action: str, now: dt.datetime) -> None:
-    store.audit(session, actor="system", action=action, subject=label,
+def _logged(uow: UnitOfWork, row: EscalationRecord, label: str, action: str, now: dt.datetime) -> None:
+    uow.audit.record(actor="system", action=action, subject=label,
                 detail={"escalation": row.id, "rule": row.rule, "tier": row.tier}, now=now)
     log.warning("escalation %s %s for %s (%s)", row.tier, row.rule, label, action.removeprefix("escalation_"))
 
 
-def notice_of(row: Escalation, label: str, is_new: bool, worse: str | None = None) -> EscalationNotice:
+def notice_of(row: EscalationRecord, label: str, is_new: bool, worse: str | None = None) -> EscalationNotice:
     """What the coach's card shows: the escalation's strongest reason; `worse`, the statement that
     made it worse, on a card re-sent for that."""
     return EscalationNotice(escalation_id=row.id, patient_label=label, tier=row.tier, rule=row.rule,
@@ -153,7 +145,7 @@ def notice_of(row: Escalation, label: str, is_new: bool, worse: str | None = Non
                             opened_at=row.opened_at, due_at=row.due_at, worse=worse)
 
 
-async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, timezone: str, *,
+async def evaluate_patient(uow: UnitOfWork, patient_id: int, label: str, timezone: str, *,
                            rules: EscalationRules, now: dt.datetime,
                            answering: bool) -> list[EscalationNotice]:
     """Evaluate the rules as of `now` and raise or update escalations; the notices of what changed.
@@ -161,23 +153,21 @@ async def evaluate_patient(session: AsyncSession, patient_id: int, label: str, t
     One query when no rule holds (the common case); the check-ins and escalations are read only then,
     and the measurements window is never read twice.
     """
-    history = await load_history(session, patient_id, timezone, rules, now)
+    history = await load_history(uow, patient_id, timezone, rules, now)
     if not evaluate(rules, history, now) and not _reads_checkins(rules, answering):
         return []
-    history = await completed(session, patient_id, history, rules, now, answering=answering)
+    history = await completed(uow, patient_id, history, rules, now, answering=answering)
     hits = evaluate(rules, history, now)
     if not hits:
         return []
-    result = await session.execute(select(Escalation).where(
-        Escalation.patient_id == patient_id, Escalation.status.in_(OPEN)))
-    current = {row.rule: row for row in result.scalars()}
+    current = {row.rule: row for row in await uow.escalations.open_for_patient(patient_id)}
     notices = []
     for hit in hits:
         row = current.get(hit.rule)
         decision = triage(hit, {rule: dict(r.evidence) for rule, r in current.items()})
         if decision == "unchanged" or (row is not None and decision == "raise"):
             continue
-        raised = await open_or_update(session, patient_id, label, timezone, tier=hit.tier, rule=hit.rule,
+        raised = await open_or_update(uow, patient_id, label, timezone, tier=hit.tier, rule=hit.rule,
                                       reason=hit.reason, evidence=dict(hit.evidence), now=now, rules=rules)
         row = raised.row
         kept = {key: value for key, value in row.evidence.items() if key in BOOKKEEPING}
@@ -217,10 +207,7 @@ def tell_patient(replies: list[Reply], notices: list[EscalationNotice], rules: E
     replies[at:at] = said
 
 
-async def urgent_open(session: AsyncSession, patient_id: int) -> bool:
+async def urgent_open(uow: UnitOfWork, patient_id: int) -> bool:
     """Whether an urgent escalation about the patient is open or acknowledged, not yet resolved: a
     coach still has to speak with them (the idle answer says so; an erasure tells the coach)."""
-    found = await session.execute(select(Escalation.id).where(
-        Escalation.patient_id == patient_id, Escalation.tier == "urgent",
-        Escalation.status.in_(OPEN)).limit(1))
-    return found.first() is not None
+    return any(row.tier == "urgent" for row in await uow.escalations.open_for_patient(patient_id))

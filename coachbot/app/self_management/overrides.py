@@ -12,11 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Coach, Patient, StepOverride
+from coachbot.app.unit_of_work import CoachRecord, UnitOfWork
 from coachbot.spec.self_management_texts import CoachWords, fill
 from coachbot.spec.steps import StepLibrary
 
@@ -24,7 +20,7 @@ _COMMAND = re.compile(r"^/(pin|unpin|block|unblock)(?:@\w+)?(?:\s+(.*))?$", re.I
 COMMANDS = ("pin", "unpin", "block", "unblock")
 
 
-async def coach_step_command(session: AsyncSession, coach: Coach, text: str, *, steps: StepLibrary,
+async def coach_step_command(uow: UnitOfWork, coach: CoachRecord, text: str, *, steps: StepLibrary,
                              words: CoachWords, now: dt.datetime) -> str | None:
     """The reply to a coach's /pin, /block, /unpin or /unblock; None for any other message."""
     match = _COMMAND.match(text.strip())
@@ -34,20 +30,19 @@ async def coach_step_command(session: AsyncSession, coach: Coach, text: str, *, 
     if len(args) != 2:
         return fill(words.usage)
     label, step_id = args[0].upper(), args[1].lower()
-    patient = (await session.execute(select(Patient).where(Patient.label == label))).scalar_one_or_none()
+    patient = await uow.patients.by_label(label)
     if patient is None or not (coach.is_admin or patient.coach_id == coach.id):
         return fill(words.no_patient, label=label)  # the same answer either way: labels stay private
     step = steps.get(step_id)
     if step is None:
         return fill(words.no_step, step=step_id)
-    row = (await session.execute(select(StepOverride).where(
-        StepOverride.patient_id == patient.id, StepOverride.step_id == step.id))).scalar_one_or_none()
+    row = await uow.step_overrides.get(patient.id, step.id)
     values = {"label": patient.label, "step": step.id, "title": step.title}
     if command in ("pin", "block"):
         kind = command
         if row is None:
-            session.add(StepOverride(patient_id=patient.id, step_id=step.id, kind=kind, coach_id=coach.id,
-                                     created_at=now))
+            await uow.step_overrides.add(patient_id=patient.id, step_id=step.id, kind=kind, coach_id=coach.id,
+                                         now=now)
         else:
             row.kind, row.coach_id, row.created_at = kind, coach.id, now
         reply = fill(words.pinned if kind == "pin" else words.blocked, **values)
@@ -55,8 +50,8 @@ async def coach_step_command(session: AsyncSession, coach: Coach, text: str, *, 
         kind = command.removeprefix("un")
         if row is None or row.kind != kind:
             return fill(words.not_set, **values)
-        await session.delete(row)
+        await uow.step_overrides.remove(row)
         reply = fill(words.unpinned if kind == "pin" else words.unblocked, **values)
-    store.audit(session, actor=f"coach:{coach.id}", action=f"step_{command}", subject=patient.label,
-                detail={"step": step.id}, now=now)
+    uow.audit.record(actor=f"coach:{coach.id}", action=f"step_{command}", subject=patient.label,
+                     detail={"step": step.id}, now=now)
     return reply

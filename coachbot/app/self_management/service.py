@@ -16,16 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from coachbot.adapters.charts import CHART_KIND as CHART
 from coachbot.adapters.charts import chart_row_payload
-from coachbot.adapters.db import store
-from coachbot.adapters.db.models import Measurement, Patient
 from coachbot.app.channel import Channel, Outgoing, Press
 from coachbot.app.checkins.flare import FLARE_SHOWN, flare_now, flare_plan, flare_shown
 from coachbot.app.self_management.population_prior import PriorCache
 from coachbot.app.self_management.suggestions import history_of, patient_state, suggest_step, todays_step
+from coachbot.app.unit_of_work import PatientRecord, UnitOfWork
 from coachbot.care.flare import Advice, FlareRules, advice_allowed
 from coachbot.care.step_policy import needs_prior, steps_for_now
 from coachbot.care.weekly_summary import ChartData, build_summary, daily_records, helpful_titles
@@ -113,7 +110,7 @@ class SelfManagement:
         return cls(load_steps(files[0]), load_texts(files[1]), load_summary_texts(files[2]), service)
 
     # -- the daily check-in ------------------------------------------------------------------------
-    async def with_facts(self, session: AsyncSession, patient: Patient, event: object,
+    async def with_facts(self, uow: UnitOfWork, patient: PatientRecord, event: object,
                          context: PatientContext, now: dt.datetime, *,
                          position: Position | None = None) -> PatientContext:
         """`in_flare` for a starting daily check-in: 1 picks its short flare-up version; `pain_jumped`
@@ -121,27 +118,27 @@ class SelfManagement:
         if patient.onboarded_at is None:
             return context
         if isinstance(event, StartDialog) and event.script == self.service.daily:
-            step, _ = await flare_now(session, patient, now, self.flare_rules)
+            step, _ = await flare_now(uow, patient, now, self.flare_rules)
             return replace(context, facts={**context.facts, "in_flare": 1.0 if step.short_checkins else 0.0})
         if (position is not None and position.script == self.service.daily
                 and PAIN_MEASURE in position.answers):
             # `pain_jumped`: today's pain answer started a flare-up, so the leg check runs before any
             # flare-up advice or reassurance is given.
-            step, _ = await flare_now(session, patient, now, self.flare_rules)
+            step, _ = await flare_now(uow, patient, now, self.flare_rules)
             return replace(context, facts={**context.facts,
                                            "pain_jumped": 1.0 if step.change == "started" else 0.0})
         return context
 
-    async def suggest(self, session: AsyncSession, patient: Patient, now: dt.datetime,
+    async def suggest(self, uow: UnitOfWork, patient: PatientRecord, now: dt.datetime,
                       exclude: Sequence[str] = ()) -> list[Reply]:
         """Today's step (or a different one), with its "A different one" button; [] when none."""
-        flare, _ = await flare_now(session, patient, now, self.flare_rules)
-        state = await patient_state(session, patient, now, flare=flare.short_checkins)
-        history = await history_of(session, patient.id, now)
+        flare, _ = await flare_now(uow, patient, now, self.flare_rules)
+        state = await patient_state(uow, patient, now, flare=flare.short_checkins)
+        history = await history_of(uow, patient.id, now)
         # The prior's queries only when a step is drawn (not when today's is shown again).
-        prior = (await self.prior.prior_for(session, patient.id, now)
+        prior = (await self.prior.prior_for(uow, patient.id, now)
                  if needs_prior(state, history, now, exclude) else None)
-        offered = await suggest_step(session, patient, self.steps, now, state=state, prior=prior,
+        offered = await suggest_step(uow, patient, self.steps, now, state=state, prior=prior,
                                      exclude=exclude, history=history)
         if offered is None or (exclude and offered.suggestion.repeat):
             return []
@@ -152,7 +149,7 @@ class SelfManagement:
         return Reply(text=f"{step.title}\n\n{step.text.strip()}\n\n{words.different_hint}",
                      options=(ButtonOption(DIFFERENT, words.different_button),), question=STEP_MARK)
 
-    async def after_event(self, session: AsyncSession, patient: Patient, event: object, outcome: Outcome,
+    async def after_event(self, uow: UnitOfWork, patient: PatientRecord, event: object, outcome: Outcome,
                           now: dt.datetime) -> Extras:
         """What follows a completed check-in (the flare-up plan, or that it has settled: ahead of its
         step and closing line) or weekly review (the summary and its chart). A flare-up's plan is shown
@@ -163,10 +160,10 @@ class SelfManagement:
             return extras
         ended = [e.script for e in outcome.effects if isinstance(e, DialogEnded) and e.completed]
         if self.service.daily in ended:
-            extras.replies += await self._flare_news(session, patient, now)
+            extras.replies += await self._flare_news(uow, patient, now)
             extras.closing = next((e for e in reversed(outcome.effects) if isinstance(e, Reply)), None)
         if self.service.weekly in ended:
-            await self._weekly_summary(session, patient, now, extras)
+            await self._weekly_summary(uow, patient, now, extras)
         return extras
 
     def _safety_turn(self, outcome: Outcome) -> bool:
@@ -179,13 +176,13 @@ class SelfManagement:
             isinstance(e, SafetyTriggered) or (isinstance(e, Escalate) and e.tier == "urgent")
             for e in outcome.effects)
 
-    async def _flare_news(self, session: AsyncSession, patient: Patient, now: dt.datetime) -> list[Reply]:
+    async def _flare_news(self, uow: UnitOfWork, patient: PatientRecord, now: dt.datetime) -> list[Reply]:
         """At the end of a check-in: the plan when pain has just jumped (or jumped at a check-in left
         before its end, so not shown yet), or that it has settled. Showing it is recorded (measure
         FLARE_SHOWN), so it is shown once per flare-up. Every piece of advice passes the step gates
         (`advice_allowed`): after a yes at the leg check there is no walking, stretching or warmth."""
         words = self.texts.flare
-        step, checkins = await flare_now(session, patient, now, self.flare_rules)
+        step, checkins = await flare_now(uow, patient, now, self.flare_rules)
         if step.change == "settled":
             return [Reply(words.settled.strip())]
         if step.change == "timed_out":
@@ -194,16 +191,16 @@ class SelfManagement:
         if flare is None:
             return []
         earlier = step.change != "started"
-        if earlier and await flare_shown(session, patient.id, flare.started_at):
+        if earlier and await flare_shown(uow, patient.id, flare.started_at):
             return []
-        flags = (await patient_state(session, patient, now, flare=True)).flags
-        store.add_measurement(session, patient.id, FLARE_SHOWN, 1, "flare", "shown", now)
+        flags = (await patient_state(uow, patient, now, flare=True)).flags
+        uow.measures.record(patient.id, FLARE_SHOWN, 1, script="flare", state="shown", now=now)
         jump = next((c.pain for c in checkins if c.at == flare.started_at), flare.peak)
         started = words.started_earlier if earlier else words.started
         parts = [fill(started, now=_num(jump), before=_num(flare.baseline))]
         if advice_allowed("reassurance", flags):
             parts.append(words.reassurance.strip())
-        plan = await flare_plan(session, patient.id)
+        plan = await flare_plan(uow, patient.id)
         if plan:
             lines = [words.plan_intro.strip()]
             templates = {"flare_helps": words.plan_helps, "flare_avoid": words.plan_avoid,
@@ -226,9 +223,8 @@ class SelfManagement:
                 ("warmth", words.advice_warmth)]
 
     # -- the weekly summary ------------------------------------------------------------------------
-    async def _weekly_summary(self, session: AsyncSession, patient: Patient, now: dt.datetime,
+    async def _weekly_summary(self, uow: UnitOfWork, patient: PatientRecord, now: dt.datetime,
                               extras: Extras) -> None:
-        from sqlalchemy import select  # noqa: PLC0415 (kept beside the one query that needs it)
 
         zone = zone_of(patient.timezone)
         last = now.astimezone(zone).date()
@@ -236,17 +232,13 @@ class SelfManagement:
         if patient.onboarded_at is not None:  # no "missed" days from before they started
             first = min(last, max(first, patient.onboarded_at.astimezone(zone).date()))
         since = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-        rows = (await session.execute(
-            select(Measurement.recorded_at, Measurement.code, Measurement.value_num)
-            .where(Measurement.patient_id == patient.id, Measurement.code.in_(("pain_now", "mood_now")),
-                   Measurement.recorded_at >= since, Measurement.value_num.is_not(None)))).all()
-        days = daily_records(((at, code, float(v)) for at, code, v in rows if v is not None), first, last,
-                             zone)
-        helpful = helpful_titles(self.steps, await history_of(session, patient.id, now), since)
+        rows = await uow.measures.numbers(patient.id, codes=("pain_now", "mood_now"), since=since)
+        days = daily_records(((at, code, value) for code, value, at in rows), first, last, zone)
+        helpful = helpful_titles(self.steps, await history_of(uow, patient.id, now), since)
         summary = build_summary(self.summary, patient.name or self.service.messages.name_fallback,
                                 days, helpful)
         text = summary.text
-        if not await flare_plan(session, patient.id):
+        if not await flare_plan(uow, patient.id):
             text += "\n\n" + self.texts.weekly.no_plan_offer.strip()
         extras.replies.append(Reply(text))
         weeks = max(1, -(-len(days) // 7))
@@ -255,14 +247,14 @@ class SelfManagement:
         extras.photos.append(Photo(summary.chart, fill(self.texts.weekly.chart_caption, weeks=weeks)))
 
     # -- the patient's commands ----------------------------------------------------------------------
-    async def patient_event(self, session: AsyncSession, patient: Patient, event: Event | Press,
+    async def patient_event(self, uow: UnitOfWork, patient: PatientRecord, event: Event | Press,
                             now: dt.datetime) -> tuple[Event | Press, list[Reply] | None]:
         """/steps, /steps N, /steps different, their buttons, and /flareplan. Returns the event to go
         on with (/flareplan becomes the plan dialog's StartDialog) and the replies when handled here."""
         if patient.onboarded_at is None or patient.status == "stopped":
             return event, None
         if isinstance(event, Press) and event.token == STEPS_TOKEN:
-            return event, await self._steps_command(session, patient, event.value, now)
+            return event, await self._steps_command(uow, patient, event.value, now)
         if not isinstance(event, TextMessage):
             return event, None
         match = _COMMAND.match(event.text.strip())
@@ -270,21 +262,21 @@ class SelfManagement:
             return event, None
         if match.group(1).lower() == "flareplan":
             return StartDialog(PLAN_SCRIPT), None
-        return event, await self._steps_command(session, patient, (match.group(2) or "").lower(), now)
+        return event, await self._steps_command(uow, patient, (match.group(2) or "").lower(), now)
 
-    async def _steps_command(self, session: AsyncSession, patient: Patient, argument: str,
+    async def _steps_command(self, uow: UnitOfWork, patient: PatientRecord, argument: str,
                              now: dt.datetime) -> list[Reply]:
         words = self.texts.steps
         if argument == DIFFERENT:
             zone = zone_of(patient.timezone)
             midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), tzinfo=zone)
-            current = await todays_step(session, patient, now, midnight)
+            current = await todays_step(uow, patient, now, midnight)
             if current is None:
                 return [Reply(words.nothing_to_swap.strip())]
-            return await self.suggest(session, patient, now, exclude=(current,)) or [
+            return await self.suggest(uow, patient, now, exclude=(current,)) or [
                 Reply(words.no_more_today.strip())]
-        flare, _ = await flare_now(session, patient, now, self.flare_rules)
-        state = await patient_state(session, patient, now, flare=flare.short_checkins)
+        flare, _ = await flare_now(uow, patient, now, self.flare_rules)
+        state = await patient_state(uow, patient, now, flare=flare.short_checkins)
         allowed = steps_for_now(self.steps, state)
         listed = allowed[:MAX_LISTED]
         if not argument:
