@@ -8,10 +8,13 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from coachbot.adapters.db.models import AuditEntry, Patient
+from coachbot.adapters.db.store import INSERT_UPDATE_ID
 from coachbot.adapters.db.unit_of_work import SqlUnitOfWorks, joined, session_of, write_gate
+from tests.support.db_faults import fail_update_commits
 
 Sessions = async_sessionmaker[AsyncSession]
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -42,6 +45,23 @@ async def test_an_error_inside_the_block_rolls_back_and_releases_the_gate(sessio
     assert await audit_count(session_factory) == 0
     async with asyncio.timeout(5), uows() as uow:  # the gate was given back
         await uow.commit()
+
+
+async def test_a_commit_that_fails_leaves_nothing_for_the_next_unit_of_work_to_see(
+        session_factory: Sessions) -> None:
+    """A COMMIT the database refuses (the connection dropped at that moment) keeps nothing, and the
+    connection goes back to the pool rolled back: on PostgreSQL it once came back still inside the
+    failed transaction, so the outbox sweep saw, and sent, the replies of an update that had failed."""
+    fault = fail_update_commits(session_factory.kw["bind"])
+    uows = SqlUnitOfWorks(session_factory)
+    with pytest.raises(OperationalError):
+        async with uows() as uow:
+            uow.audit.record(actor="system", action="failed at commit", subject=None, detail={}, now=NOW)
+            await session_of(uow).execute(INSERT_UPDATE_ID, {"update_id": 1, "processed_at": NOW})
+            await uow.commit()
+    assert fault.failed == 1
+    for _ in range(3):  # whichever pooled connection the next readers get
+        assert await audit_count(session_factory) == 0
 
 
 async def test_on_sqlite_every_unit_of_work_holds_the_one_gate_of_its_database(

@@ -123,8 +123,8 @@ class SqlUnitOfWork:
         try:
             assert self.session is not None
             try:
-                if self._transaction is not None and self._transaction.is_active:
-                    await self._transaction.rollback()
+                if self._transaction is not None and (self._transaction.is_active or error is not None):
+                    await self.session.rollback()
             finally:
                 await self.session.close()
         finally:
