@@ -1,1 +1,134 @@
-"""placeholder"""
+"""Edges of the crisis matcher that mutation testing showed no test watched (docs/safety.md,
+"Mutation testing"): clause openers, the sentence-break filter of idioms, the censored-word minimum,
+doubled letters and one-edit misspellings, and the curation helper for plain_words.
+
+Every detector here is built inside its test, never shared with another test: the matcher memoises
+each token's reading, and mutmut picks the tests to run against a mutant by which functions each
+test reached, so a test that only ever met warm readings would never be run against a mutant of the
+code that makes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.crisis_detection import evaluate, load_phrases
+from coachbot.care.triggers import TriggerSet, load_default_triggers
+
+DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
+SAFETY_CRITICAL = ("overdose", "self_harm", "crisis", "abuse", "red_flag_emergency")
+
+
+def small_file(**extra: Any) -> dict[str, Any]:
+    """A few rules of every kind; abuse is not a kind with guarded slip readings."""
+    data: dict[str, Any] = {
+        "version": 1,
+        "rules": [
+            {"id": "c.suicide", "kind": "crisis", "keywords": ["suicide"]},
+            {"id": "c.die", "kind": "crisis", "phrases": ["want to die"]},
+            {"id": "c.kill", "kind": "crisis", "phrases": ["kill myself"]},
+            {"id": "c.go_on", "kind": "crisis", "phrases": ["can not go on $"]},
+            {"id": "a.kicks", "kind": "abuse", "phrases": ["he kicks me"]},
+            {"id": "a.kill", "kind": "abuse", "phrases": ["he will kill me"]},
+            {"id": "e.chest", "kind": "red_flag_emergency", "phrases": ["chest pain"]},
+            {"id": "u.fever", "kind": "red_flag_urgent", "keywords": ["fever"]},
+        ],
+        "aliases": {"cant": "can not"},
+    }
+    data.update(extra)
+    return data
+
+
+def rules(triggers: TriggerSet, text: str) -> list[str]:
+    return [d.rule for d in triggers.detect_all(text)]
+
+
+# ---------------------------------------------------------------- the whole corpus, on a fresh detector
+
+
+def test_a_freshly_built_detector_catches_every_safety_critical_phrase_of_the_corpus() -> None:
+    fresh = load_default_triggers(DIALOGS)
+    result = evaluate(fresh, load_phrases())
+    assert [(p.kind, p.text) for p in result.misses if p.kind in SAFETY_CRITICAL] == []
+    assert result.overall_recall >= 0.97
+    assert result.serious_false_alarm_rate <= 0.05, [p.text for p in result.serious_false_alarms]
+    assert result.false_alarm_rate <= 0.10, [p.text for p in result.false_alarms]
+
+
+# ---------------------------------------------------------------- clause openers and sentence breaks
+
+
+def test_clause_openers_catch_i_cant_go_on_please_help() -> None:
+    fresh = load_default_triggers(DIALOGS)
+    for text in ["i cant go on please help", "i cant go on honestly", "i cant go on but thanks",
+                 "i cant go on because it hurts", "i cant go on so tired", "i cant go on i give up"]:
+        found = fresh.detect(text)
+        assert found is not None and found.kind == "crisis", text
+
+
+def test_an_end_of_sentence_phrase_before_an_ordinary_word_does_not_fire() -> None:
+    triggers = TriggerSet.from_mapping(small_file())
+    assert rules(triggers, "i cant go on please") == ["c.go_on"]
+    assert rules(triggers, "i cant go on holiday") == []
+
+
+def test_an_idiom_never_reaches_across_a_sentence_break_to_hide_a_disclosure() -> None:
+    exception = {"id": "idiom.laughing", "phrases": ["kill myself laughing"], "suppresses": ["c.kill"]}
+    triggers = TriggerSet.from_mapping(small_file(exceptions=[exception]))
+    assert rules(triggers, "that show, i nearly kill myself laughing") == []
+    assert rules(triggers, "i want to kill myself. laughing is beyond me now") == ["c.kill"]
+
+
+# ---------------------------------------------------------------- misspelt and censored words
+
+
+def test_a_censored_three_letter_word_is_read() -> None:
+    triggers = TriggerSet.from_mapping(small_file())
+    assert rules(triggers, "i want to d*e") == ["c.die"]
+    assert rules(triggers, "i want to d**") == [], "two stars hide too much to read"
+
+
+@pytest.mark.parametrize("text", ["he kickks me", "he will kil me", "he will kiill me"])
+def test_a_doubled_or_undoubled_letter_in_a_short_word_is_read(text: str) -> None:
+    triggers = TriggerSet.from_mapping(small_file())
+    assert [r for r in rules(triggers, text) if r.startswith("a.")] != [], text
+
+
+@pytest.mark.parametrize("text", ["suicde", "suicidr", "suicibe", "siucide", "suiciide", "usicide"])
+def test_a_long_word_one_edit_away_is_read(text: str) -> None:
+    triggers = TriggerSet.from_mapping(small_file())
+    assert rules(triggers, text) == ["c.suicide"], text
+
+
+@pytest.mark.parametrize("text", ["asuicde", "uicidex", "suicidexx", "sucde"])
+def test_a_long_word_two_edits_away_is_not_read(text: str) -> None:
+    triggers = TriggerSet.from_mapping(small_file())
+    assert rules(triggers, text) == [], text
+
+
+def test_a_plain_word_is_never_read_as_a_misspelling() -> None:
+    triggers = TriggerSet.from_mapping(small_file(plain_words=["suicida"]))
+    assert rules(triggers, "suicida") == []
+    assert rules(triggers, "suicid") == ["c.suicide"]
+
+
+# ---------------------------------------------------------------- the curation helper for plain_words
+
+
+def test_misreadings_name_the_trigger_words_a_real_word_would_be_taken_for() -> None:
+    lexicon = TriggerSet.from_mapping(small_file())._matcher.lexicon
+    assert lexicon.misreadings("suicida") == {"suicide"}
+    assert lexicon.misreadings("suicides") == set(), "an inflection is read as the word, rightly"
+    assert lexicon.misreadings("kiill") == {"kill"}
+    assert lexicon.misreadings("mill") == {"kill"}, "a real word one slip from a short crisis word"
+    assert lexicon.misreadings("kil") == set(), "a word the trigger word starts with is left out"
+    assert lexicon.misreadings("garden") == set()
+
+
+def test_misreadings_leave_out_sound_alikes_but_name_short_slips() -> None:
+    lexicon = TriggerSet.from_mapping(small_file(sound_alikes={"dye": "die"}))._matcher.lexicon
+    assert lexicon.misreadings("dye") == set(), "a sound-alike is a real word on purpose"
+    assert lexicon.misreadings("dia") == {"die"}
