@@ -5,7 +5,7 @@ the PEG reason's figures, unknown tiers, and the messages that name a naive time
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -377,3 +377,92 @@ def test_the_baseline_days_start_on_the_patients_local_date() -> None:
     local = [datetime(2026, 2, 2 + n, 20, tzinfo=KIRITIMATI) for n in range(5)]  # Monday to Friday, local
     answers = list(zip(local, [0.0, 0.0, 0.0, 9.0, 9.0], strict=True))
     assert usual_pain(usual_at, *answers, zone=KIRITIMATI) == 4, "Monday's answer came before usual pain"
+
+
+# ---------------------------------------------------------------- floors, resolutions and the edges of time
+
+
+def test_a_floor_names_every_figure_of_the_days_past_it() -> None:
+    rules = only("pain_floor", "{measure}|{at}|{days}|{of_last_days}|{values}|{latest}|{date}")
+    history = PatientHistory(zone=LONDON, measurements=days_of("pain_now", 9, 5, 10, 9.5))
+    reason, evidence = one_hit(rules, history, at(MONDAY + timedelta(days=4), 8))
+    assert reason == "pain_now|9|3|5|2026-02-02: 9, 2026-02-04: 10, 2026-02-05: 9.5|9.5|2026-02-05"
+    assert evidence == {"rule": "pain_floor", "tier": "soon", "kind": "absolute_floor", "measure": "pain_now",
+                        "at": 9, "of_last_days": 5,
+                        "values": [{"date": "2026-02-02", "value": 9.0}, {"date": "2026-02-04", "value": 10.0},
+                                   {"date": "2026-02-05", "value": 9.5}]}
+
+
+def test_a_floor_counts_a_day_a_rounding_error_short_of_it() -> None:
+    tolerance = 1e-9
+    pain = only("pain_floor", "{values}")
+    history = PatientHistory(zone=LONDON, measurements=days_of("pain_now", 9 - tolerance, 9, 9))
+    assert len(evaluate(pain, history, at(MONDAY + timedelta(days=3), 8))) == 1
+    mood = only("mood_floor", "{values}", covered_by=[])
+    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 1 + tolerance, 1, 1))
+    assert len(evaluate(mood, history, at(MONDAY + timedelta(days=3), 8))) == 1
+
+
+def test_a_resolution_of_one_rule_never_hides_the_readings_of_another() -> None:
+    resolved = EscalationState("pain_worse", "resolved", at(MONDAY, 8), at(MONDAY + timedelta(days=3), 8))
+    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 4, 3, 4), baselines={"mood_now": 6},
+                             escalations=(resolved,))
+    hits = {hit.rule for hit in evaluate(RULES, history, at(MONDAY + timedelta(days=3), 9))}
+    assert "mood_low" in hits, "mood readings before pain_worse was resolved still count for mood_low"
+
+
+def test_a_resolved_then_raised_again_escalation_counts_from_its_resolution() -> None:
+    resolved = EscalationState("pain_worse", "resolved", at(MONDAY, 8), at(MONDAY + timedelta(days=1), 8))
+    again = EscalationState("pain_worse", "open", at(MONDAY + timedelta(days=5), 8))
+    history = PatientHistory(zone=LONDON, measurements=days_of("pain_now", 9, 9, 9, 9, 9),
+                             baselines={"pain_now": 5}, escalations=(resolved, again))
+    hits = {hit.rule for hit in evaluate(RULES, history, at(MONDAY + timedelta(days=5), 9))}
+    assert "pain_worse" in hits
+
+
+def test_a_reading_recorded_at_the_very_moment_of_the_resolution_was_seen_by_the_coach() -> None:
+    moment = at(MONDAY + timedelta(days=2), 19)
+    resolved = EscalationState("pain_worse", "resolved", at(MONDAY, 8), moment)
+    rules = only("pain_worse", "{values}")
+    history = PatientHistory(zone=LONDON, measurements=days_of("pain_now", 9, 9, 9, 9, 9, 9),
+                             baselines={"pain_now": 5}, escalations=(resolved,))
+    assert evaluate(rules, history, at(MONDAY + timedelta(days=4), 20)) == [], "only two days after it"
+    assert len(evaluate(rules, history, at(MONDAY + timedelta(days=5), 20))) == 1
+
+
+def test_a_reading_recorded_at_the_very_moment_of_evaluation_counts() -> None:
+    rules = only("phq2_positive", "{latest}")
+    history = PatientHistory(zone=LONDON, measurements=days_of("phq2_total", 4))
+    assert len(evaluate(rules, history, at(MONDAY, 19))) == 1
+
+
+def test_a_mistyped_baseline_is_kept_inside_the_scale() -> None:
+    history = PatientHistory(zone=LONDON, baselines={"pain_now": 42, "mood_now": -3})
+    baselines = recent_days(RULES, history, at(MONDAY, 9))["baselines"]
+    assert baselines["pain_now"] == 10 and baselines["mood_now"] == 0  # type: ignore[index]
+
+
+def test_the_rules_judge_days_by_the_patients_local_date() -> None:
+    rules = only("phq2_positive", "{date}")
+    answered = Measurement(datetime(2026, 2, 1, 12, tzinfo=UTC), "phq2_total", 4)  # 2 Feb, 02:00 local
+    history = PatientHistory(zone=KIRITIMATI, measurements=(answered,))
+    now = datetime(2026, 2, 15, 11, tzinfo=UTC)  # 16 Feb local: 14 days later, outside the window
+    assert evaluate(rules, history, now) == []
+    hits = evaluate(rules, history, now - timedelta(hours=12))  # 15 Feb local: 13 days later
+    assert [hit.reason for hit in hits] == ["2026-02-02"]
+    assert hits[0].evidence["last_days"][-1]["date"] == "2026-02-15"  # type: ignore[index]
+
+
+class _NoOffset(tzinfo):
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+def test_a_time_whose_zone_gives_no_offset_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="^recorded_at must be timezone-aware"):
+        Measurement(datetime(2026, 2, 2, 12, tzinfo=_NoOffset()), "pain_now", 3)
+    with pytest.raises(ValueError, match="^now must be timezone-aware"):
+        evaluate(RULES, PatientHistory(zone=LONDON), datetime(2026, 2, 2, 12))
