@@ -292,7 +292,7 @@ def test_a_baseline_above_the_last_band_takes_the_last_bands_change() -> None:
 
 def test_a_sustained_rule_with_no_change_at_all_never_fires() -> None:
     rules = only("pain_worse", "{change}", change_by_baseline=None, change=None)
-    history = PatientHistory(zone=LONDON, measurements=days_of("pain_now", 5, 6, 7),
+    history = PatientHistory(zone=LONDON, measurements=days_of("pain_now", 6, 7, 8),
                              baselines={"pain_now": 5})
     assert evaluate(rules, history, at(MONDAY + timedelta(days=3), 8)) == []
 
@@ -466,3 +466,15 @@ def test_a_time_whose_zone_gives_no_offset_is_refused_by_name() -> None:
         Measurement(datetime(2026, 2, 2, 12, tzinfo=_NoOffset()), "pain_now", 3)
     with pytest.raises(ValueError, match="^now must be timezone-aware"):
         evaluate(RULES, PatientHistory(zone=LONDON), datetime(2026, 2, 2, 12))
+
+
+def test_a_fall_no_bigger_than_the_rounding_tolerance_never_fires() -> None:
+    rules = only("mood_low", "{change}", change=1e-9)
+    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 0, 0, 0), baselines={"mood_now": 1})
+    assert evaluate(rules, history, at(MONDAY + timedelta(days=3), 8)) == []
+
+
+def test_a_percent_rise_no_bigger_than_the_rounding_tolerance_never_fires() -> None:
+    rule = RULES.rules["peg_worse"]
+    tiny = replace(RULES, rules={"peg_worse": rule.model_copy(update={"min_points": 1e-9})})
+    assert peg(0, 0, rules=tiny) is None
