@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bench.crisis_detection import evaluate, load_phrases
+from coachbot.care.trigger_match import short_slips
 from coachbot.care.triggers import TriggerSet, load_default_triggers
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
@@ -132,3 +133,26 @@ def test_misreadings_leave_out_sound_alikes_but_name_short_slips() -> None:
     lexicon = TriggerSet.from_mapping(small_file(sound_alikes={"dye": "die"}))._matcher.lexicon
     assert lexicon.misreadings("dye") == set(), "a sound-alike is a real word on purpose"
     assert lexicon.misreadings("dia") == {"die"}
+
+
+# ---------------------------------------------------------------- the slips a short crisis word may suffer
+
+
+def test_the_slips_of_a_short_word_are_a_near_key_a_vowel_a_swap_or_a_dropped_later_letter() -> None:
+    assert short_slips("die") == {
+        "cie", "eie", "fie", "rie", "sie", "xie",  # a key next to "d"
+        "dje", "dke", "dae", "dee", "doe", "due", "dye", "dii",  # a key next to "i", or another vowel
+        "dia", "dio", "diu", "diy", "did", "dir", "dis", "diw",  # the same for "e"
+        "ide", "dei",  # two letters swapped
+        "de", "di",  # a letter left out, never the first
+    }
+
+
+def test_a_consonant_is_only_slipped_to_a_neighbouring_key() -> None:
+    assert short_slips("cut") & {"aut", "eut", "iut", "out", "yut"} == set()
+    assert {"xut", "dut", "fut", "vut"} <= short_slips("cut")
+
+
+def test_letters_next_to_a_doubled_one_are_swapped_too() -> None:
+    slips = short_slips("seep")
+    assert "sepe" in slips and "esep" in slips
