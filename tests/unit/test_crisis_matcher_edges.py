@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bench.crisis_detection import evaluate, load_phrases
-from coachbot.care.trigger_match import short_slips
+from coachbot.care.trigger_match import short_slips, weak_key
 from coachbot.care.triggers import TriggerSet, load_default_triggers
 
 DIALOGS = Path(__file__).resolve().parents[2] / "dialogs"
@@ -156,3 +156,34 @@ def test_a_consonant_is_only_slipped_to_a_neighbouring_key() -> None:
 def test_letters_next_to_a_doubled_one_are_swapped_too() -> None:
     slips = short_slips("seep")
     assert "sepe" in slips and "esep" in slips
+
+
+def test_only_lenient_latin_words_of_three_to_five_letters_get_slip_readings() -> None:
+    assert weak_key(("w", "kill"), 3, 6) == ("s", "kill")
+    assert weak_key(("w", "die"), 3, 6) == ("s", "die")
+    assert weak_key(("w", "dying"), 3, 6) == ("s", "dying")
+    assert weak_key(("w", "poison"), 3, 6) is None, "six letters: the one-edit reading covers it"
+    assert weak_key(("w", "me"), 3, 6) is None
+    assert weak_key(("x", "kill"), 3, 6) is None, "a rule with fuzzy: false"
+    assert weak_key(("w", "żyć"), 3, 6) is None, "not a Latin word"
+    assert weak_key(("w", "b12"), 3, 6) is None
+    assert weak_key(("p", "kill"), 3, 6) is None
+
+
+def test_a_rule_that_says_fuzzy_false_reads_only_its_exact_words() -> None:
+    data = small_file()
+    data["rules"] += [{"id": "u.strict", "kind": "red_flag_urgent", "phrases": ["pins and needles", "numbness"],
+                       "fuzzy": False}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "pins and needles") == ["u.strict"]
+    assert rules(triggers, "numbness") == ["u.strict"]
+    assert rules(triggers, "pinns and needles") == [], "no doubled-letter reading"
+    assert rules(triggers, "numbess") == [], "no one-edit reading"
+
+
+def test_a_number_slot_is_filled_by_any_number() -> None:
+    data = small_file()
+    data["rules"] += [{"id": "u.temperature", "kind": "red_flag_urgent", "phrases": ["temperature ..2 # degrees"]}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "my temperature is 39 degrees") == ["u.temperature"]
+    assert rules(triggers, "my temperature is high degrees") == []
