@@ -187,3 +187,19 @@ def test_a_number_slot_is_filled_by_any_number() -> None:
     triggers = TriggerSet.from_mapping(data)
     assert rules(triggers, "my temperature is 39 degrees") == ["u.temperature"]
     assert rules(triggers, "my temperature is high degrees") == []
+
+
+def test_a_plain_word_is_never_a_slip_reading_either() -> None:
+    assert rules(TriggerSet.from_mapping(small_file()), "mill myself") == ["c.kill"]
+    assert rules(TriggerSet.from_mapping(small_file(plain_words=["mill"])), "mill myself") == []
+
+
+def test_a_trigger_file_with_only_short_words_loads_and_matches() -> None:
+    data = small_file()
+    data["rules"] = [{"id": "c.die", "kind": "crisis", "phrases": ["want to die"]},
+                     {"id": "a.hits", "kind": "abuse", "phrases": ["he hits me"]},
+                     {"id": "e.chest", "kind": "red_flag_emergency", "phrases": ["chest pain"]},
+                     {"id": "u.hot", "kind": "red_flag_urgent", "keywords": ["fever"]}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "i want to die") == ["c.die"]
+    assert rules(triggers, "chestt pain") == ["e.chest"]
