@@ -203,3 +203,31 @@ def test_a_trigger_file_with_only_short_words_loads_and_matches() -> None:
     triggers = TriggerSet.from_mapping(data)
     assert rules(triggers, "i want to die") == ["c.die"]
     assert rules(triggers, "chestt pain") == ["e.chest"]
+
+
+def test_a_keyword_alone_is_never_read_from_a_slip() -> None:
+    data = small_file()
+    data["rules"] += [{"id": "c.kms", "kind": "crisis", "keywords": ["kms"]}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "kms") == ["c.kms"]
+    assert rules(triggers, "kns") == [], "one slip of a one-word trigger is too weak to read"
+
+
+def test_one_end_of_a_phrase_must_be_written_as_such() -> None:
+    triggers = TriggerSet.from_mapping(small_file())
+    assert rules(triggers, "i want to dei") == ["c.die"]
+    assert rules(triggers, "i wamt to die") == ["c.die"]
+    assert rules(triggers, "i wamt to dei") == [], "both ends slipped: not read"
+
+
+def test_a_slip_in_a_middle_word_is_read_between_two_written_ends() -> None:
+    data = small_file()
+    data["rules"] += [{"id": "c.pills", "kind": "crisis", "phrases": ["take all pills"]}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "i will take alk pills") == ["c.pills"]
+
+
+def test_an_idiom_that_ends_a_sentence_still_hides_its_own_words() -> None:
+    exception = {"id": "idiom.laughing", "phrases": ["kill myself laughing"], "suppresses": ["c.kill"]}
+    triggers = TriggerSet.from_mapping(small_file(exceptions=[exception]))
+    assert rules(triggers, "i nearly kill myself laughing. what a show") == []
