@@ -17,7 +17,8 @@ DETECTOR_FAILED = "trigger detection failed"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "detector_failure: the test makes the trigger detector fail on purpose")
+    config.addinivalue_line(
+        "markers", "detector_failure: the test makes the trigger detector fail on purpose")
 
 
 class _DetectorFailures(logging.Handler):
@@ -42,7 +43,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     finally:
         logger.removeHandler(watcher)
     if watcher.count and item.get_closest_marker("detector_failure") is None:
-        raise AssertionError(f"the trigger detector failed {watcher.count} time(s) in this test (fail-safe hit)")
+        raise AssertionError(f"the trigger detector failed {watcher.count} time(s) in this test "
+                             "(its fail-safe reported a crisis)")
     return result
 
 

@@ -172,8 +172,8 @@ def test_only_lenient_latin_words_of_three_to_five_letters_get_slip_readings() -
 
 def test_a_rule_that_says_fuzzy_false_reads_only_its_exact_words() -> None:
     data = small_file()
-    data["rules"] += [{"id": "u.strict", "kind": "red_flag_urgent", "phrases": ["pins and needles", "numbness"],
-                       "fuzzy": False}]
+    data["rules"] += [{"id": "u.strict", "kind": "red_flag_urgent", "fuzzy": False,
+                       "phrases": ["pins and needles", "numbness"]}]
     triggers = TriggerSet.from_mapping(data)
     assert rules(triggers, "pins and needles") == ["u.strict"]
     assert rules(triggers, "numbness") == ["u.strict"]
@@ -183,7 +183,8 @@ def test_a_rule_that_says_fuzzy_false_reads_only_its_exact_words() -> None:
 
 def test_a_number_slot_is_filled_by_any_number() -> None:
     data = small_file()
-    data["rules"] += [{"id": "u.temperature", "kind": "red_flag_urgent", "phrases": ["temperature ..2 # degrees"]}]
+    data["rules"] += [{"id": "u.temperature", "kind": "red_flag_urgent",
+                       "phrases": ["temperature ..2 # degrees"]}]
     triggers = TriggerSet.from_mapping(data)
     assert rules(triggers, "my temperature is 39 degrees") == ["u.temperature"]
     assert rules(triggers, "my temperature is high degrees") == []

@@ -185,11 +185,11 @@ def test_a_dialogs_alert_carries_the_last_days_of_the_patients_own_local_dates()
 
 def test_a_naive_time_is_refused_by_name() -> None:
     naive = datetime(2026, 2, 2, 12)
-    with pytest.raises(ValueError, match="^now must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"^now must be timezone-aware"):
         recent_days(RULES, PatientHistory(zone=LONDON), naive)
-    with pytest.raises(ValueError, match="^opened_at must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"^opened_at must be timezone-aware"):
         EscalationState("pain_worse", "open", naive)
-    with pytest.raises(ValueError, match="^resolved_at must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"^resolved_at must be timezone-aware"):
         EscalationState("pain_worse", "resolved", at(MONDAY, 10), naive)
 
 
@@ -240,7 +240,8 @@ def test_a_sustained_rise_names_every_figure_of_the_latest_days() -> None:
                              baselines={"pain_now": 5})
     reason, evidence = one_hit(rules, history, at(MONDAY + timedelta(days=4), 8))
     assert reason == "pain_now|5|2|7|3|2026-02-03: 7, 2026-02-04: 8, 2026-02-05: 9|9|2026-02-05"
-    assert evidence == {"rule": "pain_worse", "tier": "soon", "kind": "sustained_change", "measure": "pain_now",
+    assert evidence == {"rule": "pain_worse", "tier": "soon", "kind": "sustained_change",
+                        "measure": "pain_now",
                         "baseline": 5, "change": 2, "threshold": 7,
                         "values": [{"date": "2026-02-03", "value": 7.0}, {"date": "2026-02-04", "value": 8.0},
                                    {"date": "2026-02-05", "value": 9.0}]}
@@ -248,7 +249,8 @@ def test_a_sustained_rise_names_every_figure_of_the_latest_days() -> None:
 
 def test_a_sustained_fall_names_every_figure_of_the_latest_days() -> None:
     rules = only("mood_low", "{measure}|{baseline}|{change}|{threshold}|{days}|{values}|{latest}|{date}")
-    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 4, 3, 4), baselines={"mood_now": 6})
+    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 4, 3, 4),
+                             baselines={"mood_now": 6})
     reason, evidence = one_hit(rules, history, at(MONDAY + timedelta(days=3), 8))
     assert reason == "mood_now|6|2|4|3|2026-02-02: 4, 2026-02-03: 3, 2026-02-04: 4|4|2026-02-04"
     assert evidence["threshold"] == 4 and evidence["change"] == 2
@@ -389,7 +391,8 @@ def test_a_floor_names_every_figure_of_the_days_past_it() -> None:
     assert reason == "pain_now|9|3|5|2026-02-02: 9, 2026-02-04: 10, 2026-02-05: 9.5|9.5|2026-02-05"
     assert evidence == {"rule": "pain_floor", "tier": "soon", "kind": "absolute_floor", "measure": "pain_now",
                         "at": 9, "of_last_days": 5,
-                        "values": [{"date": "2026-02-02", "value": 9.0}, {"date": "2026-02-04", "value": 10.0},
+                        "values": [{"date": "2026-02-02", "value": 9.0},
+                                   {"date": "2026-02-04", "value": 10.0},
                                    {"date": "2026-02-05", "value": 9.5}]}
 
 
@@ -405,7 +408,8 @@ def test_a_floor_counts_a_day_a_rounding_error_short_of_it() -> None:
 
 def test_a_resolution_of_one_rule_never_hides_the_readings_of_another() -> None:
     resolved = EscalationState("pain_worse", "resolved", at(MONDAY, 8), at(MONDAY + timedelta(days=3), 8))
-    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 4, 3, 4), baselines={"mood_now": 6},
+    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 4, 3, 4),
+                             baselines={"mood_now": 6},
                              escalations=(resolved,))
     hits = {hit.rule for hit in evaluate(RULES, history, at(MONDAY + timedelta(days=3), 9))}
     assert "mood_low" in hits, "mood readings before pain_worse was resolved still count for mood_low"
@@ -462,15 +466,16 @@ class _NoOffset(tzinfo):
 
 
 def test_a_time_whose_zone_gives_no_offset_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="^recorded_at must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"^recorded_at must be timezone-aware"):
         Measurement(datetime(2026, 2, 2, 12, tzinfo=_NoOffset()), "pain_now", 3)
-    with pytest.raises(ValueError, match="^now must be timezone-aware"):
+    with pytest.raises(ValueError, match=r"^now must be timezone-aware"):
         evaluate(RULES, PatientHistory(zone=LONDON), datetime(2026, 2, 2, 12))
 
 
 def test_a_fall_no_bigger_than_the_rounding_tolerance_never_fires() -> None:
     rules = only("mood_low", "{change}", change=1e-9)
-    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 0, 0, 0), baselines={"mood_now": 1})
+    history = PatientHistory(zone=LONDON, measurements=days_of("mood_now", 0, 0, 0),
+                             baselines={"mood_now": 1})
     assert evaluate(rules, history, at(MONDAY + timedelta(days=3), 8)) == []
 
 

@@ -104,7 +104,8 @@ def test_a_safety_flow_whose_state_was_removed_starts_again_from_its_resources(e
 
 def test_a_kind_with_no_safety_dialog_keeps_the_patients_place(library: DialogLibrary) -> None:
     preempt = {k: v for k, v in library.service.preempt.items() if k != "abuse"}
-    engine = Engine(dataclasses.replace(library, service=library.service.model_copy(update={"preempt": preempt})))
+    service = library.service.model_copy(update={"preempt": preempt})
+    engine = Engine(dataclasses.replace(library, service=service))
     chat = EngineChat(engine, context=ONBOARDED)
     chat.start("daily_checkin")
     where = chat.position
@@ -148,7 +149,8 @@ def test_a_stopped_patient_in_the_crisis_flow_asking_for_a_person_still_answers_
     assert chat.state == "crisis_plan", "the answer still moved the crisis flow on"
 
 
-def test_a_stopped_patients_plain_message_gets_the_stopped_reply_and_keeps_their_place(engine: Engine) -> None:
+def test_a_stopped_patients_plain_message_gets_the_stopped_reply_and_keeps_their_place(
+        engine: Engine) -> None:
     where = Position(script="daily_checkin", version=1, state="opening")
     outcome = engine.handle(STOPPED, where, TextMessage("hello there"), NOW)
     assert outcome.position == where
