@@ -232,3 +232,21 @@ def test_an_idiom_that_ends_a_sentence_still_hides_its_own_words() -> None:
     exception = {"id": "idiom.laughing", "phrases": ["kill myself laughing"], "suppresses": ["c.kill"]}
     triggers = TriggerSet.from_mapping(small_file(exceptions=[exception]))
     assert rules(triggers, "i nearly kill myself laughing. what a show") == []
+
+
+def test_a_dose_of_up_to_six_digits_is_read_and_a_longer_number_is_not() -> None:
+    data = small_file()
+    data["rules"] += [{"id": "o.took", "kind": "overdose", "phrases": ["took #min8 pills"]}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "i took 20 pills") == ["o.took"]
+    assert rules(triggers, "i took 4 pills") == []
+    assert rules(triggers, "i took 100000 pills") == ["o.took"]
+    assert rules(triggers, "i took 1000000 pills") == [], "seven digits: a phone number or junk"
+
+
+def test_a_word_as_long_as_the_prefix_index_key_is_read_by_its_prefix() -> None:
+    data = small_file()
+    data["rules"] += [{"id": "u.numb", "kind": "red_flag_urgent", "phrases": ["numb* leg"]}]
+    triggers = TriggerSet.from_mapping(data)
+    assert rules(triggers, "numb leg") == ["u.numb"]
+    assert rules(triggers, "numbness leg") == ["u.numb"]
