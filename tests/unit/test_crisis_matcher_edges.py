@@ -90,6 +90,8 @@ def test_a_censored_three_letter_word_is_read() -> None:
     triggers = TriggerSet.from_mapping(small_file())
     assert rules(triggers, "i want to d*e") == ["c.die"]
     assert rules(triggers, "i want to d**") == [], "two stars hide too much to read"
+    assert rules(triggers, "he will k*i*l me") == [], "two stars hide too much to read"
+    assert rules(triggers, "he will k*ll me") == ["a.kill"]
 
 
 @pytest.mark.parametrize("text", ["he kickks me", "he will kil me", "he will kiill me"])
@@ -239,7 +241,8 @@ def test_a_dose_of_up_to_six_digits_is_read_and_a_longer_number_is_not() -> None
     data["rules"] += [{"id": "o.took", "kind": "overdose", "phrases": ["took #min8 pills"]}]
     triggers = TriggerSet.from_mapping(data)
     assert rules(triggers, "i took 20 pills") == ["o.took"]
-    assert rules(triggers, "i took 4 pills") == []
+    assert rules(triggers, "i took 8 pills") == ["o.took"], "at least 8 includes 8"
+    assert rules(triggers, "i took 7 pills") == []
     assert rules(triggers, "i took 100000 pills") == ["o.took"]
     assert rules(triggers, "i took 1000000 pills") == [], "seven digits: a phone number or junk"
 
