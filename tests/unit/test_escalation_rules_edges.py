@@ -483,3 +483,9 @@ def test_a_percent_rise_no_bigger_than_the_rounding_tolerance_never_fires() -> N
     rule = RULES.rules["peg_worse"]
     tiny = replace(RULES, rules={"peg_worse": rule.model_copy(update={"min_points": 1e-9})})
     assert peg(0, 0, rules=tiny) is None
+
+
+def test_a_peg_rise_from_a_baseline_of_zero_is_reported_as_an_infinite_rise() -> None:
+    found = peg(0, 2)
+    assert found is not None and found["rise_percent"] is None
+    assert "is ∞% above the baseline of 0" in found["reason"]  # type: ignore[operator]
