@@ -27,8 +27,8 @@ lint: $(VENV)/.lint-installed
 	$(BIN)/mypy coachbot
 
 # Mutation testing of the safety code against the unit tests (docs/safety.md, "Mutation testing"):
-# the crisis matcher, the escalation rules and the engine's safety pre-emption. Slow (about an hour
-# on 2 cores), so never part of `make test`; mutmut is installed on first use only.
+# the crisis matcher, the escalation rules and the engine's safety pre-emption. Slow (9 to 35 minutes
+# on 2 shared cores, by load), so never part of `make test`; mutmut is installed on first use only.
 MUTANTS := 'coachbot.care.trigger_match.*' 'coachbot.care.escalation_rules.*' \
 	'coachbot.engine.runner.xǁEngineǁhandle__mutmut_*' 'coachbot.engine.runner.xǁEngineǁ_preempt__mutmut_*' \
 	'coachbot.engine.runner.xǁEngineǁ_safety_script__mutmut_*' \

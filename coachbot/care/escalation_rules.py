@@ -268,7 +268,7 @@ def _baseline(rules: EscalationRules, history: PatientHistory, measure: str, now
         value = _robust(history, measure, reading, source, now)
     else:
         return None
-    low, high = MEASURE_RANGES.get(measure, (-math.inf, math.inf))
+    low, high = MEASURE_RANGES[measure]  # every measure a file names is one of these (checked on load)
     return min(max(value, low), high)
 
 

@@ -111,6 +111,7 @@ def test_benign_everyday_talk_rarely_gets_a_crisis_or_999_answer(triggers: Trigg
     assert result.serious_false_alarm_rate <= 0.05, [p.text for p in result.serious_false_alarms]
 
 
+@pytest.mark.detector_failure
 def test_a_detector_crash_fails_the_figures_instead_of_passing_for_a_catch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -542,6 +543,7 @@ def test_detect_survives_odd_strings(triggers: TriggerSet) -> None:
     assert kinds(triggers, "\u200bsui\u200bcide") == ["crisis"]
 
 
+@pytest.mark.detector_failure
 def test_a_detector_failure_reports_a_crisis_instead_of_silence(monkeypatch: pytest.MonkeyPatch) -> None:
     broken = TriggerSet.from_mapping(minimal_file())
 
