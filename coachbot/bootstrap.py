@@ -100,9 +100,10 @@ async def terminal_chat(database_url: str, dialogs_dir: Path, *, files: Path, ou
         await app.close()
 
 
-async def serve_telegram(settings: Settings, *, webhook: bool = False) -> None:
+async def serve_telegram(settings: Settings, *, webhook: bool = False, clock: Clock = system_clock) -> None:
     """`coachbot run`: check the token, build the app and the Telegram bot, serve until SIGTERM or
-    SIGINT, then stop gracefully."""
+    SIGINT, then stop gracefully. `clock` is the system's; the soak test (tests/soak) runs this same
+    path in a process of its own on a simulated clock."""
     import asyncio  # noqa: PLC0415 - `coachbot run` only
     import signal  # noqa: PLC0415
 
@@ -110,13 +111,13 @@ async def serve_telegram(settings: Settings, *, webhook: bool = False) -> None:
     from coachbot.adapters.telegram.app import TelegramBot, check_token, log  # noqa: PLC0415
 
     await check_token(settings)
-    core = await build_app(settings.database_url, settings.dialogs_dir)
+    core = await build_app(settings.database_url, settings.dialogs_dir, clock=clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        bot = TelegramBot(core, settings)
+        bot = TelegramBot(core, settings, clock=clock)
         try:
             await bot.start(webhook=webhook)
             startup.release()  # ready: the collector held off by `coachbot run` may run again
