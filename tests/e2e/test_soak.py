@@ -21,15 +21,18 @@ SHORT = SoakConfig(patients=30, days=3, kills=2, connection_drops=1, answer_shar
 
 async def test_short_soak_with_faults_loses_and_doubles_nothing(database_url: str, tmp_path: Path) -> None:
     admin = POSTGRES_ADMIN_URL if database_url.startswith("postgresql") else None
-    counts, _ = await soak_and_count(SHORT, database_url, tmp_path, admin_url=admin, log=lambda *line, **how: None)
+    counts, _ = await soak_and_count(SHORT, database_url, tmp_path, admin_url=admin,
+                                     log=lambda *line, **how: None)
     print(counts.table())
     figures = {what: value for what, value, _ in counts.rows}
     assert not counts.problems, "\n".join(counts.problems) + "\n\n" + counts.table()
     # The soak did what it says: answers stored, check-ins sent, a crisis card, faults and kills.
     erased = figures["  of them by patients who then erased their information"]
-    assert figures["answers stored"] == figures["answers the patients gave (pain, mood, step feedback)"] - erased
+    given = figures["answers the patients gave (pain, mood, step feedback)"]
+    assert figures["answers stored"] == given - erased
     assert figures["answers stored"] > 40
-    assert figures["  sent exactly once (one arrived, run marked sent)"] > 50
-    assert figures["crisis cards delivered to the coach exactly once"] == figures["crisis statements typed"] >= 1
+    assert figures["  sent exactly once (arrived, run marked sent)"] > 50
+    crises = figures["crisis statements typed"]
+    assert figures["crisis cards delivered to the coach exactly once"] == crises >= 1
     assert figures["SIGKILLs of the bot (each restarted)"] == 2
     assert int(figures["429s answered"]) + int(figures["502s answered"]) > 0

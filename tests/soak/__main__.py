@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from tests.soak.driver import SoakConfig
 from tests.soak.run import soak_and_count
@@ -32,7 +32,7 @@ async def postgres_answers(url: str) -> bool:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001 - any failure means "use SQLite"
+    except Exception:
         return False
     finally:
         await engine.dispose()
@@ -47,7 +47,7 @@ async def main(args: argparse.Namespace) -> int:
     use_pg = args.database == "postgresql" or (args.database == "auto" and await postgres_answers(admin))
     with tempfile.TemporaryDirectory(prefix="coachbot-soak-") as folder:
         work = Path(args.workdir or folder)
-        work.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
         if use_pg:
             async with fresh_postgres_database(admin) as url:
                 counts, _ = await soak_and_count(config, url, work, admin_url=admin)

@@ -3,10 +3,10 @@
 The driver (this process) runs the project's fake Bot API server and the patients; the bot is
 `tests/support/soak_bot.py`, which is `coachbot run` (`bootstrap.serve_telegram`) on a clock the
 driver moves through a file. Each simulated day has three steps: 09:00, when the morning check-ins
-fall due, 12:01, just after their reminders fall due, and 20:00, when the evening check-ins do. The driver jumps the clock to a step, lets the day's
-traffic run (patients react to each message the moment the fake server accepts it) and waits until
-it has settled (no update undelivered or unconfirmed, no patient typing, nothing unsent or due in the
-database) before the next jump.
+fall due, 12:01, just after their reminders fall due, and 20:00, when the evening check-ins do. The
+driver jumps the clock to a step, lets the day's traffic run (patients react to each message the
+moment the fake server accepts it) and waits until it has settled (no update undelivered or
+unconfirmed, no patient typing, nothing unsent or due in the database) before the next jump.
 
 Faults, all the while: the fake server answers 429 (retry_after 1 s) and 502 to a share of calls and
 holds a few for seconds before answering; the driver SIGKILLs the bot at random moments in the
@@ -27,7 +27,6 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -58,7 +57,7 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "5151:SOAK"
 FIRST_CHAT = 2_000_000
 COACH_CHAT = 1_900_000
-ZONE = dt.timezone.utc  # Europe/London in January is UTC; the patients' zone is Europe/London
+ZONE = dt.UTC  # Europe/London in January is UTC; the patients' zone is Europe/London
 START = dt.date(2027, 1, 4)  # a Monday in winter: no clock change inside 30 days
 MORNING, EVENING = dt.time(9, 0), dt.time(20, 0)
 STEPS = (("morning check-ins", MORNING), ("reminders", dt.time(12, 1)), ("evening check-ins", EVENING))
@@ -75,7 +74,7 @@ class SoakConfig:
     patients: int = 1000
     days: int = 30
     seed: int = 15
-    answer_share: float = 0.25
+    answer_share: float = 0.2
     late_share: float = 0.05
     garbage_share: float = 0.15
     kills: int = 8
@@ -93,7 +92,7 @@ class Ledger:
     crisis: dict[int, int] = field(default_factory=dict)  # chat -> day
     events_done: dict[int, float] = field(default_factory=dict)  # chat -> real time the step settled
     hellos: Counter[tuple[int, int]] = field(default_factory=Counter)  # (chat, day) -> check-in starts
-    hello_times: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    hello_messages: dict[tuple[int, int], list[FakeMessage]] = field(default_factory=dict)
     reminders: Counter[tuple[int, int]] = field(default_factory=Counter)
     cards: Counter[int] = field(default_factory=Counter)  # escalation id -> cards at the coach
     resolved: set[int] = field(default_factory=set)
@@ -126,7 +125,7 @@ class Soak:
         self.clock_file = workdir / "clock"
         self.log_file = workdir / "bot.log"
         self.fake = FakeBotApi(TOKEN)
-        self.bot: subprocess.Popen[bytes] | None = None
+        self.bot: asyncio.subprocess.Process | None = None
         self.day, self.step = 0, 0
         self.now = dt.datetime.combine(START, dt.time(8, 0), ZONE)
         self.typing: set[asyncio.Task[None]] = set()
@@ -147,8 +146,9 @@ class Soak:
         drop_at = set(self.rng.sample(range(1, steps), min(self.config.connection_drops, steps - 1)))
         try:
             await self.start_bot()
-            for self.day in range(self.config.days):
-                for self.step, (name, at) in enumerate(STEPS):
+            for day in range(self.config.days):
+                for step, (name, at) in enumerate(STEPS):
+                    self.day, self.step = day, step
                     index = len(STEPS) * self.day + self.step
                     self.now = dt.datetime.combine(START + dt.timedelta(days=self.day), at, ZONE)
                     write_clock(self.clock_file, self.now)
@@ -169,15 +169,15 @@ class Soak:
                             if (p.event_day == self.day and p.evening == (self.step == 2)
                                     and p.event in (Event.STOP, Event.BLOCK, Event.FORGET)):
                                 self.ledger.events_done[p.chat_id] = time.time()
-                    self.say(f"day {self.day + 1}/{self.config.days} {name}: settled in {took:.1f} s", flush=True)
+                    self.say(f"day {day + 1}/{self.config.days} {name}: settled in {took:.1f} s", flush=True)
             faults.cancel()
             self.fake.clear_faults()
             await self.stop_bot()
         finally:
             faults.cancel()
-            if self.bot is not None and self.bot.poll() is None:
+            if self.bot is not None and self.bot.returncode is None:
                 self.bot.kill()
-                self.bot.wait()
+                await self.bot.wait()
             await self.fake.stop()
         return self.ledger
 
@@ -195,7 +195,8 @@ class Soak:
                 telegram_user_id=COACH_CHAT, name="Soak Coach", active=True, is_admin=False,
                 created_at=joined).returning(Coach.id))).scalar_one()
             rows = [dict(id=p.patient_id, label=p.label, chat_id=p.chat_id, name=f"Pat{p.index}",
-                         timezone="Europe/London", checkin_time=EVENING if p.evening else MORNING, weekly_review_day=6,
+                         timezone="Europe/London", checkin_time=EVENING if p.evening else MORNING,
+                         weekly_review_day=6,
                          status="active", consent_at=joined, onboarded_at=joined, unreachable=False,
                          coach_id=coach, created_at=joined, updated_at=joined) for p in self.patients]
             for start in range(0, len(rows), 2000):
@@ -214,24 +215,30 @@ class Soak:
         env.update({
             "COACHBOT_DATABASE_URL": self.url, "COACHBOT_TELEGRAM_TOKEN": TOKEN,
             "COACHBOT_TELEGRAM_BASE_URL": self.fake.base_url, "COACHBOT_TELEGRAM_POLL_TIMEOUT": "1",
-            "COACHBOT_DIALOGS_DIR": str(REPO / "dialogs"), "COACHBOT_LOG_LEVEL": os.environ.get("SOAK_LOG_LEVEL", "WARNING"),
+            "COACHBOT_DIALOGS_DIR": str(REPO / "dialogs"),
+            "COACHBOT_LOG_LEVEL": os.environ.get("SOAK_LOG_LEVEL", "WARNING"),
             "COACHBOT_SCHEDULE_TICK_SECONDS": "1", "COACHBOT_SCHEDULE_REMINDER_MINUTES": "180",
             "COACHBOT_TELEGRAM_SENDS_PER_SECOND": "1000", "COACHBOT_TELEGRAM_CHAT_SENDS_PER_SECOND": "100",
             "COACHBOT_TELEGRAM_CHAT_BURST": "5", "COACHBOT_OUTBOX_RETRY_BASE_SECONDS": "0.2",
             "COACHBOT_OUTBOX_RETRY_MAX_SECONDS": "2",
-            "COACHBOT_SCHEDULE_CLAIM_TIMEOUT_SECONDS": os.environ.get("SOAK_CLAIM_TIMEOUT", "5"), "PYTHONPATH": str(REPO),
+            # A killed bot's claims are taken over after this: short, or each kill would stall the step.
+            "COACHBOT_SCHEDULE_CLAIM_TIMEOUT_SECONDS": "5", "PYTHONPATH": str(REPO),
         })
         return env
 
     async def start_bot(self) -> None:
         polls = self.fake.count("getUpdates")
-        with self.log_file.open("ab") as log:
-            self.bot = subprocess.Popen([sys.executable, "-m", "tests.support.soak_bot", str(self.clock_file)],
-                                        cwd=REPO, env=self._environment(), stdout=log, stderr=log)
+        log = await asyncio.to_thread(self.log_file.open, "ab")
+        try:
+            self.bot = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.support.soak_bot", str(self.clock_file), cwd=REPO,
+                env=self._environment(), stdout=log, stderr=log)
+        finally:
+            log.close()
         await self.fake.wait_until(lambda: self.fake.count("getUpdates") > polls or self.bot is None
-                                   or self.bot.poll() is not None, 90, what="the bot's first poll")
+                                   or self.bot.returncode is not None, 90, what="the bot's first poll")
         assert self.bot is not None
-        if self.bot.poll() is not None:
+        if self.bot.returncode is not None:
             raise RuntimeError(f"the bot exited with {self.bot.returncode}; see {self.log_file}")
 
     def _note_cpu(self) -> None:
@@ -256,7 +263,7 @@ class Soak:
         self.ledger.helpers_seen.update(h.pid for h in helpers)
         self._note_cpu()
         self.bot.send_signal(signal.SIGKILL)
-        self.bot.wait()
+        await self.bot.wait()
         self.ledger.kills.append(time.time())
         await self._gone(helpers, "after SIGKILL")
         await self.start_bot()
@@ -269,11 +276,11 @@ class Soak:
         self._note_cpu()
         self.bot.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.to_thread(self.bot.wait), 60)
+            await asyncio.wait_for(self.bot.wait(), 60)
         except TimeoutError:
             self.ledger.orphans.append(f"bot {self.bot.pid} did not stop on SIGTERM")
             self.bot.kill()
-            self.bot.wait()
+            await self.bot.wait()
         await self._gone(helpers, "after SIGTERM")
 
     async def _gone(self, helpers: list[psutil.Process], when: str) -> None:
@@ -362,7 +369,7 @@ class Soak:
         self.ledger.messages_in += 1
         if "Time for your check-in" in text or text.startswith(f"Hello Pat{patient.index}."):
             self.ledger.hellos[(chat, day)] += 1
-            self.ledger.hello_times.setdefault((chat, day), []).append(time.time())
+            self.ledger.hello_messages.setdefault((chat, day), []).append(message)
         if REMINDER in text:
             self.ledger.reminders[(chat, day)] += 1
             if patient.plan(day) is Day.LATE:
@@ -372,9 +379,9 @@ class Soak:
             if question in text:
                 if question == PAIN_Q and day == patient.event_day and patient.event is Event.CRISIS:
                     self._later(self._crisis(patient, day))
-                elif question != PAIN_Q or patient.plan(day) in (Day.ANSWER, Day.GARBAGE):
-                    if question == PAIN_Q or (chat, day, PAIN_Q) in self.asked:
-                        self._later(self._answer(patient, day, question))
+                elif ((question == PAIN_Q and patient.plan(day) in (Day.ANSWER, Day.GARBAGE))
+                      or (question != PAIN_Q and (chat, day, PAIN_Q) in self.asked)):  # answering today
+                    self._later(self._answer(patient, day, question))
                 return
         if ERASE_Q in text and patient.event is Event.FORGET:
             self._later(self._click(patient, "Yes, erase everything", message))
@@ -451,7 +458,7 @@ class Soak:
         calls = len(self.fake.calls)
         while True:
             await asyncio.sleep(0.1)
-            if self.bot is not None and self.bot.poll() is not None:
+            if self.bot is not None and self.bot.returncode is not None:
                 raise RuntimeError(f"the bot exited with {self.bot.returncode}; see {self.log_file}")
             why = ("typing" if self.typing else "updates" if self.fake.pending_updates
                    else "unconfirmed" if self.fake.unconfirmed_update_ids
@@ -471,7 +478,8 @@ class Soak:
                 return time.monotonic() - started
             if time.monotonic() > deadline:
                 raise TimeoutError(f"day {self.day + 1} step {self.step} did not settle in "
-                                   f"{self.config.settle_timeout:.0f} s ({why or 'calls'}); see {self.log_file}")
+                                   f"{self.config.settle_timeout:.0f} s ({why or 'calls'}); "
+                                   f"see {self.log_file}")
 
     async def _database_busy(self) -> str:
         assert self.db is not None
@@ -483,7 +491,12 @@ class Soak:
                 Schedule.next_due_at <= min(now, self.now + dt.timedelta(minutes=1))))).scalar_one()
             claimed = (await conn.execute(select(func.count()).select_from(CheckinRun).where(
                 CheckinRun.status.in_(("claimed", "queued"))))).scalar_one()
-        return f"{unsent} unsent, {due} due, {claimed} claimed" if unsent or due or claimed else ""
+            reminders = (await conn.execute(select(func.count()).select_from(CheckinRun).where(
+                CheckinRun.status == "sent", CheckinRun.reminder_sent_at.is_(None),
+                CheckinRun.reminder_at <= self.now))).scalar_one()
+        if unsent or due or claimed or reminders:
+            return f"{unsent} unsent, {due} due, {claimed} claimed, {reminders} reminders due"
+        return ""
 
 
 def summary_of_plans(patients: list[SoakPatient]) -> dict[str, int]:
@@ -492,7 +505,8 @@ def summary_of_plans(patients: list[SoakPatient]) -> dict[str, int]:
         for d in range(len(p.days)):
             days[p.plan(d).value] += 1
     events = Counter(p.event.value for p in patients if p.event is not None)
-    return {**{f"days: {k}": v for k, v in sorted(days.items())}, **{f"patients: {k}": v for k, v in events.items()}}
+    return {**{f"days: {k}": v for k, v in sorted(days.items())},
+            **{f"patients: {k}": v for k, v in events.items()}}
 
 
 def group_by_chat(rows: Any) -> dict[int, list[Any]]:

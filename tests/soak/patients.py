@@ -37,7 +37,8 @@ class Event(Enum):
 
 
 #: Share of patients doing each event once.
-EVENT_SHARES = {Event.CRISIS: 0.03, Event.PAUSE: 0.04, Event.STOP: 0.03, Event.BLOCK: 0.03, Event.FORGET: 0.02}
+EVENT_SHARES = {Event.CRISIS: 0.03, Event.PAUSE: 0.04, Event.STOP: 0.03, Event.BLOCK: 0.03,
+                Event.FORGET: 0.02}
 PAUSE_DAYS = 3
 GARBAGE = ("not sure", "🙂🙂🙂", "seven-ish?", "asdfgh", "")
 CRISIS_WORDS = ("I want to kill myself", "I don't want to be alive any more", "I want to end my life")
