@@ -135,7 +135,7 @@ async def read_database(db: AsyncEngine, erased: set[int]) -> Snapshot:
             Measurement.recorded_at).where(Measurement.code.in_(MEASURED)))).all()
         runs = (await conn.execute(select(
             CheckinRun.patient_id, CheckinRun.local_date, CheckinRun.status, CheckinRun.sent_at,
-            CheckinRun.reminder_sent_at, CheckinRun.reason).where(CheckinRun.dialog == "daily"))).all()
+            CheckinRun.reminder_sent_at, CheckinRun.reason))).all()  # Sundays: the weekly review instead
         escalations = (await conn.execute(select(Escalation.id, Escalation.patient_id, Escalation.tier,
                                                  Escalation.rule, Escalation.status))).all()
         cards = Counter((await conn.execute(select(OutboxMessage.escalation_id).where(

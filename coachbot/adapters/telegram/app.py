@@ -13,10 +13,12 @@ the last one stopped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -184,7 +186,7 @@ class TelegramBot:
     async def _initialize(self) -> None:
         host = urlsplit(self.base_url).netloc
         try:
-            await self.application.initialize()  # calls getMe
+            await patiently(self.application.initialize)  # calls getMe
         except InvalidToken:
             await self._close_requests()
             raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
@@ -216,6 +218,29 @@ class TelegramBot:
                 await set_coach_commands(self.application.bot, messages, chat_id)
 
 
+START_RETRIES = (0.5, 1.5)
+"""Seconds to wait before asking the Bot API again when getMe at start meets a network error: a
+502 or a stalled answer from Telegram (or its proxy) is usually gone in a second, and ending
+`coachbot run` for it left the service down until a supervisor restarted it (the soak found one).
+A refused token is not retried."""
+
+
+async def patiently(call: Callable[[], Awaitable[None]]) -> None:
+    """`call`, again after each of `START_RETRIES` while it fails with a `NetworkError`."""
+    for wait in (*START_RETRIES, None):
+        try:
+            await call()
+            return
+        except InvalidToken:
+            raise
+        except NetworkError as exc:
+            if wait is None:
+                raise
+            log.warning("the Bot API did not answer getMe (%s); asking again in %.1f s",
+                        type(exc).__name__, wait)
+            await asyncio.sleep(wait)
+
+
 async def check_token(settings: Settings) -> None:
     """Ask the Bot API who we are before touching the database, so a wrong token fails in a second."""
     if settings.telegram_token is None or not settings.telegram_token.get_secret_value().strip():
@@ -225,9 +250,12 @@ async def check_token(settings: Settings) -> None:
     request = probe_request()
     bot = Bot(settings.telegram_token.get_secret_value().strip(), base_url=base_url,
               base_file_url=file_url(base_url), request=request, get_updates_request=request)
-    try:
+    async def get_me() -> None:
         async with bot:
             pass
+
+    try:
+        await patiently(get_me)
     except InvalidToken:
         raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
                              "check the token from @BotFather.") from None
