@@ -130,6 +130,7 @@ class Soak:
         self.now = dt.datetime.combine(START, dt.time(8, 0), ZONE)
         self.typing: set[asyncio.Task[None]] = set()
         self.asked: set[tuple[int, int, str]] = set()  # (chat, day, question) answered already
+        self.daily: set[tuple[int, int]] = set()  # (chat, day): the daily check-in arrived (not the weekly)
         self.db: AsyncEngine | None = None
 
     # -- the run ----------------------------------------------------------------------------------
@@ -370,9 +371,11 @@ class Soak:
         if "Time for your check-in" in text or text.startswith(f"Hello Pat{patient.index}."):
             self.ledger.hellos[(chat, day)] += 1
             self.ledger.hello_messages.setdefault((chat, day), []).append(message)
+        if "Time for your check-in" in text:
+            self.daily.add((chat, day))
         if REMINDER in text:
             self.ledger.reminders[(chat, day)] += 1
-            if patient.plan(day) is Day.LATE:
+            if patient.plan(day) is Day.LATE and (chat, day) in self.daily:  # not the weekly review
                 self._later(self._answer(patient, day, PAIN_Q))
             return
         for question in (PAIN_Q, MOOD_Q, FEEDBACK_Q, NOTE_Q):
