@@ -63,9 +63,10 @@ class SoakPatient:
                 and day > self.event_day)
 
     def paused_on(self, day: int) -> bool:
-        """Strictly inside the pause (the day it ends depends on the minute it started)."""
+        """Inside the pause: typed a few seconds after that day's check-in time, it still covers the
+        check-in time three days later, so that day has no check-in either (and no run)."""
         return (self.event is Event.PAUSE and self.event_day is not None
-                and self.event_day < day < self.event_day + PAUSE_DAYS)
+                and self.event_day < day <= self.event_day + PAUSE_DAYS)
 
     def expects_checkin(self, day: int) -> bool:
         """A check-in is due and must be sent or recorded missed (the event day itself is left out:
