@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint mutation bench validate clean
+.PHONY: demo test lint mutation bench soak validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.engine_answer
+
+# The soak with faults (docs/operations.md, "Soak test"): 1,000 patients for 30 simulated days through
+# the real bot, killed and restarted, against a fake Telegram that fails; about 10 minutes on 2 cores.
+# On PostgreSQL when COACHBOT_TEST_POSTGRES_URL (or a local server) answers, else on SQLite.
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache coachbot.db demo.db .coachbot-demo mutants

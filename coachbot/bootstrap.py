@@ -102,9 +102,10 @@ async def terminal_chat(database_url: str, dialogs_dir: Path, *, files: Path, ou
         await app.close()
 
 
-async def serve_telegram(settings: Settings, *, webhook: bool = False) -> None:
+async def serve_telegram(settings: Settings, *, webhook: bool = False, clock: Clock = system_clock) -> None:
     """`coachbot run`: check the token, build the app and the Telegram bot, serve until SIGTERM or
-    SIGINT, then stop gracefully."""
+    SIGINT, then stop gracefully. `clock` is the system's; the soak test (tests/soak) runs this same
+    path in a process of its own on a simulated clock."""
     import asyncio  # noqa: PLC0415 - `coachbot run` only
     import signal  # noqa: PLC0415
 
@@ -114,7 +115,7 @@ async def serve_telegram(settings: Settings, *, webhook: bool = False) -> None:
     client = BotClient(settings)
     await check_token(client)  # the bot runs on this client: its getMe and connection are not repeated
     try:
-        core = await build_app(settings.database_url, settings.dialogs_dir)
+        core = await build_app(settings.database_url, settings.dialogs_dir, clock=clock)
     except BaseException:
         await client.close()
         raise
@@ -123,7 +124,7 @@ async def serve_telegram(settings: Settings, *, webhook: bool = False) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        bot = TelegramBot(core, settings, client=client)
+        bot = TelegramBot(core, settings, client=client, clock=clock)
         try:
             await bot.start(webhook=webhook)
             startup.release()  # ready: the collector held off by `coachbot run` may run again

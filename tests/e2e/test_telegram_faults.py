@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from coachbot.adapters.db.models import Escalation, OutboxMessage
-from coachbot.adapters.telegram.app import TelegramBot
-from tests.support.coachbot_telegram import add_coach, count, patient, running_bot, settled
+from coachbot.adapters.telegram.app import BotClient, BotConfigError, TelegramBot, check_token
+from tests.support.coachbot_telegram import add_coach, bot_settings, count, patient, running_bot, settled
 from tests.support.fake_bot_api import FakeBotApi
 
 COACH_ID = 900
@@ -139,3 +139,21 @@ async def test_slow_telegram_answers_neither_double_a_message_nor_reorder_a_chat
         await settled(fake_bot_api, bot, timeout=5)
     assert alex.texts() == ["part 0", "part 1", "part 2", "part 3"]
     assert fake_bot_api.count("sendMessage") == 4
+
+
+async def test_a_502_or_a_stall_at_start_is_asked_again_and_does_not_stop_the_bot(
+        fake_bot_api: FakeBotApi, database_url: str) -> None:
+    """Found by the soak: one 502 on the start-up getMe ended `coachbot run` with "cannot reach"."""
+    fake_bot_api.inject_fault("getMe", status=502, times=2)
+    client = BotClient(bot_settings(fake_bot_api, database_url))
+    await check_token(client)  # the third getMe answers
+    await client.close()
+    fake_bot_api.inject_fault("getMe", status=502)
+    async with running_bot(fake_bot_api, database_url):
+        alex = fake_bot_api.user(42, "Alex")
+        await alex.send_command("/start")
+        await alex.wait_for_message()
+    assert fake_bot_api.count("getMe", status=502) == 3
+    fake_bot_api.inject_fault("getMe", status=502, times=3)  # not gone after the retries: a plain sentence
+    with pytest.raises(BotConfigError, match="cannot reach the Bot API server"):
+        await check_token(BotClient(bot_settings(fake_bot_api, database_url)))  # closed on failure

@@ -105,6 +105,25 @@ async def test_an_answered_check_in_gets_no_reminder_and_is_recorded_answered(
     assert [r.status for r in await w.runs(patient.id)] == ["answered", "sent"]
 
 
+@pytest.mark.parametrize(("answered", "closed_as"), [(True, "answered"), (False, "missed")])
+async def test_a_check_in_not_sent_next_day_still_closes_the_one_before(
+        session_factory: async_sessionmaker[AsyncSession], answered: bool, closed_as: str) -> None:
+    """Found by the soak: a patient who blocked the bot after answering kept that check-in "sent" for
+    good, because only a check-in that starts closed the ones before it (at 20:00 no reminder, whose
+    tick would have closed it, is due)."""
+    w = world(session_factory, utc(2026, 6, 1, 6))
+    patient = await w.add_patient(at=dt.time(20))
+    w.scheduler()
+    await w.run_until(utc(2026, 6, 1, 19, 30))
+    if answered:
+        await w.service.handle(patient.chat_id, TextMessage("4"))  # pain now
+    async with session_factory() as session, session.begin():  # as a 403 from Telegram marks them
+        (await session.get_one(Patient, patient.id)).unreachable = True
+    await w.run_until(utc(2026, 6, 2, 19, 5))
+    assert [(r.status, r.reason) for r in await w.runs(patient.id)] == [
+        (closed_as, None if answered else "unanswered"), ("skipped", "unreachable")]
+
+
 async def test_quiet_hours_hold_back_a_reminder_and_a_late_check_in_but_not_the_chosen_time(
         session_factory: async_sessionmaker[AsyncSession]) -> None:
     w = world(session_factory, utc(2026, 6, 1, 12))

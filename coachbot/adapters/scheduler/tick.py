@@ -252,6 +252,13 @@ class CheckinScheduler:
                                         following(profile, expected, now, timing.grace), now)
             inserted = await runs.insert_runs(session, [self._run_values(p.id, o, d, now)
                                                         for p, o, d, _ in decided])
+            # A day not sent (unreachable, grace expired) still ends the check-ins before it, as a
+            # start does: one answered is recorded answered, not left "sent" for good (the soak
+            # found a blocked patient's last answered check-in never recorded answered).
+            not_sent = [p.id for p, o, d, _ in decided if d.action != "send" and (p.id, o.dialog) in inserted]
+            if not_sent:
+                await runs.close_open_runs(session, not_sent, now, self.scripts, status="missed",
+                                           reason="unanswered", keep=set(inserted.values()))
         claims = []
         for patient, occurrence, decision, noticed in decided:
             run_id = inserted.get((patient.id, occurrence.dialog))

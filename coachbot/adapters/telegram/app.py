@@ -20,6 +20,7 @@ import datetime as dt
 import gc
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -261,7 +262,7 @@ class TelegramBot:
     async def _initialize(self) -> None:
         host = urlsplit(self.base_url).netloc
         try:
-            await self.application.initialize()  # calls getMe
+            await patiently(self.application.initialize)  # calls getMe
         except InvalidToken:
             await self.client.close()
             raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
@@ -286,6 +287,29 @@ class TelegramBot:
                 await set_coach_commands(self.application.bot, messages, chat_id)
 
 
+START_RETRIES = (0.5, 1.5)
+"""Seconds to wait before asking the Bot API again when getMe at start meets a network error: a
+502 or a stalled answer from Telegram (or its proxy) is usually gone in a second, and ending
+`coachbot run` for it left the service down until a supervisor restarted it (the soak found one).
+A refused token is not retried."""
+
+
+async def patiently(call: Callable[[], Awaitable[None]]) -> None:
+    """`call`, again after each of `START_RETRIES` while it fails with a `NetworkError`."""
+    for wait in (*START_RETRIES, None):
+        try:
+            await call()
+            return
+        except InvalidToken:
+            raise
+        except NetworkError as exc:
+            if wait is None:
+                raise
+            log.warning("the Bot API did not answer getMe (%s); asking again in %.1f s",
+                        type(exc).__name__, wait)
+            await asyncio.sleep(wait)
+
+
 async def check_token(client: BotClient) -> None:
     """Ask the Bot API who we are before touching the database, so a wrong token fails in a second.
 
@@ -295,7 +319,7 @@ async def check_token(client: BotClient) -> None:
     """
     host = urlsplit(client.base_url).netloc
     try:
-        await client.bot.initialize()
+        await patiently(client.bot.initialize)
     except InvalidToken:
         await client.close()
         raise BotConfigError(f"the Bot API server at {host} refused COACHBOT_TELEGRAM_TOKEN; "
