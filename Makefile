@@ -33,6 +33,7 @@ MUTANTS := 'coachbot.care.trigger_match.*' 'coachbot.care.escalation_rules.*' \
 	'coachbot.engine.runner.xǁEngineǁhandle__mutmut_*' 'coachbot.engine.runner.xǁEngineǁ_preempt__mutmut_*' \
 	'coachbot.engine.runner.xǁEngineǁ_safety_script__mutmut_*' \
 	'coachbot.engine.runner.xǁEngineǁ_start_requested__mutmut_*' \
+	'coachbot.engine.runner.xǁEngineǁ_setting_up_after__mutmut_*' \
 	'coachbot.engine.runner.xǁEngineǁ__init____mutmut_*'
 
 $(VENV)/.mutation-installed: $(STAMP)
