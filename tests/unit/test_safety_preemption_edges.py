@@ -88,6 +88,18 @@ def test_a_crisis_during_the_safeguarding_flow_moves_to_the_crisis_flow(onboarde
     assert DialogEnded(script="safeguarding", completed=False) in onboarded_chat.last
 
 
+def test_words_of_risk_that_answer_nothing_in_the_crisis_flow_show_its_resources_again(
+        onboarded_chat: EngineChat) -> None:
+    # Only a real answer to the flow's question is taken as one: a new statement of risk that answers
+    # nothing starts the flow again, resources first, instead of a re-ask of the question.
+    onboarded_chat.send(CRISIS_PHRASE)
+    assert onboarded_chat.position is not None and onboarded_chat.position.script == "crisis"
+    replies = onboarded_chat.send(CRISIS_PHRASE)
+    assert onboarded_chat.position is not None and onboarded_chat.position.script == "crisis"
+    assert DialogEnded(script="crisis", completed=False) in onboarded_chat.last
+    assert "116 123" in replies[0]
+
+
 def test_the_dialog_a_safety_flow_interrupts_is_closed_as_unfinished(onboarded_chat: EngineChat) -> None:
     onboarded_chat.start("daily_checkin")
     onboarded_chat.send(CRISIS_PHRASE)
