@@ -23,11 +23,10 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from coachbot.adapters.db import schedule_store as runs
-from coachbot.adapters.db.models import CheckinRun, Conversation, Escalation, OutboxMessage, Patient
+from coachbot.adapters.db.models import CheckinRun, Conversation, OutboxMessage, Patient
 from coachbot.adapters.db.store import outbox_values
 from coachbot.adapters.db.unit_of_work import joined, session_of
 from coachbot.app.channel import Channel, Outgoing, QueuedMessage, question_token
@@ -35,6 +34,7 @@ from coachbot.app.checkins.reminders import TickReport, ago
 from coachbot.app.coaches.coaching import coach_of
 from coachbot.app.coaches.notes import notes_after_cards
 from coachbot.app.coaches.relay import HELD, held_patients
+from coachbot.app.escalations.raising import urgent_open
 from coachbot.app.failures import described
 from coachbot.app.pipeline import PatientService
 from coachbot.app.unit_of_work import UnitOfWorkFactory
@@ -48,8 +48,6 @@ log = logging.getLogger("coachbot.scheduler")
 
 GENTLE_CHECK = "gentle_check"
 """The dialog a due check-in starts while coaching is paused after a crisis or emergency."""
-PAUSING_TIER = "urgent"
-"""Escalations of this tier (crisis, abuse, emergency red flags) pause coaching until resolved."""
 
 Clock = Callable[[], dt.datetime]
 OnQueued = Callable[[list[QueuedMessage]], None]
@@ -173,9 +171,10 @@ class CheckinStarter:
                              now: dt.datetime) -> list[OutboxMessage]:
         """Start the dialog and write its messages to the outbox: lane 1, coach alerts lane 0."""
         script = self.scripts[run.dialog]
-        if await coaching_paused(session, patient.id) and self.service.engine.library.script(GENTLE_CHECK):
-            script = GENTLE_CHECK
-        delivery = await self.service.apply(joined(session), patient, StartDialog(script), now)
+        uow = joined(session)
+        if await urgent_open(uow, patient.id) and self.service.engine.library.script(GENTLE_CHECK):
+            script = GENTLE_CHECK  # coaching is paused until a coach has spoken with them
+        delivery = await self.service.apply(uow, patient, StartDialog(script), now)
         if not delivery.replies:
             return []
         position = delivery.position
@@ -213,12 +212,3 @@ def write_outbox(session: AsyncSession, patient: Patient, outgoing: Sequence[Out
             for item in outgoing]
     session.add_all(rows)
     return rows
-
-
-async def coaching_paused(session: AsyncSession, patient_id: int) -> bool:
-    """Whether an urgent escalation (crisis, abuse, emergency red flag) waits for a coach: the patient
-    was told coaching is paused until a coach has spoken with them."""
-    found = await session.execute(select(Escalation.id).where(
-        Escalation.patient_id == patient_id, Escalation.tier == PAUSING_TIER,
-        Escalation.status.in_(("open", "acknowledged"))).limit(1))
-    return found.first() is not None
